@@ -1,0 +1,42 @@
+// Entry point of the sidecar process started by the Spark executor.
+// Protocol with the parent: one line `SPARK_DBN_SIDECAR_LISTENING port=<n> pid=<p>`
+// on stdout once serving; diagnostics go to stderr; the process exits when its
+// stdin closes or its parent disappears, so it never outlives the executor.
+import { sidecarConfigFromEnv } from './config.js';
+import { startSidecar, type RunningSidecar } from './server.js';
+
+async function main(): Promise<void> {
+  const config = sidecarConfigFromEnv();
+  const parentPid = process.ppid;
+  let running: RunningSidecar | undefined;
+  let exiting = false;
+  const exit = (why: string, code: number): void => {
+    if (exiting) return;
+    exiting = true;
+    process.stderr.write(`spark-dbn sidecar ${process.pid}: exiting: ${why}\n`);
+    const stop = running ? running.stop(1000) : Promise.resolve();
+    // Whatever happens to the graceful stop, do not linger.
+    setTimeout(() => process.exit(code), 1500).unref();
+    void stop.then(() => process.exit(code));
+  };
+  process.on('SIGTERM', () => exit('SIGTERM', 0));
+  process.on('SIGINT', () => exit('SIGINT', 0));
+  if (config.exitOnStdinEnd) {
+    process.stdin.on('end', () => exit('parent closed stdin', 0));
+    process.stdin.on('error', () => exit('stdin error', 0));
+    process.stdin.resume();
+  }
+  if (config.parentPollMs > 0) {
+    setInterval(() => {
+      // Re-parenting (to init or a subreaper) means the parent has died.
+      if (process.ppid !== parentPid) exit(`parent ${parentPid} is gone`, 0);
+    }, config.parentPollMs).unref();
+  }
+  running = await startSidecar(config);
+  process.stdout.write(`SPARK_DBN_SIDECAR_LISTENING port=${running.port} pid=${process.pid}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`spark-dbn sidecar failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(2);
+});
