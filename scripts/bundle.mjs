@@ -2,8 +2,9 @@
 // reads at run time. The Maven build packs out/bundle into the jar; executors
 // unpack it from there, so nothing on an executor points into this checkout.
 import { build } from 'esbuild';
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -22,3 +23,13 @@ await build({
   logLevel: 'warning',
 });
 cpSync(join(root, 'node_modules', 'grpc-health-check', 'proto'), join(out, 'proto'), { recursive: true });
+
+// MANIFEST: a content hash (executors unpack into a directory named by it, so
+// two versions never mix) and every file to unpack.
+const files = readdirSync(out, { recursive: true, withFileTypes: true })
+  .filter((d) => d.isFile())
+  .map((d) => relative(out, join(d.parentPath, d.name)))
+  .sort();
+const hash = createHash('sha256');
+for (const f of files) hash.update(f).update('\0').update(readFileSync(join(out, f)));
+writeFileSync(join(out, 'MANIFEST'), [`hash ${hash.digest('hex').slice(0, 16)}`, ...files, ''].join('\n'));

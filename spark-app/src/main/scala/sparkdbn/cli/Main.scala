@@ -1,0 +1,83 @@
+package sparkdbn.cli
+
+import org.apache.spark.sql.SparkSession
+import org.apache.spark.sql.functions._
+
+import sparkdbn.jobs.SkeletonJob
+
+/** `spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--option value ...]`. */
+object Main {
+  private final case class Command(name: String, summary: String, opts: Seq[Opt], run: (SparkSession, Args) => Unit)
+
+  private val commands: Seq[Command] = Seq(
+    Command("gen-data", "writes a synthetic numeric data set (id plus uniform columns) for tests and demos", Seq(
+      Opt("out", "where to write", required = true),
+      Opt("format", "parquet or csv", Some("parquet")),
+      Opt("rows", "number of rows", Some("10000")),
+      Opt("cols", "number of feature columns x0..x<n-1>", Some("4")),
+      Opt("seed", "random seed", Some("42"))),
+      (spark, a) => {
+        val cols = a.int("cols")
+        if (cols < 1) throw new UsageException(s"gen-data: --cols must be >= 1, got $cols")
+        val seed = a.long("seed")
+        val df = spark.range(a.long("rows")).select(col("id") +: (0 until cols).map(k => rand(seed + k).as(s"x$k")): _*)
+        a("format") match {
+          case "parquet" => df.write.mode("overwrite").parquet(a("out"))
+          case "csv" => df.write.mode("overwrite").option("header", "true").csv(a("out"))
+          case other => throw new UsageException(s"gen-data: --format must be parquet or csv, got '$other'")
+        }
+      }),
+    Command("skeleton", "streams every partition to its executor's sidecar as Arrow and saves what it decoded", Seq(
+      Opt("input", "input data set path", required = true),
+      Opt("format", "parquet or csv", Some("parquet")),
+      Opt("table", "output table name (database.table or table), overwritten", required = true),
+      Opt("partitions", "repartition by the hash of all columns into this many partitions", None),
+      Opt("batch-rows", "rows per Arrow record batch", Some("4096"))),
+      (spark, a) => {
+        val opts = SkeletonJob.Options(a("input"), a("format"), a("table"), a.intOpt("partitions"), a.int("batch-rows"))
+        if (opts.batchRows < 1) throw new UsageException(s"skeleton: --batch-rows must be >= 1, got ${opts.batchRows}")
+        opts.partitions.foreach(p => if (p < 1) throw new UsageException(s"skeleton: --partitions must be >= 1, got $p"))
+        SkeletonJob.run(spark, opts).write.mode("overwrite").saveAsTable(opts.table)
+        println(s"skeleton: wrote table ${opts.table}")
+      }))
+
+  private def topUsage: String =
+    ("usage: spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--help | options]" +: "" +: "commands:" +:
+      commands.map(c => f"  ${c.name}%-10s ${c.summary}")).mkString("\n")
+
+  def main(argv: Array[String]): Unit = {
+    val code = run(argv.toSeq)
+    if (code != 0) sys.exit(code)
+  }
+
+  /** Returns the process exit code; 2 for usage errors. */
+  def run(argv: Seq[String]): Int = argv match {
+    case Seq() | Seq("--help") | Seq("-h") =>
+      println(topUsage)
+      if (argv.isEmpty) 2 else 0
+    case name +: rest =>
+      commands.find(_.name == name) match {
+        case None =>
+          System.err.println(s"unknown command '$name'\n\n$topUsage")
+          2
+        case Some(c) if rest.contains("--help") =>
+          println(Args.usage(c.name, c.summary, c.opts))
+          0
+        case Some(c) =>
+          val args = try new Args(c.name, c.opts, rest) catch {
+            case u: UsageException =>
+              System.err.println(s"${u.getMessage}\n\n${Args.usage(c.name, c.summary, c.opts)}")
+              return 2
+          }
+          val spark = SparkSession.builder().appName(s"spark-dbn ${c.name}").enableHiveSupport().getOrCreate()
+          try {
+            c.run(spark, args)
+            0
+          } catch {
+            case u: UsageException =>
+              System.err.println(s"${u.getMessage}\n\n${Args.usage(c.name, c.summary, c.opts)}")
+              2
+          } finally spark.stop()
+      }
+  }
+}

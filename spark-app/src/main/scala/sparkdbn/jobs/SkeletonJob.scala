@@ -1,0 +1,112 @@
+package sparkdbn.jobs
+
+import java.util.concurrent.{CompletableFuture, TimeUnit}
+
+import scala.jdk.CollectionConverters._
+import scala.util.control.NonFatal
+
+import com.google.protobuf.ByteString
+import io.grpc.stub.{ClientCallStreamObserver, ClientResponseObserver}
+import org.apache.spark.{SparkEnv, TaskContext}
+import org.apache.spark.sql.{DataFrame, Row, SparkSession}
+import org.apache.spark.sql.types._
+
+import sparkdbn.io.ArrowEncoder
+import sparkdbn.proto.{ArrowChunk, IngestSummary}
+import sparkdbn.sidecar.{Sidecar, SidecarManager}
+
+/**
+ * The walking skeleton: every partition streams its numeric columns to its
+ * executor's sidecar as Arrow, and what the sidecar decoded (rows and sums per
+ * column) becomes a table, one row per (partition, column).
+ */
+object SkeletonJob {
+  final case class Options(
+      input: String = null,
+      format: String = "parquet",
+      table: String = null,
+      partitions: Option[Int] = None,
+      batchRows: Int = 4096)
+
+  val ResultSchema: StructType = StructType(Seq(
+    StructField("partition", IntegerType, nullable = false),
+    StructField("executor_id", StringType, nullable = false),
+    StructField("sidecar_pid", LongType, nullable = false),
+    StructField("rows", LongType, nullable = false),
+    StructField("batches", IntegerType, nullable = false),
+    StructField("column", StringType, nullable = false),
+    StructField("sum", DoubleType, nullable = false),
+    StructField("count", LongType, nullable = false)))
+
+  def read(spark: SparkSession, path: String, format: String): DataFrame = format match {
+    case "parquet" => spark.read.parquet(path)
+    case "csv" => spark.read.option("header", "true").option("inferSchema", "true").csv(path)
+    case other => throw new IllegalArgumentException(s"--format must be parquet or csv, got '$other'")
+  }
+
+  /**
+   * The input as the job partitions it: hash of every column when `partitions`
+   * is set, so `DISTRIBUTE BY <all columns>` in SQL yields the same partitions.
+   */
+  def partitioned(df: DataFrame, partitions: Option[Int]): DataFrame =
+    partitions.fold(df)(n => df.repartition(n, df.columns.map(df.col).toIndexedSeq: _*))
+
+  def run(spark: SparkSession, opts: Options): DataFrame = {
+    val df = partitioned(read(spark, opts.input, opts.format), opts.partitions)
+    val columns = ArrowEncoder.numericColumns(df.schema)
+    if (columns.isEmpty) {
+      throw new IllegalArgumentException(s"input ${opts.input} has no numeric column; its schema is " +
+        df.schema.fields.map(f => s"${f.name}: ${f.dataType.simpleString}").mkString(", "))
+    }
+    val batchRows = opts.batchRows
+    val results = df.rdd.mapPartitionsWithIndex { (index, rows) =>
+      val sidecar = SidecarManager.get()
+      val summary = ingest(sidecar, ArrowEncoder.encode(rows, columns, batchRows), s"partition $index")
+      val exec = SparkEnv.get.executorId
+      summary.getColumnsList.asScala.iterator.map { c =>
+        Row(index, exec, summary.getPid.toLong, summary.getRows, summary.getBatches, c.getName, c.getSum, c.getCount)
+      }
+    }
+    spark.createDataFrame(results, ResultSchema)
+  }
+
+  /** Streams the chunks with gRPC flow control and waits for the summary. */
+  def ingest(sidecar: Sidecar, chunks: Iterator[Array[Byte]], label: String): IngestSummary = {
+    val ctx = Option(TaskContext.get())
+    val task = ctx.fold(label)(c => s"$label (stage ${c.stageId()} attempt ${c.attemptNumber()})")
+    val result = new CompletableFuture[IngestSummary]()
+    val ready = new Object
+    val observer = new ClientResponseObserver[ArrowChunk, IngestSummary] {
+      override def beforeStart(req: ClientCallStreamObserver[ArrowChunk]): Unit =
+        req.setOnReadyHandler(() => ready.synchronized(ready.notifyAll()))
+      override def onNext(v: IngestSummary): Unit = result.complete(v)
+      override def onError(t: Throwable): Unit = {
+        result.completeExceptionally(t)
+        ready.synchronized(ready.notifyAll())
+      }
+      override def onCompleted(): Unit = ()
+    }
+    val requests = sidecar.asyncStub.ingestArrow(observer).asInstanceOf[ClientCallStreamObserver[ArrowChunk]]
+    try {
+      chunks.foreach { bytes =>
+        // Wait for HTTP/2 flow control instead of buffering the whole partition.
+        ready.synchronized {
+          while (!requests.isReady && !result.isDone) ready.wait(100)
+        }
+        if (!result.isDone) {
+          requests.onNext(ArrowChunk.newBuilder().setIpcStream(ByteString.copyFrom(bytes)).setTask(task).build())
+        }
+      }
+      if (!result.isDone) requests.onCompleted()
+      result.get(1, TimeUnit.HOURS)
+    } catch {
+      case NonFatal(e) =>
+        val cause = e match {
+          case ee: java.util.concurrent.ExecutionException => ee.getCause
+          case other => other
+        }
+        try requests.cancel("task failed", cause) catch { case NonFatal(c) => cause.addSuppressed(c) }
+        throw sidecar.explain(cause)
+    }
+  }
+}

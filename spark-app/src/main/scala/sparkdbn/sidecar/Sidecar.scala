@@ -1,0 +1,219 @@
+package sparkdbn.sidecar
+
+import java.io.{BufferedReader, File, InputStream, InputStreamReader}
+import java.nio.charset.StandardCharsets
+import java.security.SecureRandom
+import java.util.HexFormat
+import java.util.concurrent.{CompletableFuture, ExecutionException, TimeUnit, TimeoutException}
+
+import scala.jdk.CollectionConverters._
+import scala.util.control.NonFatal
+
+import io.grpc.{ManagedChannel, Metadata, StatusRuntimeException}
+import io.grpc.health.v1.{HealthCheckRequest, HealthCheckResponse, HealthGrpc}
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder
+import io.grpc.stub.MetadataUtils
+import org.slf4j.LoggerFactory
+
+import sparkdbn.proto.{DescribeRequest, DescribeResponse, SidecarGrpc}
+
+/**
+ * One running sidecar process and the channel to it. Created by [[Sidecar.start]];
+ * owned by [[SidecarManager]] on executors.
+ */
+final class Sidecar private (
+    val process: Process,
+    val port: Int,
+    secret: String,
+    val channel: ManagedChannel,
+    private[sidecar] val stderr: StderrTail) extends AutoCloseable {
+
+  private val secretHeaders = {
+    val md = new Metadata()
+    md.put(Sidecar.SecretKey, secret)
+    md
+  }
+  private val auth = MetadataUtils.newAttachHeadersInterceptor(secretHeaders)
+
+  def pid: Long = process.pid()
+  def isAlive: Boolean = process.isAlive && !channel.isShutdown
+
+  def blockingStub: SidecarGrpc.SidecarBlockingStub = SidecarGrpc.newBlockingStub(channel).withInterceptors(auth)
+  def asyncStub: SidecarGrpc.SidecarStub = SidecarGrpc.newStub(channel).withInterceptors(auth)
+  def healthStub: HealthGrpc.HealthBlockingStub = HealthGrpc.newBlockingStub(channel).withInterceptors(auth)
+
+  def describe(): DescribeResponse =
+    blockingStub.withDeadlineAfter(10, TimeUnit.SECONDS).describe(DescribeRequest.getDefaultInstance)
+
+  /** The last lines the process wrote to stderr, for error messages. */
+  def stderrTail: String = stderr.text
+
+  /** Why a call failed, with the process state and stderr so the task error says what happened. */
+  def explain(e: Throwable): SidecarException = {
+    val state = if (process.isAlive) s"sidecar pid $pid is running"
+    else s"sidecar pid $pid has died (exit code ${process.exitValue()})"
+    new SidecarException(s"call to the sidecar failed: ${e.getMessage}; $state${stderr.suffix}", e)
+  }
+
+  /** Stops the process: closes stdin (it exits by itself), then SIGTERM, then SIGKILL. */
+  override def close(): Unit = {
+    try channel.shutdownNow() catch { case NonFatal(_) => }
+    try process.getOutputStream.close() catch { case NonFatal(_) => }
+    if (!process.waitFor(2, TimeUnit.SECONDS)) {
+      process.destroy()
+      if (!process.waitFor(2, TimeUnit.SECONDS)) process.destroyForcibly().waitFor(5, TimeUnit.SECONDS)
+    }
+    try channel.awaitTermination(1, TimeUnit.SECONDS) catch { case NonFatal(_) => }
+  }
+}
+
+object Sidecar {
+  private val log = LoggerFactory.getLogger(classOf[Sidecar])
+  val SecretKey: Metadata.Key[String] = Metadata.Key.of("x-dbn-secret", Metadata.ASCII_STRING_MARSHALLER)
+  private val Listening = """SPARK_DBN_SIDECAR_LISTENING port=(\d+).*""".r
+  private val random = new SecureRandom()
+
+  private def newSecret(): String = {
+    val b = new Array[Byte](32)
+    random.nextBytes(b)
+    HexFormat.of().formatHex(b)
+  }
+
+  /**
+   * Starts the bundled sidecar with `conf.nodeBinary`, unpacking it under `workDir`,
+   * and returns once it answers health SERVING. On failure nothing is left running
+   * and the exception carries the process's stderr.
+   */
+  def start(conf: SidecarConf, workDir: File, executorId: String): Sidecar = {
+    conf.validate()
+    val script = SidecarBundle.unpack(workDir)
+    val secret = newSecret()
+    val pb = new ProcessBuilder(List(conf.nodeBinary, script.getAbsolutePath).asJava)
+    pb.directory(workDir)
+    val env = pb.environment()
+    env.put("SPARK_DBN_SECRET", secret)
+    env.put("SPARK_DBN_EXECUTOR_ID", executorId)
+    env.put("SPARK_DBN_HOST", "127.0.0.1")
+    env.put("SPARK_DBN_PORT", "0")
+    env.put("SPARK_DBN_MAX_MESSAGE_BYTES", conf.maxMessageBytes.toString)
+    conf.extraEnv.foreach { case (k, v) => env.put(k, v) }
+    val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(conf.startTimeoutMs)
+    val process = try pb.start() catch {
+      case NonFatal(e) =>
+        throw new SidecarException(
+          s"cannot run the sidecar with ${SidecarConf.NodeKey}=${conf.nodeBinary}: ${e.getMessage}", e)
+    }
+    val stderr = new StderrTail(process.getErrorStream, s"sidecar-${process.pid()}-stderr")
+    var channel: ManagedChannel = null
+    try {
+      val port = awaitPort(process, stderr, deadline, conf)
+      channel = NettyChannelBuilder.forAddress("127.0.0.1", port)
+        .usePlaintext()
+        .maxInboundMessageSize(conf.maxMessageBytes)
+        .build()
+      val sidecar = new Sidecar(process, port, secret, channel, stderr)
+      awaitServing(sidecar, deadline, conf)
+      log.info(s"started sidecar pid ${process.pid()} on 127.0.0.1:$port for executor $executorId")
+      sidecar
+    } catch {
+      case NonFatal(e) =>
+        // Keep the start failure as the primary error; cleanup problems are secondary.
+        try {
+          if (channel != null) channel.shutdownNow()
+          process.destroyForcibly().waitFor(5, TimeUnit.SECONDS)
+        } catch { case NonFatal(c) => e.addSuppressed(c) }
+        e match {
+          case s: SidecarException => throw s
+          case other => throw new SidecarException(s"sidecar failed to start: ${other.getMessage}${stderr.suffix}", other)
+        }
+    }
+  }
+
+  private def remainingMs(deadline: Long): Long = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())
+
+  /** Reads stdout until the port line; later lines are logged. */
+  private def awaitPort(process: Process, stderr: StderrTail, deadline: Long, conf: SidecarConf): Int = {
+    val port = new CompletableFuture[Int]()
+    val reader = new Thread(() => {
+      val in = new BufferedReader(new InputStreamReader(process.getInputStream, StandardCharsets.UTF_8))
+      try {
+        var line = in.readLine()
+        while (line != null) {
+          line match {
+            case Listening(p) => port.complete(p.toInt)
+            case other => log.info(s"sidecar ${process.pid()}: $other")
+          }
+          line = in.readLine()
+        }
+      } catch { case NonFatal(_) => }
+      port.completeExceptionally(new SidecarException("sidecar closed stdout before reporting its port"))
+    }, s"sidecar-${process.pid()}-stdout")
+    reader.setDaemon(true)
+    reader.start()
+    try port.get(math.max(1, remainingMs(deadline)), TimeUnit.MILLISECONDS)
+    catch {
+      case _: TimeoutException =>
+        throw new SidecarException(s"sidecar pid ${process.pid()} did not report a port within " +
+          s"${conf.startTimeoutMs} ms (${SidecarConf.StartTimeoutKey})${stderr.suffix}")
+      case e: ExecutionException =>
+        val exit = if (process.waitFor(2, TimeUnit.SECONDS)) s"exited with code ${process.exitValue()}"
+        else "is still running"
+        stderr.awaitEof(1000)
+        throw new SidecarException(s"sidecar (${conf.nodeBinary}) $exit before serving: " +
+          s"${e.getCause.getMessage}${stderr.suffix}", e.getCause)
+    }
+  }
+
+  private def awaitServing(s: Sidecar, deadline: Long, conf: SidecarConf): Unit = {
+    var last: Throwable = null
+    while (remainingMs(deadline) > 0) {
+      if (!s.process.isAlive) {
+        throw new SidecarException(s"sidecar pid ${s.pid} exited with code ${s.process.exitValue()} " +
+          s"before reporting health${s.stderr.suffix}")
+      }
+      try {
+        val status = s.healthStub.withDeadlineAfter(math.max(1, math.min(2000, remainingMs(deadline))), TimeUnit.MILLISECONDS)
+          .check(HealthCheckRequest.newBuilder().setService("").build()).getStatus
+        if (status == HealthCheckResponse.ServingStatus.SERVING) return
+        last = new IllegalStateException(s"health is $status")
+      } catch {
+        case e: StatusRuntimeException => last = e
+      }
+      Thread.sleep(50)
+    }
+    throw new SidecarException(s"sidecar pid ${s.pid} was not SERVING within ${conf.startTimeoutMs} ms " +
+      s"(${SidecarConf.StartTimeoutKey}); last answer: ${Option(last).map(_.getMessage).orNull}${s.stderr.suffix}")
+  }
+}
+
+/** Drains a stream on a daemon thread, keeping its last `limit` characters. */
+private[sidecar] final class StderrTail(in: InputStream, name: String, limit: Int = 16 * 1024) {
+  private val buf = new java.lang.StringBuilder()
+  private val done = new CompletableFuture[Unit]()
+  private val log = LoggerFactory.getLogger(classOf[Sidecar])
+  private val thread = new Thread(() => {
+    val r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))
+    try {
+      var line = r.readLine()
+      while (line != null) {
+        log.warn(s"$name: $line")
+        buf.synchronized {
+          buf.append(line).append('\n')
+          if (buf.length > limit) buf.delete(0, buf.length - limit)
+        }
+        line = r.readLine()
+      }
+    } catch { case NonFatal(_) => }
+    done.complete(())
+  }, name)
+  thread.setDaemon(true)
+  thread.start()
+
+  def awaitEof(ms: Long): Unit = try done.get(ms, TimeUnit.MILLISECONDS) catch { case NonFatal(_) => }
+  def text: String = buf.synchronized(buf.toString)
+  /** ", stderr: ..." or "" when it wrote nothing. */
+  def suffix: String = {
+    val t = text.trim
+    if (t.isEmpty) " (the sidecar wrote nothing to stderr)" else s"; sidecar stderr:\n$t"
+  }
+}

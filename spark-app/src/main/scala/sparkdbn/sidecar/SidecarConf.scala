@@ -1,0 +1,45 @@
+package sparkdbn.sidecar
+
+import org.apache.spark.SparkConf
+
+/**
+ * How an executor starts and talks to its sidecar. Read from the Spark conf,
+ * so every executor of an application uses the same settings.
+ *
+ * @param nodeBinary     `spark.dbn.node`: the node executable, a path or a name on PATH.
+ * @param startTimeoutMs `spark.dbn.sidecar.startTimeout`: from process start to health SERVING.
+ * @param maxMessageBytes `spark.dbn.sidecar.maxMessageBytes`: largest gRPC message either way.
+ * @param extraEnv       environment added to the sidecar's (tests use it to inject faults).
+ */
+final case class SidecarConf(
+    nodeBinary: String = SidecarConf.DefaultNode,
+    startTimeoutMs: Long = SidecarConf.DefaultStartTimeoutMs,
+    maxMessageBytes: Int = SidecarConf.DefaultMaxMessageBytes,
+    extraEnv: Map[String, String] = Map.empty) {
+
+  def validate(): this.type = {
+    require(nodeBinary.trim.nonEmpty, s"${SidecarConf.NodeKey} must not be empty")
+    require(startTimeoutMs > 0, s"${SidecarConf.StartTimeoutKey} must be positive, got ${startTimeoutMs}ms")
+    require(maxMessageBytes >= 1024,
+      s"${SidecarConf.MaxMessageBytesKey} must be at least 1024, got $maxMessageBytes")
+    this
+  }
+}
+
+object SidecarConf {
+  val NodeKey = "spark.dbn.node"
+  val StartTimeoutKey = "spark.dbn.sidecar.startTimeout"
+  val MaxMessageBytesKey = "spark.dbn.sidecar.maxMessageBytes"
+  val EnvPrefix = "spark.dbn.sidecar.env."
+
+  val DefaultNode = "node"
+  val DefaultStartTimeoutMs = 30000L
+  val DefaultMaxMessageBytes: Int = 64 * 1024 * 1024
+
+  def fromSparkConf(conf: SparkConf): SidecarConf = SidecarConf(
+    nodeBinary = conf.get(NodeKey, DefaultNode),
+    startTimeoutMs = conf.getTimeAsMs(StartTimeoutKey, s"${DefaultStartTimeoutMs}ms"),
+    maxMessageBytes = conf.getSizeAsBytes(MaxMessageBytesKey, DefaultMaxMessageBytes.toString).toInt,
+    extraEnv = conf.getAllWithPrefix(EnvPrefix).toMap
+  ).validate()
+}
