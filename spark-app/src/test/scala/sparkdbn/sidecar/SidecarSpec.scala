@@ -1,0 +1,113 @@
+package sparkdbn.sidecar
+
+import java.io.File
+import java.nio.file.{Files, Path}
+import java.nio.file.attribute.PosixFilePermissions
+import java.util.concurrent.TimeUnit
+
+import io.grpc.{Metadata, Status, StatusRuntimeException}
+import io.grpc.health.v1.{HealthCheckRequest, HealthCheckResponse, HealthGrpc}
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder
+import io.grpc.stub.MetadataUtils
+import org.scalatest.BeforeAndAfterAll
+import org.scalatest.funsuite.AnyFunSuite
+
+import sparkdbn.proto.{DescribeRequest, SidecarGrpc}
+
+class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
+  private val work: Path = Files.createTempDirectory("sidecar-spec")
+  private var sidecar: Sidecar = _
+
+  override def beforeAll(): Unit = sidecar = Sidecar.start(SidecarConf(), work.toFile, "exec-1")
+  override def afterAll(): Unit = if (sidecar != null) sidecar.close()
+
+  private def script(name: String, body: String): String = {
+    val p = work.resolve(name)
+    Files.writeString(p, "#!/bin/sh\n" + body + "\n")
+    Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwx------"))
+    p.toString
+  }
+
+  test("starts on a free loopback port and answers health SERVING and Describe with the secret") {
+    assert(sidecar.port > 0)
+    assert(sidecar.healthStub.check(HealthCheckRequest.getDefaultInstance).getStatus ==
+      HealthCheckResponse.ServingStatus.SERVING)
+    val d = sidecar.describe()
+    assert(d.getPid.toLong == sidecar.pid)
+    assert(d.getExecutorId == "exec-1")
+  }
+
+  test("a call with a wrong or no secret is UNAUTHENTICATED, and the sidecar keeps serving") {
+    val channel = NettyChannelBuilder.forAddress("127.0.0.1", sidecar.port).usePlaintext().build()
+    try {
+      val md = new Metadata()
+      md.put(Sidecar.SecretKey, "0" * 64)
+      val wrong = SidecarGrpc.newBlockingStub(channel).withInterceptors(MetadataUtils.newAttachHeadersInterceptor(md))
+      val e1 = intercept[StatusRuntimeException](wrong.describe(DescribeRequest.getDefaultInstance))
+      assert(e1.getStatus.getCode == Status.Code.UNAUTHENTICATED)
+      val e2 = intercept[StatusRuntimeException](
+        HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance))
+      assert(e2.getStatus.getCode == Status.Code.UNAUTHENTICATED)
+    } finally channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS)
+    assert(sidecar.describe().getPid.toLong == sidecar.pid)
+  }
+
+  test("a start failure carries the process's stderr and exit code into the exception") {
+    val bad = script("fails.sh", "echo 'boom: no GPU in this toaster' >&2\nexit 3")
+    val e = intercept[SidecarException](Sidecar.start(SidecarConf(nodeBinary = bad), work.toFile, "x"))
+    assert(e.getMessage.contains("boom: no GPU in this toaster"), e.getMessage)
+    assert(e.getMessage.contains("exited with code 3"), e.getMessage)
+  }
+
+  test("a missing node binary is named in the error") {
+    val e = intercept[SidecarException](
+      Sidecar.start(SidecarConf(nodeBinary = "/nonexistent/node"), work.toFile, "x"))
+    assert(e.getMessage.contains("spark.dbn.node=/nonexistent/node"), e.getMessage)
+  }
+
+  test("a sidecar that never reports a port is killed after the start timeout") {
+    val pidFile = work.resolve("hang.pid")
+    val hang = script("hang.sh", s"echo $$$$ > $pidFile\necho 'starting slowly' >&2\nexec sleep 60")
+    val t0 = System.nanoTime()
+    val e = intercept[SidecarException](
+      Sidecar.start(SidecarConf(nodeBinary = hang, startTimeoutMs = 800), work.toFile, "x"))
+    val ms = (System.nanoTime() - t0) / 1000000
+    assert(e.getMessage.contains("within 800 ms"), e.getMessage)
+    assert(e.getMessage.contains("spark.dbn.sidecar.startTimeout"), e.getMessage)
+    assert(e.getMessage.contains("starting slowly"), e.getMessage)
+    assert(ms < 10000, s"start gave up after $ms ms")
+    val pid = Files.readString(pidFile).trim.toLong
+    val handle = java.lang.ProcessHandle.of(pid)
+    assert(!handle.isPresent || !handle.get.isAlive, s"pid $pid still running")
+  }
+
+  test("close() stops the process") {
+    val s = Sidecar.start(SidecarConf(), work.toFile, "closing")
+    s.close()
+    assert(!s.process.isAlive)
+    assert(!s.isAlive)
+  }
+
+  test("the bundle is unpacked once into a directory named by its hash") {
+    val a = SidecarBundle.unpack(work.toFile)
+    val b = SidecarBundle.unpack(work.toFile)
+    assert(a == b && a.isFile)
+    assert(a.getParentFile.getParentFile.getParentFile.getName.matches("spark-dbn-sidecar-[0-9a-f]{16}"))
+    assert(new File(a.getParentFile.getParentFile.getParentFile, "proto/health/v1/health.proto").isFile)
+  }
+
+  test("SidecarConf: defaults, Spark conf keys and validation") {
+    val d = SidecarConf()
+    assert(d.nodeBinary == "node" && d.startTimeoutMs == 30000 && d.maxMessageBytes == 64 * 1024 * 1024)
+    val c = SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false)
+      .set("spark.dbn.node", "/opt/node/bin/node")
+      .set("spark.dbn.sidecar.startTimeout", "5s")
+      .set("spark.dbn.sidecar.maxMessageBytes", "8m")
+      .set("spark.dbn.sidecar.env.FOO", "bar"))
+    assert(c == SidecarConf("/opt/node/bin/node", 5000, 8 * 1024 * 1024, Map("FOO" -> "bar")))
+    val e = intercept[IllegalArgumentException](SidecarConf(startTimeoutMs = 0).validate())
+    assert(e.getMessage.contains("spark.dbn.sidecar.startTimeout"))
+    intercept[IllegalArgumentException](SidecarConf(nodeBinary = " ").validate())
+    intercept[IllegalArgumentException](SidecarConf(maxMessageBytes = 10).validate())
+  }
+}

@@ -1,0 +1,138 @@
+import { expect } from 'chai';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { alive, processesUnder, run, ROOT, sql, sqlLines, submit, type Workspace, workspace } from './helpers.js';
+
+const ROWS = 20000;
+const PARTITIONS = 6;
+
+/**
+ * Compares the skeleton's table with what Spark computes itself from the same
+ * data in a new session: per partition (the job hashes all columns, as
+ * DISTRIBUTE BY does), the row count and each column's sum.
+ */
+async function verify(ws: Workspace, data: string, table: string) {
+  const rows = await sql(ws, `
+    SET spark.sql.adaptive.enabled=false;
+    SET spark.sql.shuffle.partitions=${PARTITIONS};
+    CREATE TEMPORARY VIEW src USING parquet OPTIONS (path '${data}');
+    CREATE TEMPORARY VIEW expected AS
+      SELECT p, rows, col, s FROM (
+        SELECT p, count(*) AS rows, CAST(sum(id) AS DOUBLE) AS id, sum(x0) AS x0, sum(x1) AS x1, sum(x2) AS x2
+        FROM (SELECT spark_partition_id() AS p, * FROM (SELECT * FROM src DISTRIBUTE BY id, x0, x1, x2)) GROUP BY p)
+      LATERAL VIEW stack(4, 'id', id, 'x0', x0, 'x1', x1, 'x2', x2) t AS col, s;
+    SELECT 'ROW', count(*),
+      sum(CASE WHEN t.rows = e.rows AND abs(t.sum - e.s) <= 1e-9 * greatest(1, abs(e.s)) THEN 0 ELSE 1 END),
+      (SELECT count(*) FROM expected), sum(t.rows) / 4
+    FROM ${table} t JOIN expected e ON e.p = t.partition AND e.col = t.column;
+    SELECT 'ROW', executor_id, sidecar_pid FROM ${table} GROUP BY executor_id, sidecar_pid;`);
+  const [[matched, mismatched, expectedRows, totalRows], ...sidecars] = rows;
+  return {
+    matched: Number(matched),
+    mismatched: Number(mismatched),
+    expectedRows: Number(expectedRows),
+    totalRows: Number(totalRows),
+    sidecars: sidecars.map(([exec, pid]) => ({ exec, pid: Number(pid) })),
+  };
+}
+
+describe('skeleton job, end to end', function () {
+  describe('local mode (local[2])', function () {
+    let ws: Workspace;
+    let data: string;
+    before(async () => {
+      ws = await workspace('local');
+      data = join(ws.dir, 'data');
+      await submit(ws, 'local[2]', ['gen-data', '--out', data, '--rows', String(ROWS), '--cols', '3']);
+    });
+
+    it("saves a table whose per-partition rows and sums equal Spark's own, from one sidecar per executor", async () => {
+      await submit(ws, 'local[2]', ['skeleton', '--input', data, '--table', 'skel_local', '--partitions', String(PARTITIONS),
+        '--batch-rows', '1000']);
+      const v = await verify(ws, data, 'skel_local');
+      expect(v.expectedRows).to.equal(PARTITIONS * 4);
+      expect(v.matched).to.equal(PARTITIONS * 4);
+      expect(v.mismatched).to.equal(0);
+      expect(v.totalRows).to.equal(ROWS);
+      // local mode has one executor, "driver": one sidecar.
+      expect(v.sidecars.map((s) => s.exec)).to.deep.equal(['driver']);
+      expect(v.sidecars).to.have.length(1);
+      // The sidecar went away with the application.
+      expect(alive(v.sidecars[0].pid)).to.equal(false);
+    });
+
+    it('fails the job with the sidecar start error when node cannot be run, and leaves no table', async () => {
+      const r = await submit(ws, 'local[2]', ['skeleton', '--input', data, '--table', 'skel_broken'],
+        { 'spark.dbn.node': '/nonexistent/node' }, true);
+      expect(r.code).to.not.equal(0);
+      expect(r.stderr).to.contain('cannot run the sidecar with spark.dbn.node=/nonexistent/node');
+      const tables = (await sqlLines(ws, 'SHOW TABLES')).flat();
+      expect(tables).to.include('skel_local');
+      expect(tables).to.not.include('skel_broken');
+    });
+
+    it('refuses input without numeric columns, naming the schema, before any work', async () => {
+      const text = join(ws.dir, 'text.csv');
+      const r0 = await run('bash', ['-c', `mkdir -p ${text} && printf 'a,b\\nx,y\\n' > ${text}/part.csv`], {});
+      expect(r0.code).to.equal(0);
+      const r = await submit(ws, 'local[2]', ['skeleton', '--input', text, '--format', 'csv', '--table', 't'], {}, true);
+      expect(r.code).to.not.equal(0);
+      expect(r.stderr).to.match(/has no numeric column; its schema is a: string, b: string/);
+    });
+
+    it('--help lists every option with its default and exits 0', async () => {
+      const r = await submit(ws, 'local[1]', ['skeleton', '--help']);
+      expect(r.stdout).to.contain('--batch-rows').and.contain('(default: 4096)').and.contain('--table');
+    });
+  });
+
+  describe('local standalone cluster (two workers, one executor each)', function () {
+    let ws: Workspace;
+    let master = '';
+    let clusterPids: number[] = [];
+    const standalone = (cmd: string) => run(join(ROOT, 'scripts', 'standalone'), [cmd], ws.env, 120_000);
+
+    before(async () => {
+      ws = await workspace('standalone');
+      const r = await standalone('start');
+      if (r.code !== 0) throw new Error(`scripts/standalone start failed: ${r.stderr}`);
+      master = r.stdout.trim();
+      const pidsDir = join(ws.dir, 'standalone', 'pids');
+      clusterPids = readdirSync(pidsDir).map((f) => Number(readFileSync(join(pidsDir, f), 'utf8')));
+    });
+    after(async () => {
+      // Always stop the cluster, also when a test failed.
+      if (ws) await standalone('stop');
+    });
+
+    it('runs the same job over two executors, two sidecars, then leaves no process behind', async () => {
+      expect(master).to.match(/^spark:\/\/127\.0\.0\.1:\d+$/);
+      expect(clusterPids).to.have.length(3);
+      const conf = {
+        'spark.executor.cores': '1',
+        'spark.cores.max': '2',
+        'spark.executor.memory': '1g',
+        // Wait for both executors so both receive tasks.
+        'spark.scheduler.minRegisteredResourcesRatio': '1.0',
+        'spark.scheduler.maxRegisteredResourcesWaitingTime': '60s',
+      };
+      const data = join(ws.dir, 'data');
+      await submit(ws, master, ['gen-data', '--out', data, '--rows', String(ROWS), '--cols', '3'], conf);
+      await submit(ws, master, ['skeleton', '--input', data, '--table', 'skel_cluster', '--partitions', String(PARTITIONS)], conf);
+      const v = await verify(ws, data, 'skel_cluster');
+      expect(v.matched).to.equal(PARTITIONS * 4);
+      expect(v.mismatched).to.equal(0);
+      expect(v.totalRows).to.equal(ROWS);
+      const execs = new Set(v.sidecars.map((s) => s.exec));
+      expect(execs.size).to.equal(2);
+      expect(v.sidecars).to.have.length(2);
+      expect(new Set(v.sidecars.map((s) => s.pid)).size).to.equal(2);
+
+      const stop = await standalone('stop');
+      expect(stop.code).to.equal(0);
+      expect(clusterPids.filter(alive)).to.deep.equal([]);
+      expect(v.sidecars.map((s) => s.pid).filter(alive)).to.deep.equal([]);
+      expect(processesUnder(ws.dir)).to.deep.equal([]);
+    });
+  });
+});
