@@ -1,0 +1,329 @@
+// Native fast path of ts/math: OpenBLAS sgemm plus the element-wise kernels of
+// an RBM step (sigmoid, sampling, random numbers, column sums, updates), written
+// as plain loops the compiler vectorises. Every function mirrors one reference
+// kernel in ts/math/reference.ts, which the tests compare it with.
+//
+// Arguments are Float32Array/Uint32Array views used in place (no copies); the
+// TypeScript wrapper (ts/math/native.ts) checks shapes, and this file checks
+// them again so that a wrong call is a JS exception, never a stray write.
+#include <node_api.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void openblas_set_num_threads(int);
+extern int openblas_get_num_threads(void);
+extern char *openblas_get_config(void);
+
+#define CHECK(env, call)                                                   \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      napi_throw_error((env), NULL, "spark-dbn native: N-API call failed: " #call); \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
+
+#define FAIL(env, ...)                                                     \
+  do {                                                                     \
+    char msg_[256];                                                        \
+    snprintf(msg_, sizeof msg_, __VA_ARGS__);                              \
+    napi_throw_range_error((env), NULL, msg_);                             \
+    return NULL;                                                           \
+  } while (0)
+
+typedef struct {
+  void *data;
+  size_t length;
+  napi_typedarray_type type;
+} view_t;
+
+static int get_view(napi_env env, napi_value v, napi_typedarray_type want, view_t *out) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &out->type, &out->length, &out->data, &ab, &off) != napi_ok) return 0;
+  return out->type == want;
+}
+
+static int get_i64(napi_env env, napi_value v, int64_t *out) {
+  return napi_get_value_int64(env, v, out) == napi_ok;
+}
+
+static int get_f64(napi_env env, napi_value v, double *out) {
+  return napi_get_value_double(env, v, out) == napi_ok;
+}
+
+#define ARGS(n)                                                            \
+  size_t argc = (n);                                                       \
+  napi_value argv[(n)];                                                    \
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));        \
+  if (argc < (n)) FAIL(env, "expected %d arguments, got %zu", (n), argc);
+
+#define F32(i, name)                                                       \
+  view_t name;                                                             \
+  if (!get_view(env, argv[i], napi_float32_array, &name)) FAIL(env, "argument %d (" #name ") must be a Float32Array", i);
+
+#define INT(i, name)                                                       \
+  int64_t name;                                                            \
+  if (!get_i64(env, argv[i], &name)) FAIL(env, "argument %d (" #name ") must be an integer", i);
+
+#define NUM(i, name)                                                       \
+  double name;                                                             \
+  if (!get_f64(env, argv[i], &name)) FAIL(env, "argument %d (" #name ") must be a number", i);
+
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), row-major:
+// C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C.
+static napi_value js_sgemm(napi_env env, napi_callback_info info) {
+  ARGS(13);
+  bool ta, tb;
+  CHECK(env, napi_get_value_bool(env, argv[0], &ta));
+  CHECK(env, napi_get_value_bool(env, argv[1], &tb));
+  INT(2, M); INT(3, N); INT(4, K); NUM(5, alpha);
+  F32(6, A); INT(7, lda); F32(8, B); INT(9, ldb); NUM(10, beta); F32(11, C); INT(12, ldc);
+  if (M < 0 || N < 0 || K < 0) FAIL(env, "sgemm: negative size M=%lld N=%lld K=%lld", (long long)M, (long long)N, (long long)K);
+  int64_t arows = ta ? K : M, acols = ta ? M : K, brows = tb ? N : K, bcols = tb ? K : N;
+  if (lda < (acols > 1 ? acols : 1) || ldb < (bcols > 1 ? bcols : 1) || ldc < (N > 1 ? N : 1))
+    FAIL(env, "sgemm: leading dimension too small");
+  if (arows > 0 && (int64_t)A.length < (arows - 1) * lda + acols) FAIL(env, "sgemm: A has %zu elements, too few", A.length);
+  if (brows > 0 && (int64_t)B.length < (brows - 1) * ldb + bcols) FAIL(env, "sgemm: B has %zu elements, too few", B.length);
+  if (M > 0 && (int64_t)C.length < (M - 1) * ldc + N) FAIL(env, "sgemm: C has %zu elements, too few", C.length);
+  if (M == 0 || N == 0) return NULL;
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              (int)M, (int)N, (int)K, (float)alpha, (const float *)A.data, (int)lda,
+              (const float *)B.data, (int)ldb, (float)beta, (float *)C.data, (int)ldc);
+  return NULL;
+}
+
+// sigmoid over 8 floats at a time, with GCC vector extensions: the compiler
+// does not auto-vectorise this body (it clones the clamped path), so it is
+// written as vector code. exp(-|x|) comes from the Cephes polynomial (about
+// 1 ulp), scaled by 2^i in two normal steps so that subnormal results are
+// exact down to x = -104; neither branch of sigmoid can overflow; NaN stays NaN.
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+static inline v8f splat(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
+static inline v8f select8(v8i m, v8f a, v8f b) { return (v8f)(((v8i)a & m) | ((v8i)b & ~m)); }
+
+static inline v8f sigmoid8(v8f x) {
+  v8f ax = (v8f)((v8i)x & 0x7fffffff);
+  v8f xc = -ax;
+  xc = select8(xc < splat(-104.0f), splat(-104.0f), xc);
+  v8f fx = xc * 1.44269504088896341f + 0.5f;
+  v8f fl = __builtin_convertvector(__builtin_convertvector(fx, v8i), v8f);
+  fl = select8(fl > fx, fl - 1.0f, fl);  // floor for negatives
+  v8i i = __builtin_convertvector(fl, v8i);
+  v8f r = xc - fl * 0.693359375f + fl * 2.12194440e-4f;
+  v8f r2 = r * r;
+  v8f y = splat(1.9875691500e-4f);
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r2 + r + 1.0f;
+  v8i h = i >> 1;  // i in [-150, 0]: both halves are normal exponents
+  v8f e = (y * (v8f)((h + 127) << 23)) * (v8f)((i - h + 127) << 23);
+  v8f pos = 1.0f / (1.0f + e);
+  v8f out = select8(x >= splat(0.0f), pos, e * pos);
+  return select8(x != x, x, out);
+}
+
+/** row[0..n) = sigmoid(row + b) (b may be NULL); the tail goes through one padded vector. */
+static void sigmoid_row(float *row, const float *b, int64_t n) {
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8) {
+    v8f x;
+    memcpy(&x, row + c, sizeof x);
+    if (b) {
+      v8f bb;
+      memcpy(&bb, b + c, sizeof bb);
+      x += bb;
+    }
+    x = sigmoid8(x);
+    memcpy(row + c, &x, sizeof x);
+  }
+  if (c < n) {
+    float t[8] = {0};
+    for (int64_t j = c; j < n; j++) t[j - c] = row[j] + (b ? b[j] : 0.0f);
+    v8f x;
+    memcpy(&x, t, sizeof x);
+    x = sigmoid8(x);
+    memcpy(t, &x, sizeof x);
+    for (int64_t j = c; j < n; j++) row[j] = t[j - c];
+  }
+}
+
+// sigmoidBias(X, rows, cols, bias|null): X (rows, cols) = sigmoid(X + bias) in place.
+static napi_value js_sigmoid_bias(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  F32(0, X); INT(1, rows); INT(2, cols);
+  napi_valuetype bt;
+  CHECK(env, napi_typeof(env, argv[3], &bt));
+  const float *b = NULL;
+  if (bt != napi_null && bt != napi_undefined) {
+    F32(3, bias);
+    if ((int64_t)bias.length < cols) FAIL(env, "sigmoidBias: bias has %zu elements, need %lld", bias.length, (long long)cols);
+    b = (const float *)bias.data;
+  }
+  if (rows < 0 || cols < 0 || (int64_t)X.length < rows * cols) FAIL(env, "sigmoidBias: X has %zu elements, need %lld", X.length, (long long)(rows * cols));
+  float *x = (float *)X.data;
+  for (int64_t r = 0; r < rows; r++) sigmoid_row(x + r * cols, b, cols);
+  return NULL;
+}
+
+// addBias(X, rows, cols, bias): X += bias on every row (Gaussian visible means).
+static napi_value js_add_bias(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  F32(0, X); INT(1, rows); INT(2, cols); F32(3, bias);
+  if (rows < 0 || cols < 0 || (int64_t)X.length < rows * cols || (int64_t)bias.length < cols) FAIL(env, "addBias: shape mismatch");
+  float *x = (float *)X.data;
+  const float *b = (const float *)bias.data;
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++) x[r * cols + c] += b[c];
+  return NULL;
+}
+
+// xoshiro128** in 16 independent lanes; state is a Uint32Array(64) laid out
+// s0[16] s1[16] s2[16] s3[16]. Fills out[0..n) with uniforms in [0, 1) of 24 bits;
+// the last group of 16 is generated whole and its tail dropped.
+#define LANES 16
+static inline uint32_t rotl32(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+
+static void fill_uniform(uint32_t *st, float *out, int64_t n) {
+  uint32_t *s0 = st, *s1 = st + LANES, *s2 = st + 2 * LANES, *s3 = st + 3 * LANES;
+  float tmp[LANES];
+  for (int64_t i = 0; i < n; i += LANES) {
+    for (int l = 0; l < LANES; l++) {
+      uint32_t r = rotl32(s1[l] * 5u, 7) * 9u;
+      uint32_t t = s1[l] << 9;
+      s2[l] ^= s0[l];
+      s3[l] ^= s1[l];
+      s1[l] ^= s2[l];
+      s0[l] ^= s3[l];
+      s2[l] ^= t;
+      s3[l] = rotl32(s3[l], 11);
+      tmp[l] = (float)(r >> 8) * (1.0f / 16777216.0f);
+    }
+    int64_t m = n - i < LANES ? n - i : LANES;
+    memcpy(out + i, tmp, (size_t)m * sizeof(float));
+  }
+}
+
+static int get_state(napi_env env, napi_value v, uint32_t **st) {
+  view_t s;
+  if (!get_view(env, v, napi_uint32_array, &s) || s.length < 4 * LANES) return 0;
+  *st = (uint32_t *)s.data;
+  return 1;
+}
+
+// uniform(state, out, n)
+static napi_value js_uniform(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  uint32_t *st;
+  if (!get_state(env, argv[0], &st)) FAIL(env, "uniform: state must be a Uint32Array(64)");
+  F32(1, out); INT(2, n);
+  if (n < 0 || (int64_t)out.length < n) FAIL(env, "uniform: out has %zu elements, need %lld", out.length, (long long)n);
+  fill_uniform(st, (float *)out.data, n);
+  return NULL;
+}
+
+// bernoulli(P, out, n, state): out = u < P ? 1 : 0 with fresh uniforms u; NaN stays NaN.
+// P and out may be the same array.
+static napi_value js_bernoulli(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  F32(0, P); F32(1, out); INT(2, n);
+  uint32_t *st;
+  if (!get_state(env, argv[3], &st)) FAIL(env, "bernoulli: state must be a Uint32Array(64)");
+  if (n < 0 || (int64_t)P.length < n || (int64_t)out.length < n) FAIL(env, "bernoulli: arrays shorter than n=%lld", (long long)n);
+  const float *p = (const float *)P.data;
+  float *o = (float *)out.data;
+  float u[1024];
+  for (int64_t i = 0; i < n; i += 1024) {
+    int64_t m = n - i < 1024 ? n - i : 1024;
+    fill_uniform(st, u, m);
+    for (int64_t j = 0; j < m; j++) {
+      float pj = p[i + j];
+      o[i + j] = pj != pj ? pj : (u[j] < pj ? 1.0f : 0.0f);
+    }
+  }
+  return NULL;
+}
+
+// colSums(X, rows, cols, out, alpha, beta): out = beta * out + alpha * sum over rows of X.
+static napi_value js_col_sums(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  F32(0, X); INT(1, rows); INT(2, cols); F32(3, out); NUM(4, alpha); NUM(5, beta);
+  if (rows < 0 || cols < 0 || (int64_t)X.length < rows * cols || (int64_t)out.length < cols) FAIL(env, "colSums: shape mismatch");
+  const float *x = (const float *)X.data;
+  float *o = (float *)out.data;
+  float a = (float)alpha, bt = (float)beta;
+  // Heap, not stack: cols can be as large as the caller's feature count.
+  float *acc = calloc((size_t)(cols > 0 ? cols : 1), sizeof(float));
+  if (!acc) FAIL(env, "colSums: out of memory for %lld columns", (long long)cols);
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++) acc[c] += x[r * cols + c];
+  for (int64_t c = 0; c < cols; c++) o[c] = (bt == 0.0f ? 0.0f : bt * o[c]) + a * acc[c];
+  free(acc);
+  return NULL;
+}
+
+// momentumStep(W, V, G, n, lr, momentum, decay): V = m V + lr (G - decay W); W += V.
+static napi_value js_momentum_step(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  F32(0, W); F32(1, V); F32(2, G); INT(3, n); NUM(4, lr); NUM(5, mom); NUM(6, decay);
+  if (n < 0 || (int64_t)W.length < n || (int64_t)V.length < n || (int64_t)G.length < n) FAIL(env, "momentumStep: arrays shorter than n");
+  float *w = (float *)W.data, *v = (float *)V.data;
+  const float *g = (const float *)G.data;
+  float l = (float)lr, m = (float)mom, d = (float)decay;
+  for (int64_t i = 0; i < n; i++) {
+    float vi = m * v[i] + l * (g[i] - d * w[i]);
+    v[i] = vi;
+    w[i] += vi;
+  }
+  return NULL;
+}
+
+static napi_value js_set_threads(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  INT(0, n);
+  if (n < 1 || n > 256) FAIL(env, "setThreads: n must be in [1, 256], got %lld", (long long)n);
+  openblas_set_num_threads((int)n);
+  return NULL;
+}
+
+static napi_value js_get_threads(napi_env env, napi_callback_info info) {
+  napi_value r;
+  CHECK(env, napi_create_int32(env, openblas_get_num_threads(), &r));
+  return r;
+}
+
+static napi_value js_config(napi_env env, napi_callback_info info) {
+  napi_value r;
+  const char *c = openblas_get_config();
+  CHECK(env, napi_create_string_utf8(env, c ? c : "OpenBLAS", NAPI_AUTO_LENGTH, &r));
+  return r;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"sgemm", NULL, js_sgemm, NULL, NULL, NULL, napi_default, NULL},
+    {"sigmoidBias", NULL, js_sigmoid_bias, NULL, NULL, NULL, napi_default, NULL},
+    {"addBias", NULL, js_add_bias, NULL, NULL, NULL, napi_default, NULL},
+    {"uniform", NULL, js_uniform, NULL, NULL, NULL, napi_default, NULL},
+    {"bernoulli", NULL, js_bernoulli, NULL, NULL, NULL, napi_default, NULL},
+    {"colSums", NULL, js_col_sums, NULL, NULL, NULL, napi_default, NULL},
+    {"momentumStep", NULL, js_momentum_step, NULL, NULL, NULL, napi_default, NULL},
+    {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_default, NULL},
+    {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_default, NULL},
+    {"config", NULL, js_config, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,25 @@
+/**
+ * The numeric kernels of an RBM step. Two implementations: the TypeScript
+ * reference (reference.ts: plain loops, the fallback) and the native fast path
+ * (native.ts: OpenBLAS sgemm plus vectorised C loops). Matrices are row-major
+ * Float32Array; every kernel works in place on the arrays it is given.
+ */
+export interface Kernels {
+  /** "openblas" or "ts". */
+  readonly name: string;
+  /** C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C; op transposes when its flag is set. */
+  sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number): void;
+  /** X (rows, cols) = sigmoid(X + bias) in place; bias (cols) may be null. NaN stays NaN. */
+  sigmoidBias(X: Float32Array, rows: number, cols: number, bias: Float32Array | null): void;
+  /** X (rows, cols) += bias (cols) on every row. */
+  addBias(X: Float32Array, rows: number, cols: number, bias: Float32Array): void;
+  /** out[0..n) = uniforms in [0, 1) from the 16-lane xoshiro128** state (rng.ts). */
+  uniform(state: Uint32Array, out: Float32Array, n: number): void;
+  /** out[i] = u < P[i] ? 1 : 0 with fresh uniforms; NaN stays NaN; P and out may alias. */
+  bernoulli(P: Float32Array, out: Float32Array, n: number, state: Uint32Array): void;
+  /** out (cols) = beta * out + alpha * (sum over rows of X (rows, cols)). */
+  colSums(X: Float32Array, rows: number, cols: number, out: Float32Array, alpha: number, beta: number): void;
+  /** V = momentum * V + lr * (G - decay * W); W += V, over the first n elements. */
+  momentumStep(W: Float32Array, V: Float32Array, G: Float32Array, n: number, lr: number, momentum: number, decay: number): void;
+}

@@ -1,0 +1,82 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Kernels } from './kernels.js';
+import { referenceKernels } from './reference.js';
+
+/** What the addon exports (native/spark_dbn_native.c). */
+interface NativeModule extends Omit<Kernels, 'name'> {
+  setThreads(n: number): void;
+  getThreads(): number;
+  config(): string;
+}
+
+export const NATIVE_FILE = 'spark_dbn_native.node';
+
+/** Where the addon may be: beside the compiled TS (out/) or inside the sidecar bundle. */
+function candidates(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const list = [
+    process.env.SPARK_DBN_NATIVE_PATH ?? '',
+    join(here, '..', '..', 'native', NATIVE_FILE), // out/ts/math -> out/native
+    join(here, '..', 'native', NATIVE_FILE), // bundle lib/node -> lib/native
+  ];
+  return list.filter((p) => p !== '');
+}
+
+let loaded: { kernels: Kernels; native: NativeModule | null; reason: string } | undefined;
+
+/**
+ * The fast kernels when the addon loads, else the TypeScript ones. Logs one
+ * line to stderr saying which, and why the fast path is off if it is.
+ * SPARK_DBN_KERNELS=ts forces the fallback.
+ */
+export function loadKernels(log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Kernels {
+  if (loaded) return loaded.kernels;
+  let reason = '';
+  if (process.env.SPARK_DBN_KERNELS === 'ts') {
+    reason = 'SPARK_DBN_KERNELS=ts';
+  } else {
+    const req = createRequire(import.meta.url);
+    const found = candidates().find((p) => existsSync(p));
+    if (!found) {
+      reason = `${NATIVE_FILE} not found (looked in ${candidates().join(', ')}); run scripts/build-native.sh`;
+    } else {
+      try {
+        const m = req(found) as NativeModule;
+        const kernels: Kernels = { name: 'openblas', ...pick(m) };
+        loaded = { kernels, native: m, reason: '' };
+        return kernels;
+      } catch (e) {
+        reason = `${found} failed to load: ${(e as Error).message}`;
+      }
+    }
+  }
+  log(`spark-dbn: native kernels unavailable (${reason}); using the TypeScript kernels`);
+  loaded = { kernels: referenceKernels, native: null, reason };
+  return referenceKernels;
+}
+
+function pick(m: NativeModule): Omit<Kernels, 'name'> {
+  return {
+    sgemm: m.sgemm,
+    sigmoidBias: m.sigmoidBias,
+    addBias: m.addBias,
+    uniform: m.uniform,
+    bernoulli: m.bernoulli,
+    colSums: m.colSums,
+    momentumStep: m.momentumStep,
+  };
+}
+
+/** The addon itself (for thread control and tests), or null when it is not loaded. */
+export function nativeModule(): NativeModule | null {
+  loadKernels();
+  return loaded!.native;
+}
+
+/** Sets the BLAS thread count; a no-op on the TypeScript kernels. */
+export function setBlasThreads(n: number): void {
+  nativeModule()?.setThreads(n);
+}
