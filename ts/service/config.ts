@@ -1,4 +1,4 @@
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../rbm/errors.js';
 
 /** Settings of one sidecar process. */
 export interface SidecarConfig {

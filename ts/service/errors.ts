@@ -19,14 +19,6 @@ export class BadPayloadError extends SidecarError {
   }
 }
 
-/** Configuration read from the environment or passed in is unusable. */
-export class ConfigError extends Error {
-  constructor(readonly field: string, message: string) {
-    super(`${field}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
-
 /** Converts any thrown value into a gRPC status object for a callback. */
 export function toStatus(err: unknown): { code: status; details: string } {
   if (err instanceof SidecarError) return { code: err.code, details: err.message };

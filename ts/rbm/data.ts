@@ -1,0 +1,49 @@
+import { DataError } from './errors.js';
+import type { VisibleUnits } from './rbm.js';
+
+/** A row-major matrix of float32: `rows` samples of `cols` features. */
+export interface Matrix {
+  data: Float32Array;
+  rows: number;
+  cols: number;
+}
+
+export function matrix(data: Float32Array, cols: number): Matrix {
+  if (!Number.isInteger(cols) || cols <= 0) throw new DataError(`column count must be a positive integer, got ${cols}`);
+  if (data.length % cols !== 0) {
+    throw new DataError(`data has ${data.length} values, not a whole number of rows of ${cols} columns`);
+  }
+  return { data, rows: data.length / cols, cols };
+}
+
+/**
+ * Checks data before any work: shape, finiteness, and for Bernoulli units
+ * the [0, 1] range. Throws a DataError naming the first bad row and column.
+ */
+export function validateData(m: Matrix, cols: number, units: VisibleUnits, what = 'data'): void {
+  if (m.rows === 0) throw new DataError(`${what} is empty: no rows`);
+  if (m.cols !== cols) throw new DataError(`${what} has ${m.cols} columns, the model has ${cols} visible units`);
+  if (m.data.length !== m.rows * m.cols) {
+    throw new DataError(`${what} has ${m.data.length} values, expected ${m.rows} rows x ${m.cols} columns`);
+  }
+  const d = m.data;
+  const bernoulli = units === 'bernoulli';
+  for (let i = 0; i < d.length; i++) {
+    const x = d[i];
+    // One comparison chain covers NaN (all false), infinities and the range.
+    if (bernoulli ? x >= 0 && x <= 1 : x - x === 0) continue;
+    const row = Math.floor(i / cols);
+    const col = i % cols;
+    const why = Number.isNaN(x) ? 'NaN' : !Number.isFinite(x) ? `${x}` : `${x}, outside [0, 1] for Bernoulli visible units`;
+    throw new DataError(`${what} row ${row}, column ${col}: value is ${why}`, row, col);
+  }
+}
+
+/** Copies rows idx[from..from+n) of m into out (n, cols): a mini-batch. */
+export function gatherRows(m: Matrix, idx: Uint32Array, from: number, n: number, out: Float32Array): void {
+  const c = m.cols;
+  for (let r = 0; r < n; r++) {
+    const src = idx[from + r] * c;
+    out.set(m.data.subarray(src, src + c), r * c);
+  }
+}
