@@ -1,0 +1,371 @@
+import type { Kernels } from '../math/kernels.js';
+import { fillNormal, newRngState } from '../math/rng.js';
+import { type Matrix, gatherRows, validateData } from './data.js';
+import { ConfigError, DataError } from './errors.js';
+import { RBM, type EpochStats, type RBMTrainConfig, type VisibleUnits } from './rbm.js';
+import { type Schedule, scheduleAt, validateSchedule } from './schedule.js';
+
+/** The soft-max output layer added by fine-tuning: W (nIn, nClasses), bias (nClasses). */
+export interface SoftmaxLayer {
+  nIn: number;
+  nClasses: number;
+  W: Float32Array;
+  bias: Float32Array;
+}
+
+/** Supervised fine-tuning of the whole stack. */
+export interface FineTuneConfig {
+  /** Passes over the labelled data. */
+  epochs: number;
+  /** Rows per mini-batch. */
+  batchSize: number;
+  /** Step size, constant or by epoch. */
+  learningRate: Schedule;
+  /** Momentum, constant or by epoch. */
+  momentum: Schedule;
+  /** L2 penalty on weights. */
+  weightDecay: number;
+  /** Seed of the shuffling and of the output layer's initial weights. */
+  seed: number;
+}
+
+export const defaultFineTuneConfig: FineTuneConfig = {
+  epochs: 10,
+  batchSize: 100,
+  learningRate: 0.1,
+  momentum: [[0, 0.5], [5, 0.9]],
+  weightDecay: 1e-5,
+  seed: 1,
+};
+
+export function fineTuneConfig(c: Partial<FineTuneConfig> = {}): FineTuneConfig {
+  const unknown = Object.keys(c).filter((k) => !(k in defaultFineTuneConfig));
+  if (unknown.length > 0) throw new ConfigError(unknown[0], 'is not a fine-tuning option');
+  const r = { ...defaultFineTuneConfig, ...c };
+  if (!Number.isInteger(r.epochs) || r.epochs < 0) throw new ConfigError('epochs', `must be an integer >= 0, got ${r.epochs}`);
+  if (!Number.isInteger(r.batchSize) || r.batchSize < 1) throw new ConfigError('batchSize', `must be an integer >= 1, got ${r.batchSize}`);
+  validateSchedule('learningRate', r.learningRate, 0, 10);
+  validateSchedule('momentum', r.momentum, 0, 0.999);
+  if (!Number.isFinite(r.weightDecay) || r.weightDecay < 0 || r.weightDecay > 1) {
+    throw new ConfigError('weightDecay', `must be in [0, 1], got ${r.weightDecay}`);
+  }
+  if (!Number.isSafeInteger(r.seed)) throw new ConfigError('seed', `must be a safe integer, got ${r.seed}`);
+  return r;
+}
+
+export interface FineTuneStats {
+  epoch: number;
+  /** Mean cross-entropy over the epoch's mini-batches. */
+  loss: number;
+  /** Accuracy on the training data, measured during the epoch. */
+  accuracy: number;
+  seconds: number;
+}
+
+/**
+ * A deep belief network: a stack of RBMs where each layer's visible units are
+ * the previous layer's hidden units, plus, once fine-tuned, a soft-max layer.
+ */
+export class DBN {
+  output: SoftmaxLayer | null = null;
+  /** Fine-tuning so far. */
+  readonly fineTuneCounters = { epochs: 0, updates: 0, samples: 0 };
+
+  constructor(readonly layers: RBM[], output: SoftmaxLayer | null = null) {
+    if (layers.length === 0) throw new ConfigError('layers', 'a DBN needs at least one RBM');
+    for (let l = 1; l < layers.length; l++) {
+      if (layers[l].nVisible !== layers[l - 1].nHidden) {
+        throw new ConfigError('layers', `layer ${l} has ${layers[l].nVisible} visible units, layer ${l - 1} has ${layers[l - 1].nHidden} hidden`);
+      }
+      if (layers[l].visible !== 'bernoulli') throw new ConfigError('layers', `layer ${l} must have Bernoulli visible units`);
+    }
+    if (output) {
+      if (output.nIn !== this.top.nHidden) throw new ConfigError('output', `takes ${output.nIn} inputs, the top layer has ${this.top.nHidden}`);
+      if (output.W.length !== output.nIn * output.nClasses || output.bias.length !== output.nClasses) {
+        throw new ConfigError('output', 'weights and bias do not match its shape');
+      }
+    }
+    this.output = output;
+  }
+
+  /**
+   * A fresh stack of the given sizes ([784, 500, 500]: two RBMs), each with
+   * Hinton's initialisation; the first layer's visible biases come from `data`.
+   */
+  static create(sizes: number[], opts: { visible?: VisibleUnits; seed: number; data?: Matrix; kernels?: Kernels }): DBN {
+    if (sizes.length < 2) throw new ConfigError('sizes', `needs the input size and at least one hidden layer, got [${sizes}]`);
+    const layers = [];
+    for (let l = 0; l + 1 < sizes.length; l++) {
+      layers.push(RBM.create(
+        { nVisible: sizes[l], nHidden: sizes[l + 1], visible: l === 0 ? opts.visible ?? 'bernoulli' : 'bernoulli' },
+        { seed: opts.seed * 31 + l, data: l === 0 ? opts.data : undefined, kernels: opts.kernels },
+      ));
+    }
+    return new DBN(layers);
+  }
+
+  get top(): RBM {
+    return this.layers[this.layers.length - 1];
+  }
+
+  get kernels(): Kernels {
+    return this.layers[0].kernels;
+  }
+
+  get sizes(): number[] {
+    return [this.layers[0].nVisible, ...this.layers.map((l) => l.nHidden)];
+  }
+
+  /**
+   * Greedy layer-wise pre-training: layer l learns from layer l-1's hidden
+   * probabilities. `cfg` is one config for all layers or one per layer.
+   */
+  pretrain(data: Matrix, cfg: Partial<RBMTrainConfig> | Partial<RBMTrainConfig>[] = {},
+    onEpoch?: (layer: number, s: EpochStats) => void): EpochStats[][] {
+    validateData(data, this.layers[0].nVisible, this.layers[0].visible);
+    const cfgs = Array.isArray(cfg) ? cfg : this.layers.map(() => cfg);
+    if (cfgs.length !== this.layers.length) throw new ConfigError('cfg', `needs ${this.layers.length} layer configs, got ${cfgs.length}`);
+    const all: EpochStats[][] = [];
+    let input = data;
+    this.layers.forEach((rbm, l) => {
+      all.push(rbm.fit(input, cfgs[l], (s) => onEpoch?.(l, s)));
+      if (l + 1 < this.layers.length) input = { data: rbm.hiddenProbs(input), rows: input.rows, cols: rbm.nHidden };
+    });
+    return all;
+  }
+
+  /** The input as the top layer's P(h|v) (rows, top.nHidden), passed up deterministically. */
+  transform(data: Matrix, upTo = this.layers.length): Matrix {
+    validateData(data, this.layers[0].nVisible, this.layers[0].visible);
+    let x = data;
+    for (let l = 0; l < upTo; l++) x = { data: this.layers[l].hiddenProbs(x), rows: x.rows, cols: this.layers[l].nHidden };
+    return x;
+  }
+
+  /**
+   * Generative sampling from the top down (Hinton et al. 2006): Gibbs sampling
+   * in the top RBM, then one down pass through the lower layers' generative
+   * weights, sampling binary states between layers and returning visible means.
+   */
+  sample(opts: { chains: number; steps: number; seed: number }): Matrix {
+    const top = this.top.sample(opts);
+    let h = top.data;
+    const rng = newRngState(opts.seed + 1);
+    for (let l = this.layers.length - 2; l >= 0; l--) {
+      const layer = this.layers[l];
+      this.kernels.bernoulli(h, h, h.length, rng);
+      const v = new Float32Array(opts.chains * layer.nVisible);
+      layer.visibleMeansUnchecked(h, opts.chains, v);
+      h = v;
+    }
+    return { data: h, rows: opts.chains, cols: this.layers[0].nVisible };
+  }
+
+  private checkLabels(data: Matrix, labels: Uint8Array | Int32Array, classes: number): void {
+    if (labels.length !== data.rows) throw new DataError(`${labels.length} labels for ${data.rows} rows`);
+    for (let r = 0; r < labels.length; r++) {
+      const y = labels[r];
+      if (!Number.isInteger(y) || y < 0 || y >= classes) throw new DataError(`label of row ${r} is ${y}, outside [0, ${classes})`, r);
+    }
+  }
+
+  /**
+   * Supervised fine-tuning: adds a soft-max layer for `classes` (if there is
+   * none) and trains the whole stack as a feed-forward network on the
+   * cross-entropy, by mini-batch back-propagation with momentum.
+   */
+  fineTune(data: Matrix, labels: Uint8Array | Int32Array, classes: number, cfg: Partial<FineTuneConfig> = {},
+    onEpoch?: (s: FineTuneStats) => void): FineTuneStats[] {
+    const c = fineTuneConfig(cfg);
+    validateData(data, this.layers[0].nVisible, this.layers[0].visible);
+    if (!Number.isInteger(classes) || classes < 2) throw new ConfigError('classes', `must be an integer >= 2, got ${classes}`);
+    this.checkLabels(data, labels, classes);
+    const H = this.top.nHidden;
+    if (!this.output) {
+      const W = new Float32Array(H * classes);
+      fillNormal(newRngState(c.seed), W, W.length, 0, 0.01);
+      this.output = { nIn: H, nClasses: classes, W, bias: new Float32Array(classes) };
+    } else if (this.output.nClasses !== classes) {
+      throw new ConfigError('classes', `the output layer has ${this.output.nClasses} classes, asked for ${classes}`);
+    }
+    return new BackpropTrainer(this, c).fit(data, labels, onEpoch);
+  }
+
+  /** Class probabilities (rows, nClasses). */
+  predictProba(data: Matrix): Matrix {
+    const out = this.output;
+    if (!out) throw new ConfigError('output', 'the DBN has no output layer: fine-tune it first');
+    const top = this.transform(data);
+    const p = new Float32Array(data.rows * out.nClasses);
+    this.kernels.sgemm(false, false, data.rows, out.nClasses, out.nIn, 1, top.data, out.nIn, out.W, out.nClasses, 0, p, out.nClasses);
+    softmaxRows(p, data.rows, out.nClasses, out.bias);
+    return { data: p, rows: data.rows, cols: out.nClasses };
+  }
+
+  predict(data: Matrix): Int32Array {
+    const p = this.predictProba(data);
+    const y = new Int32Array(p.rows);
+    for (let r = 0; r < p.rows; r++) {
+      let best = 0;
+      for (let k = 1; k < p.cols; k++) if (p.data[r * p.cols + k] > p.data[r * p.cols + best]) best = k;
+      y[r] = best;
+    }
+    return y;
+  }
+
+  accuracy(data: Matrix, labels: ArrayLike<number>): number {
+    const y = this.predict(data);
+    let ok = 0;
+    for (let r = 0; r < y.length; r++) if (y[r] === labels[r]) ok++;
+    return ok / y.length;
+  }
+}
+
+/** Row-wise soft-max of z + bias in place, computed stably (max subtracted). */
+export function softmaxRows(z: Float32Array, rows: number, cols: number, bias: Float32Array): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    let m = -Infinity;
+    for (let k = 0; k < cols; k++) {
+      z[o + k] += bias[k];
+      if (z[o + k] > m) m = z[o + k];
+    }
+    let s = 0;
+    for (let k = 0; k < cols; k++) {
+      const e = Math.exp(z[o + k] - m);
+      z[o + k] = e;
+      s += e;
+    }
+    for (let k = 0; k < cols; k++) z[o + k] /= s;
+  }
+}
+
+/** Back-propagation through the stack (recognition weights W, hidden biases) and the soft-max layer. */
+class BackpropTrainer {
+  private readonly acts: Float32Array[];
+  private readonly deltas: Float32Array[];
+  private readonly gW: Float32Array[];
+  private readonly gc: Float32Array[];
+  private readonly vW: Float32Array[];
+  private readonly vc: Float32Array[];
+  private readonly probs: Float32Array;
+  private readonly dOut: Float32Array;
+  private readonly rng: Uint32Array;
+
+  constructor(readonly dbn: DBN, readonly cfg: FineTuneConfig) {
+    const B = cfg.batchSize;
+    const sizes = dbn.sizes;
+    const out = dbn.output!;
+    // acts[l]: (B, sizes[l]); acts[0] is the batch.
+    this.acts = sizes.map((n) => new Float32Array(B * n));
+    this.deltas = sizes.slice(1).map((n) => new Float32Array(B * n));
+    this.gW = [...dbn.layers.map((l) => new Float32Array(l.W.length)), new Float32Array(out.W.length)];
+    this.gc = [...dbn.layers.map((l) => new Float32Array(l.nHidden)), new Float32Array(out.nClasses)];
+    this.vW = this.gW.map((g) => new Float32Array(g.length));
+    this.vc = this.gc.map((g) => new Float32Array(g.length));
+    this.probs = new Float32Array(B * out.nClasses);
+    this.dOut = new Float32Array(B * out.nClasses);
+    this.rng = newRngState(cfg.seed + 7);
+  }
+
+  fit(data: Matrix, labels: ArrayLike<number>, onEpoch?: (s: FineTuneStats) => void): FineTuneStats[] {
+    const stats: FineTuneStats[] = [];
+    const order = new Uint32Array(data.rows);
+    const u = new Float32Array(data.rows);
+    const labelBatch = new Int32Array(this.cfg.batchSize);
+    for (let e = 0; e < this.cfg.epochs; e++) {
+      const t0 = performance.now();
+      for (let i = 0; i < data.rows; i++) order[i] = i;
+      this.dbn.kernels.uniform(this.rng, u, data.rows);
+      for (let i = data.rows - 1; i > 0; i--) {
+        const j = Math.min(i, Math.floor(u[i] * (i + 1)));
+        const t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+      }
+      let loss = 0;
+      let correct = 0;
+      const epoch = this.dbn.fineTuneCounters.epochs;
+      const lr = scheduleAt(this.cfg.learningRate, epoch);
+      const mom = scheduleAt(this.cfg.momentum, epoch);
+      for (let from = 0; from < data.rows; from += this.cfg.batchSize) {
+        const n = Math.min(this.cfg.batchSize, data.rows - from);
+        gatherRows(data, order, from, n, this.acts[0]);
+        for (let r = 0; r < n; r++) labelBatch[r] = labels[order[from + r]];
+        const [l, c] = this.step(n, labelBatch, lr, mom);
+        loss += l;
+        correct += c;
+      }
+      this.dbn.fineTuneCounters.epochs++;
+      const s = { epoch: this.dbn.fineTuneCounters.epochs, loss: loss / data.rows, accuracy: correct / data.rows,
+        seconds: (performance.now() - t0) / 1000 };
+      stats.push(s);
+      onEpoch?.(s);
+    }
+    return stats;
+  }
+
+  /** One mini-batch: forward, cross-entropy, backward, momentum update. Returns (summed loss, correct). */
+  private step(n: number, y: Int32Array, lr: number, mom: number): [number, number] {
+    const { dbn, acts, deltas } = this;
+    const k = dbn.kernels;
+    const L = dbn.layers.length;
+    const out = dbn.output!;
+    const C = out.nClasses;
+    // Forward: acts[l + 1] (n, H_l) = sigmoid(acts[l] W_l + c_l).
+    for (let l = 0; l < L; l++) dbn.layers[l].hiddenProbsUnchecked(acts[l], n, acts[l + 1]);
+    const top = acts[L];
+    const H = out.nIn;
+    k.sgemm(false, false, n, C, H, 1, top, H, out.W, C, 0, this.probs, C);
+    softmaxRows(this.probs, n, C, out.bias);
+    // dOut (n, C) = (p - onehot(y)) / n: the gradient of the mean cross-entropy.
+    let loss = 0;
+    let correct = 0;
+    for (let r = 0; r < n; r++) {
+      const o = r * C;
+      let best = 0;
+      for (let c = 0; c < C; c++) {
+        this.dOut[o + c] = this.probs[o + c] / n;
+        if (this.probs[o + c] > this.probs[o + best]) best = c;
+      }
+      this.dOut[o + y[r]] -= 1 / n;
+      loss -= Math.log(Math.max(this.probs[o + y[r]], 1e-30));
+      if (best === y[r]) correct++;
+    }
+    // Output layer: gW = -top' dOut (descent direction), gb = -colsum(dOut).
+    k.sgemm(true, false, H, C, n, -1, top, H, this.dOut, C, 0, this.gW[L], C);
+    k.colSums(this.dOut, n, C, this.gc[L], -1, 0);
+    // delta_top (n, H) = (dOut W_out') * a (1 - a)
+    k.sgemm(false, true, n, H, C, 1, this.dOut, C, out.W, C, 0, deltas[L - 1], H);
+    sigmoidDeriv(deltas[L - 1], top, n * H);
+    for (let l = L - 1; l >= 0; l--) {
+      const layer = dbn.layers[l];
+      const V = layer.nVisible;
+      const Hl = layer.nHidden;
+      k.sgemm(true, false, V, Hl, n, -1, acts[l], V, deltas[l], Hl, 0, this.gW[l], Hl);
+      k.colSums(deltas[l], n, Hl, this.gc[l], -1, 0);
+      if (l > 0) {
+        // delta_{l-1} (n, V) = (delta_l W_l') * a_l (1 - a_l)
+        k.sgemm(false, true, n, V, Hl, 1, deltas[l], Hl, layer.W, Hl, 0, deltas[l - 1], V);
+        sigmoidDeriv(deltas[l - 1], acts[l], n * V);
+      }
+    }
+    const wd = this.cfg.weightDecay;
+    for (let l = 0; l < L; l++) {
+      const layer = dbn.layers[l];
+      k.momentumStep(layer.W, this.vW[l], this.gW[l], layer.W.length, lr, mom, wd);
+      k.momentumStep(layer.hBias, this.vc[l], this.gc[l], layer.nHidden, lr, mom, 0);
+    }
+    k.momentumStep(out.W, this.vW[L], this.gW[L], out.W.length, lr, mom, wd);
+    k.momentumStep(out.bias, this.vc[L], this.gc[L], C, lr, mom, 0);
+    dbn.fineTuneCounters.updates++;
+    dbn.fineTuneCounters.samples += n;
+    return [loss, correct];
+  }
+}
+
+/** d *= a (1 - a): the sigmoid's derivative at activations a. */
+function sigmoidDeriv(d: Float32Array, a: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) d[i] *= a[i] * (1 - a[i]);
+}
+
