@@ -160,3 +160,16 @@ describe('parameter averaging helpers', () => {
     expect(() => weightedAverage([xs[0], new Float32Array(3)], [1, 1])).to.throw(/replica 1 has 3 values/);
   });
 });
+
+describe('the committed test vector proto/testdata/dbn-v1.avro', () => {
+  it('decodes to the documented model and re-encodes to the same bytes', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { testVectorModel } = await import('./helpers/vectors.js');
+    const file = readFileSync(join(process.cwd(), 'proto', 'testdata', 'dbn-v1.avro'));
+    const model = await decodeSnapshot(file);
+    expect(bytes(flatten(model)).equals(bytes(flatten(testVectorModel())))).to.equal(true);
+    // A change in these bytes is a format change: bump FORMAT_VERSION and regenerate (scripts/gen-test-vectors.mjs).
+    const again = await encodeSnapshot(testVectorModel(), { trainingConfig: { note: 'test vector' } });
+    expect(again.equals(file)).to.equal(true);
+  });
+});

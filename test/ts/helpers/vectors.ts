@@ -1,0 +1,26 @@
+import { DBN } from '../../../ts/rbm/dbn.js';
+
+/**
+ * The model of proto/testdata/dbn-v1.avro: 4-3-2 Bernoulli DBN with a 3-class
+ * output, every parameter a simple function of its index, so the JVM test can
+ * state the expected values without any shared code.
+ *   layer l, W[i] = (l + 1) * (i - 5) / 8, vBias[i] = -i / 4, hBias[j] = j / 2
+ *   output W[i] = (i % 5) - 2, bias[k] = k
+ */
+export function testVectorModel(): DBN {
+  const dbn = DBN.create([4, 3, 2], { seed: 1 });
+  dbn.layers.forEach((l, n) => {
+    l.W.forEach((_, i) => (l.W[i] = ((n + 1) * (i - 5)) / 8));
+    l.vBias.forEach((_, i) => (l.vBias[i] = -i / 4));
+    l.hBias.forEach((_, j) => (l.hBias[j] = j / 2));
+    Object.assign(l.counters, { epochs: n + 1, updates: 10 * (n + 1), samples: 100 * (n + 1) });
+  });
+  dbn.output = {
+    nIn: 2,
+    nClasses: 3,
+    W: Float32Array.from({ length: 6 }, (_, i) => (i % 5) - 2),
+    bias: Float32Array.from([0, 1, 2]),
+  };
+  Object.assign(dbn.fineTuneCounters, { epochs: 4, updates: 40 });
+  return dbn;
+}
