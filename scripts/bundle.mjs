@@ -3,7 +3,7 @@
 // unpack it from there, so nothing on an executor points into this checkout.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,7 +21,16 @@ await build({
   outfile: join(out, 'lib', 'node', 'sidecar.cjs'),
   sourcemap: false,
   logLevel: 'warning',
+  // ESM sources locate files from import.meta.url; give the CJS bundle the same.
+  define: { 'import.meta.url': '__sparkDbnImportMetaUrl' },
+  banner: { js: "const __sparkDbnImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
 });
+// The native kernels, when built, travel with the sidecar (lib/native beside lib/node).
+const native = join(root, 'out', 'native', 'spark_dbn_native.node');
+if (existsSync(native)) {
+  mkdirSync(join(out, 'lib', 'native'), { recursive: true });
+  cpSync(native, join(out, 'lib', 'native', 'spark_dbn_native.node'));
+}
 cpSync(join(root, 'node_modules', 'grpc-health-check', 'proto'), join(out, 'proto'), { recursive: true });
 
 // MANIFEST: a content hash (executors unpack into a directory named by it, so

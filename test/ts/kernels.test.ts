@@ -166,6 +166,29 @@ describe('math kernels: fast path against the TypeScript reference', function ()
     expectClose(V1, V2, 1e-7, 1e-6, 'V');
   });
 
+  it('decayAdd and firstOutside match, firstOutside finding NaN, infinities and range edges', () => {
+    const W1 = randn(3000, 21);
+    const V1 = randn(3000, 22);
+    const W2 = W1.slice();
+    const V2 = V1.slice();
+    fast.decayAdd(W1, V1, 3000, 3e-4);
+    ref.decayAdd(W2, V2, 3000, 3e-4);
+    expectClose(W1, W2, 1e-7, 1e-6, 'W');
+    expectClose(V1, V2, 1e-7, 1e-6, 'V');
+    const X = randn(10000, 23).map((x) => Math.abs(x));
+    for (const [at, bad, lo, hi] of [[9999, NaN, 0, 1], [4096, 1.0000001, 0, 1], [0, -1e-30, 0, 1], [5000, Infinity, -3.4e38, 3.4e38],
+      [1, -Infinity, -3.4e38, 3.4e38], [-1, 0, 0, 1]] as const) {
+      const Y = X.slice();
+      if (at >= 0) Y[at] = bad;
+      expect(fast.firstOutside(Y, Y.length, lo, hi), `bad ${bad} at ${at}`).to.equal(at);
+      expect(ref.firstOutside(Y, Y.length, lo, hi)).to.equal(at);
+    }
+    // Only the first n are looked at.
+    const Z = X.slice();
+    Z[7000] = NaN;
+    expect(fast.firstOutside(Z, 7000, 0, 1)).to.equal(-1);
+  });
+
   it('the native module refuses wrong shapes with a RangeError instead of writing out of bounds', () => {
     const small = new Float32Array(3);
     expect(() => fast.sgemm(false, false, 2, 2, 2, 1, small, 2, small, 2, 0, small, 2)).to.throw(RangeError, /A has 3 elements/);

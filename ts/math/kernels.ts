@@ -22,4 +22,8 @@ export interface Kernels {
   colSums(X: Float32Array, rows: number, cols: number, out: Float32Array, alpha: number, beta: number): void;
   /** V = momentum * V + lr * (G - decay * W); W += V, over the first n elements. */
   momentumStep(W: Float32Array, V: Float32Array, G: Float32Array, n: number, lr: number, momentum: number, decay: number): void;
+  /** V -= decay * W; W += V: the end of an update whose V already holds momentum * V + lr * G. */
+  decayAdd(W: Float32Array, V: Float32Array, n: number, decay: number): void;
+  /** Index of the first X[i], i < n, outside [lo, hi] or NaN; -1 when there is none. */
+  firstOutside(X: Float32Array, n: number, lo: number, hi: number): number;
 }

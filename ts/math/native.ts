@@ -67,6 +67,8 @@ function pick(m: NativeModule): Omit<Kernels, 'name'> {
     bernoulli: m.bernoulli,
     colSums: m.colSums,
     momentumStep: m.momentumStep,
+    decayAdd: m.decayAdd,
+    firstOutside: m.firstOutside,
   };
 }
 

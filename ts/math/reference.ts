@@ -71,6 +71,21 @@ export const referenceKernels: Kernels = {
     for (let c = 0; c < cols; c++) out[c] = (beta === 0 ? 0 : beta * out[c]) + alpha * acc[c];
   },
 
+  decayAdd(W, V, n, decay) {
+    for (let i = 0; i < n; i++) {
+      const v = Math.fround(V[i] - decay * W[i]);
+      V[i] = v;
+      W[i] += v;
+    }
+  },
+
+  firstOutside(X, n, lo, hi) {
+    const l = Math.fround(lo);
+    const h = Math.fround(hi);
+    for (let i = 0; i < n; i++) if (!(X[i] >= l && X[i] <= h)) return i;
+    return -1;
+  },
+
   momentumStep(W, V, G, n, lr, momentum, decay) {
     for (let i = 0; i < n; i++) {
       const v = Math.fround(momentum * V[i] + lr * (G[i] - decay * W[i]));

@@ -1,3 +1,4 @@
+import { loadKernels } from '../math/native.js';
 import { DataError } from './errors.js';
 import type { VisibleUnits } from './rbm.js';
 
@@ -26,18 +27,18 @@ export function validateData(m: Matrix, cols: number, units: VisibleUnits, what 
   if (m.data.length !== m.rows * m.cols) {
     throw new DataError(`${what} has ${m.data.length} values, expected ${m.rows} rows x ${m.cols} columns`);
   }
-  const d = m.data;
   const bernoulli = units === 'bernoulli';
-  for (let i = 0; i < d.length; i++) {
-    const x = d[i];
-    // One comparison chain covers NaN (all false), infinities and the range.
-    if (bernoulli ? x >= 0 && x <= 1 : x - x === 0) continue;
-    const row = Math.floor(i / cols);
-    const col = i % cols;
-    const why = Number.isNaN(x) ? 'NaN' : !Number.isFinite(x) ? `${x}` : `${x}, outside [0, 1] for Bernoulli visible units`;
-    throw new DataError(`${what} row ${row}, column ${col}: value is ${why}`, row, col);
-  }
+  // One vectorised pass: NaN fails both comparisons; +-Infinity lies outside +-FLT_MAX.
+  const i = loadKernels().firstOutside(m.data, m.data.length, bernoulli ? 0 : -FLT_MAX, bernoulli ? 1 : FLT_MAX);
+  if (i < 0) return;
+  const x = m.data[i];
+  const row = Math.floor(i / cols);
+  const col = i % cols;
+  const why = Number.isNaN(x) ? 'NaN' : !Number.isFinite(x) ? `${x}` : `${x}, outside [0, 1] for Bernoulli visible units`;
+  throw new DataError(`${what} row ${row}, column ${col}: value is ${why}`, row, col);
 }
+
+const FLT_MAX = 3.4028234663852886e38;
 
 /** Copies rows idx[from..from+n) of m into out (n, cols): a mini-batch. */
 export function gatherRows(m: Matrix, idx: Uint32Array, from: number, n: number, out: Float32Array): void {

@@ -49,7 +49,10 @@ export interface RBMTrainConfig {
   sparsityCost: number;
   /** Decay of the running estimate of each hidden unit's mean activation. */
   sparsityDecay: number;
-  /** Seed of every random choice: same seed and data give a bit-identical model. */
+  /**
+   * Seed of every random choice: the same seed and data give a bit-identical model
+   * on the same kernels and BLAS thread count (BLAS rounding depends on it).
+   */
   seed: number;
   /** Rows (the first ones) used for the per-epoch reconstruction error and free energy. */
   monitorRows: number;
@@ -339,9 +342,6 @@ export class RBMTrainer {
   private readonly vW: Float32Array;
   private readonly vb: Float32Array;
   private readonly vc: Float32Array;
-  private readonly gW: Float32Array;
-  private readonly gb: Float32Array;
-  private readonly gc: Float32Array;
   private readonly q: Float32Array;
   private qInit = false;
   private readonly batch: Float32Array;
@@ -364,9 +364,6 @@ export class RBMTrainer {
     this.vW = new Float32Array(V * H);
     this.vb = new Float32Array(V);
     this.vc = new Float32Array(H);
-    this.gW = new Float32Array(V * H);
-    this.gb = new Float32Array(V);
-    this.gc = new Float32Array(H);
     this.q = new Float32Array(H);
     this.batch = new Float32Array(B * V);
     this.h0 = new Float32Array(B * H);
@@ -439,40 +436,54 @@ export class RBMTrainer {
   }
 
   /**
-   * One CD-k / PCD-k update on v0 (n, V): five matrix products for k = 1.
-   *   h0 = P(h|v0)                 (n, H)   product 1
-   *   gW = v0' h0 / n              (V, H)   product 2
-   *   negative phase from h ~ h0 (CD) or the chains (PCD):
-   *   v1 = E[v|h]                  (m, V)   product 3
-   *   h1 = P(h|v1)                 (m, H)   product 4
-   *   gW -= v1' h1 / m             (V, H)   product 5
+   * One CD-k / PCD-k update on v0 (n, V). The gradient goes straight into the
+   * momentum buffers (GEMM's beta scales them), so an update is
+   *   vW = momentum * vW + lr * (v0' h0 / n - v1' h1 / m);  vW -= lr * decay * W;  W += vW
+   * with five matrix products for k = 1:
+   *   h0 = P(h|v0)   (n, H)  product 1       v1 = E[v|h]    (m, V)  product 3
+   *   vW += v0' h0   (V, H)  product 2       h1 = P(h|v1)   (m, H)  product 4
+   *                                          vW -= v1' h1   (V, H)  product 5
    */
   step(v0: Float32Array, n: number): void {
-    this.computeGradient(v0, n);
-    this.apply(n);
+    const rbm = this.rbm;
+    const k = rbm.kernels;
+    const cfg = this.cfg;
+    const lr = scheduleAt(cfg.learningRate, rbm.counters.epochs);
+    const mom = scheduleAt(cfg.momentum, rbm.counters.epochs);
+    this.accumulate(v0, n, this.vW, this.vb, this.vc, lr, mom);
+    k.decayAdd(rbm.W, this.vW, rbm.W.length, lr * cfg.weightDecay);
+    k.decayAdd(rbm.vBias, this.vb, rbm.nVisible, 0);
+    k.decayAdd(rbm.hBias, this.vc, rbm.nHidden, 0);
+    rbm.counters.updates++;
+    rbm.counters.samples += n;
   }
 
   /**
    * The CD-k / PCD-k estimate of the log-likelihood gradient for v0 (n, V),
-   * with sparsity, before momentum and decay: copies of (dW, db, dc).
+   * with sparsity, before momentum and decay: (dW, db, dc). Advances the RNG
+   * and the persistent chains as an update would, but changes no parameter.
    */
   gradient(v0: Matrix): { W: Float32Array; vBias: Float32Array; hBias: Float32Array } {
     validateData(v0, this.rbm.nVisible, this.rbm.visible);
     if (v0.rows > this.cfg.batchSize) throw new ConfigError('batchSize', `is ${this.cfg.batchSize}, the batch has ${v0.rows} rows`);
-    this.computeGradient(v0.data, v0.rows);
-    return { W: this.gW.slice(), vBias: this.gb.slice(), hBias: this.gc.slice() };
+    const { nVisible: V, nHidden: H } = this.rbm;
+    const g = { W: new Float32Array(V * H), vBias: new Float32Array(V), hBias: new Float32Array(H) };
+    this.accumulate(v0.data, v0.rows, g.W, g.vBias, g.hBias, 1, 0);
+    return g;
   }
 
-  private computeGradient(v0: Float32Array, n: number): void {
+  /** tW = beta * tW + alpha * dW (likewise tb, tc), dW the CD-k / PCD-k gradient on v0 (n, V). */
+  private accumulate(v0: Float32Array, n: number, tW: Float32Array, tb: Float32Array, tc: Float32Array,
+    alpha: number, beta: number): void {
     const rbm = this.rbm;
     const k = rbm.kernels;
     const { nVisible: V, nHidden: H } = rbm;
     const cfg = this.cfg;
 
     rbm.hiddenProbsUnchecked(v0, n, this.h0);
-    k.sgemm(true, false, V, H, n, 1 / n, v0, V, this.h0, H, 0, this.gW, H);
-    k.colSums(v0, n, V, this.gb, 1 / n, 0);
-    k.colSums(this.h0, n, H, this.gc, 1 / n, 0);
+    k.sgemm(true, false, V, H, n, alpha / n, v0, V, this.h0, H, beta, tW, H);
+    k.colSums(v0, n, V, tb, alpha / n, beta);
+    k.colSums(this.h0, n, H, tc, alpha / n, beta);
 
     let m: number;
     if (this.chainsV && this.chainsH) {
@@ -487,7 +498,7 @@ export class RBMTrainer {
     for (let s = 0; s < cfg.k; s++) {
       rbm.visibleMeansUnchecked(this.hs, m, this.v1);
       // PCD chains and the inner steps of CD-k use sampled visible states;
-      // the last CD step keeps the means, which lowers the gradient's variance.
+      // the last CD step keeps the means unless sampleVisible.
       if (!gaussian && (this.chainsV || cfg.sampleVisible || s < cfg.k - 1)) k.bernoulli(this.v1, this.v1, m * V, this.rng);
       rbm.hiddenProbsUnchecked(this.v1, m, this.h1);
       if (s < cfg.k - 1 || this.chainsH) k.bernoulli(this.h1, this.hs, m * H, this.rng);
@@ -496,25 +507,11 @@ export class RBMTrainer {
       this.chainsV.set(this.v1.subarray(0, m * V));
       this.chainsH.set(this.hs.subarray(0, m * H));
     }
-    k.sgemm(true, false, V, H, m, -1 / m, this.v1, V, this.h1, H, 1, this.gW, H);
-    k.colSums(this.v1, m, V, this.gb, -1 / m, 1);
-    k.colSums(this.h1, m, H, this.gc, -1 / m, 1);
+    k.sgemm(true, false, V, H, m, -alpha / m, this.v1, V, this.h1, H, 1, tW, H);
+    k.colSums(this.v1, m, V, tb, -alpha / m, 1);
+    k.colSums(this.h1, m, H, tc, -alpha / m, 1);
 
-    if (cfg.sparsityTarget > 0 && cfg.sparsityCost > 0) this.sparsity(v0, n);
-  }
-
-  private apply(n: number): void {
-    const rbm = this.rbm;
-    const k = rbm.kernels;
-    const { nVisible: V, nHidden: H } = rbm;
-    const cfg = this.cfg;
-    const lr = scheduleAt(cfg.learningRate, rbm.counters.epochs);
-    const mom = scheduleAt(cfg.momentum, rbm.counters.epochs);
-    k.momentumStep(rbm.W, this.vW, this.gW, V * H, lr, mom, cfg.weightDecay);
-    k.momentumStep(rbm.vBias, this.vb, this.gb, V, lr, mom, 0);
-    k.momentumStep(rbm.hBias, this.vc, this.gc, H, lr, mom, 0);
-    rbm.counters.updates++;
-    rbm.counters.samples += n;
+    if (cfg.sparsityTarget > 0 && cfg.sparsityCost > 0) this.sparsity(v0, n, tW, tc, alpha);
   }
 
   private chainsInitialised = false;
@@ -536,7 +533,7 @@ export class RBMTrainer {
    * hidden unit's mean activation; the gradient of cost * cross-entropy(target, q)
    * moves the hidden bias and the weights from active inputs.
    */
-  private sparsity(v0: Float32Array, n: number): void {
+  private sparsity(v0: Float32Array, n: number, tW: Float32Array, tc: Float32Array, alpha: number): void {
     const { nVisible: V, nHidden: H } = this.rbm;
     const cfg = this.cfg;
     const mean = new Float32Array(H);
@@ -548,9 +545,9 @@ export class RBMTrainer {
     }
     this.qInit = true;
     for (let j = 0; j < H; j++) {
-      const d = cfg.sparsityCost * (this.q[j] - cfg.sparsityTarget);
-      this.gc[j] -= d;
-      for (let i = 0; i < V; i++) this.gW[i * H + j] -= d * vMean[i];
+      const d = alpha * cfg.sparsityCost * (this.q[j] - cfg.sparsityTarget);
+      tc[j] -= d;
+      for (let i = 0; i < V; i++) tW[i * H + j] -= d * vMean[i];
     }
   }
 

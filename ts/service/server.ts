@@ -9,6 +9,7 @@ import {
   type IngestSummary,
 } from '../gen/sidecar.js';
 import { ArrowIngest } from '../io/arrow.js';
+import { loadKernels } from '../math/native.js';
 import { type SidecarConfig, validateSidecarConfig } from './config.js';
 import { toStatus } from './errors.js';
 
@@ -51,7 +52,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number): SidecarServe
         nodeVersion: process.version,
         executorId: config.executorId,
         uptimeSeconds: (Date.now() - startedAt) / 1000,
-        kernels: 'ts',
+        kernels: loadKernels().name,
       };
       callback(null, res);
     },
