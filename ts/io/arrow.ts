@@ -1,5 +1,5 @@
 import { DataType, RecordBatchReader, type Data, type Schema } from 'apache-arrow';
-import { BadPayloadError } from '../service/errors.js';
+import { PayloadError } from './errors.js';
 
 /** Running totals over every record batch of one ingest call. */
 export interface ColumnTotals {
@@ -46,7 +46,7 @@ function sumColumn(data: Data, acc: ColumnTotals): void {
     // A list-of-numbers column: its child holds listSize values per row.
     const child = data.children[0];
     if (data.nullCount > 0) {
-      throw new BadPayloadError(`column '${acc.name}': null vectors are not supported`);
+      throw new PayloadError(`column '${acc.name}': null vectors are not supported`);
     }
     sumNumeric(child.slice(data.offset * data.type.listSize, data.length * data.type.listSize), acc);
   } else {
@@ -74,15 +74,15 @@ export class ArrowIngest {
 
   add(ipc: Uint8Array, label: string): void {
     const chunk = this.totals.chunks;
-    if (ipc.byteLength === 0) throw new BadPayloadError(`${label}: chunk ${chunk} carries no bytes`);
+    if (ipc.byteLength === 0) throw new PayloadError(`${label}: chunk ${chunk} carries no bytes`);
     let reader: RecordBatchReader;
     try {
       reader = RecordBatchReader.from(ipc);
       reader.open();
     } catch (e) {
-      throw new BadPayloadError(`${label}: chunk ${chunk} is not an Arrow IPC stream: ${(e as Error).message}`);
+      throw new PayloadError(`${label}: chunk ${chunk} is not an Arrow IPC stream: ${(e as Error).message}`);
     }
-    if (!reader.schema) throw new BadPayloadError(`${label}: chunk ${chunk} has no Arrow schema`);
+    if (!reader.schema) throw new PayloadError(`${label}: chunk ${chunk} has no Arrow schema`);
     this.checkSchema(reader.schema, label, chunk);
     try {
       for (const batch of reader) {
@@ -93,8 +93,8 @@ export class ArrowIngest {
         this.totals.batches++;
       }
     } catch (e) {
-      if (e instanceof BadPayloadError) throw e;
-      throw new BadPayloadError(`${label}: chunk ${chunk} holds a malformed record batch: ${(e as Error).message}`);
+      if (e instanceof PayloadError) throw e;
+      throw new PayloadError(`${label}: chunk ${chunk} holds a malformed record batch: ${(e as Error).message}`);
     }
     this.totals.chunks++;
   }
@@ -108,6 +108,6 @@ export class ArrowIngest {
     }
     const a = this.schema.fields.map((f) => `${f.name}:${f.type}`).join(', ');
     const b = schema.fields.map((f) => `${f.name}:${f.type}`).join(', ');
-    if (a !== b) throw new BadPayloadError(`${label}: chunk ${chunk} has schema [${b}], the call started with [${a}]`);
+    if (a !== b) throw new PayloadError(`${label}: chunk ${chunk} has schema [${b}], the call started with [${a}]`);
   }
 }

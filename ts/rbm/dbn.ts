@@ -193,24 +193,21 @@ export class DBN {
 
   /** Class probabilities (rows, nClasses). */
   predictProba(data: Matrix): Matrix {
+    return this.probaFromTop(this.transform(data));
+  }
+
+  /** Class probabilities from top-layer features (what `transform` returns), without another pass up the stack. */
+  probaFromTop(top: Matrix): Matrix {
     const out = this.output;
     if (!out) throw new ConfigError('output', 'the DBN has no output layer: fine-tune it first');
-    const top = this.transform(data);
-    const p = new Float32Array(data.rows * out.nClasses);
-    this.kernels.sgemm(false, false, data.rows, out.nClasses, out.nIn, 1, top.data, out.nIn, out.W, out.nClasses, 0, p, out.nClasses);
-    softmaxRows(p, data.rows, out.nClasses, out.bias);
-    return { data: p, rows: data.rows, cols: out.nClasses };
+    const p = new Float32Array(top.rows * out.nClasses);
+    this.kernels.sgemm(false, false, top.rows, out.nClasses, out.nIn, 1, top.data, out.nIn, out.W, out.nClasses, 0, p, out.nClasses);
+    softmaxRows(p, top.rows, out.nClasses, out.bias);
+    return { data: p, rows: top.rows, cols: out.nClasses };
   }
 
   predict(data: Matrix): Int32Array {
-    const p = this.predictProba(data);
-    const y = new Int32Array(p.rows);
-    for (let r = 0; r < p.rows; r++) {
-      let best = 0;
-      for (let k = 1; k < p.cols; k++) if (p.data[r * p.cols + k] > p.data[r * p.cols + best]) best = k;
-      y[r] = best;
-    }
-    return y;
+    return argmaxRows(this.predictProba(data));
   }
 
   accuracy(data: Matrix, labels: ArrayLike<number>): number {
@@ -219,6 +216,17 @@ export class DBN {
     for (let r = 0; r < y.length; r++) if (y[r] === labels[r]) ok++;
     return ok / y.length;
   }
+}
+
+/** The index of each row's largest value (the first one on ties). */
+export function argmaxRows(p: Matrix): Int32Array {
+  const y = new Int32Array(p.rows);
+  for (let r = 0; r < p.rows; r++) {
+    let best = 0;
+    for (let k = 1; k < p.cols; k++) if (p.data[r * p.cols + k] > p.data[r * p.cols + best]) best = k;
+    y[r] = best;
+  }
+  return y;
 }
 
 /** Row-wise soft-max of z + bias in place, computed stably (max subtracted). */

@@ -1,10 +1,8 @@
 import { status } from '@grpc/grpc-js';
+import { PayloadError } from '../io/errors.js';
+import { ConfigError, DataError, SnapshotError } from '../rbm/errors.js';
 
-/**
- * An error that maps to one gRPC status code. Handlers throw these; the
- * service layer turns them into `{ code, details }` for the client, so the
- * JVM side sees a status with a readable message and never a stack trace.
- */
+/** An error that maps to one gRPC status code, for conditions only the service knows. */
 export class SidecarError extends Error {
   constructor(readonly code: status, message: string) {
     super(message);
@@ -12,16 +10,16 @@ export class SidecarError extends Error {
   }
 }
 
-/** The payload cannot be decoded or does not fit the call (Arrow, schema). */
-export class BadPayloadError extends SidecarError {
-  constructor(message: string) {
-    super(status.INVALID_ARGUMENT, message);
-  }
-}
-
-/** Converts any thrown value into a gRPC status object for a callback. */
+/**
+ * Converts any thrown value into `{ code, details }` for a callback: the
+ * client sees a status with a readable message, never a stack trace. Bad input
+ * of any kind is INVALID_ARGUMENT; anything unexpected is INTERNAL.
+ */
 export function toStatus(err: unknown): { code: status; details: string } {
   if (err instanceof SidecarError) return { code: err.code, details: err.message };
+  if (err instanceof PayloadError || err instanceof DataError || err instanceof SnapshotError || err instanceof ConfigError) {
+    return { code: status.INVALID_ARGUMENT, details: err.message };
+  }
   const message = err instanceof Error ? err.message : String(err);
   return { code: status.INTERNAL, details: `internal error: ${message}` };
 }

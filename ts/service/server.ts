@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import {
   SidecarService,
@@ -7,7 +8,13 @@ import {
   type ArrowChunk,
   type DescribeResponse,
   type IngestSummary,
+  type TransformRequest,
 } from '../gen/sidecar.js';
+import { decodeFeatureBatch, encodeResultBatch } from '../io/features.js';
+import { argmaxRows, type DBN } from '../rbm/dbn.js';
+import { DataError } from '../rbm/errors.js';
+import { ModelCache } from './models.js';
+import { SidecarError } from './errors.js';
 import { ArrowIngest } from '../io/arrow.js';
 import { loadKernels } from '../math/native.js';
 import { type SidecarConfig, validateSidecarConfig } from './config.js';
@@ -44,7 +51,76 @@ export interface RunningSidecar {
 }
 
 function sidecarHandlers(config: SidecarConfig, startedAt: number): SidecarServer {
+  const models = new ModelCache();
   return {
+    putModel: (call, callback) => {
+      const { version, snapshot } = call.request;
+      const cached = models.has(version);
+      const got = cached ? Promise.resolve(models.get(version)!) : models.put(version, snapshot);
+      got.then(
+        (dbn) => callback(null, { sizes: dbn.sizes, classes: dbn.output?.nClasses ?? 0, cached }),
+        (e) => callback(toStatus(e)),
+      );
+    },
+    transform: (call) => {
+      let model: DBN | undefined;
+      let probabilities = false;
+      let task = 'transform';
+      let rows = 0;
+      let failed = false;
+      const fail = (e: unknown) => {
+        if (failed) return;
+        failed = true;
+        call.emit('error', toStatus(e));
+      };
+      call.on('data', (req: TransformRequest) => {
+        if (failed) return;
+        try {
+          if (req.start) {
+            task = req.start.task || task;
+            model = models.get(req.start.modelVersion);
+            if (!model) {
+              throw new SidecarError(status.FAILED_PRECONDITION, `model version ${req.start.modelVersion} is not loaded: send PutModel`);
+            }
+            probabilities = req.start.probabilities;
+            if (probabilities && !model.output) {
+              throw new SidecarError(status.FAILED_PRECONDITION, `model version ${req.start.modelVersion} has no output layer: it was not fine-tuned`);
+            }
+            return;
+          }
+          if (!model) throw new SidecarError(status.FAILED_PRECONDITION, `${task}: the first message must be 'start'`);
+          const label = `${task}, rows ${rows}..`;
+          const x = decodeFeatureBatch(req.batch ?? new Uint8Array(0), model.sizes[0], label);
+          let features;
+          try {
+            features = model.transform(x);
+          } catch (e) {
+            // Row numbers within the partition, not within this batch.
+            if (e instanceof DataError && e.row >= 0) {
+              throw new DataError(`${task}: ${e.message.replace(/^data row \d+/, `row ${rows + e.row}`)}`, rows + e.row, e.column);
+            }
+            throw e;
+          }
+          let out: Uint8Array;
+          if (probabilities) {
+            const p = model.probaFromTop(features);
+            out = encodeResultBatch(features, p, argmaxRows(p));
+          } else {
+            out = encodeResultBatch(features);
+          }
+          rows += x.rows;
+          call.write({ batch: Buffer.from(out.buffer, out.byteOffset, out.byteLength), rows: x.rows });
+        } catch (e) {
+          fail(e);
+        }
+      });
+      call.on('end', () => {
+        if (!failed) call.end();
+      });
+      call.on('error', () => {
+        failed = true;
+      });
+    },
     describe: (_call, callback) => {
       const res: DescribeResponse = {
         pid: process.pid,

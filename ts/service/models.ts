@@ -1,0 +1,44 @@
+import { decodeSnapshot } from '../io/snapshot.js';
+import type { DBN } from '../rbm/dbn.js';
+import { PayloadError } from '../io/errors.js';
+
+/**
+ * Model snapshots by version id, most recently used last; beyond `capacity`
+ * the least recently used is dropped (a later call re-sends it).
+ */
+export class ModelCache {
+  private readonly models = new Map<string, DBN>();
+
+  constructor(readonly capacity = 4) {}
+
+  get(version: string): DBN | undefined {
+    const m = this.models.get(version);
+    if (m) {
+      this.models.delete(version);
+      this.models.set(version, m);
+    }
+    return m;
+  }
+
+  has(version: string): boolean {
+    return this.models.has(version);
+  }
+
+  async put(version: string, snapshot: Uint8Array): Promise<DBN> {
+    if (!version) throw new PayloadError('PutModel: version is empty');
+    let dbn: DBN;
+    try {
+      dbn = await decodeSnapshot(snapshot);
+    } catch (e) {
+      throw new PayloadError(`PutModel ${version}: ${(e as Error).message}`);
+    }
+    this.models.delete(version);
+    this.models.set(version, dbn);
+    while (this.models.size > this.capacity) this.models.delete(this.models.keys().next().value!);
+    return dbn;
+  }
+
+  get size(): number {
+    return this.models.size;
+  }
+}
