@@ -35,6 +35,9 @@ final class Sidecar private (
   }
   private val auth = MetadataUtils.newAttachHeadersInterceptor(secretHeaders)
 
+  /** Model versions this JVM has sent to the process (it may evict them; a call then re-sends). */
+  val loadedModels: java.util.Set[String] = java.util.concurrent.ConcurrentHashMap.newKeySet[String]()
+
   def pid: Long = process.pid()
   def isAlive: Boolean = process.isAlive && !channel.isShutdown
 

@@ -1,0 +1,192 @@
+package sparkdbn.io
+
+import java.io.{ByteArrayInputStream, ByteArrayOutputStream}
+
+import scala.jdk.CollectionConverters._
+
+import org.apache.arrow.vector.{Float4Vector, Float8Vector, VectorSchemaRoot}
+import org.apache.arrow.vector.complex.FixedSizeListVector
+import org.apache.arrow.vector.ipc.{ArrowStreamReader, ArrowStreamWriter}
+import org.apache.arrow.vector.types.FloatingPointPrecision
+import org.apache.arrow.vector.types.pojo.{ArrowType, Field, FieldType, Schema}
+import org.apache.spark.ml.linalg.{SQLDataTypes, Vector}
+import org.apache.spark.sql.Row
+import org.apache.spark.sql.types._
+
+/** Bad input found while a task reads its rows; names the partition and row. */
+class InputRowException(message: String) extends IllegalArgumentException(message)
+
+/**
+ * Where a model's input vector comes from: one Vector or array column, or
+ * several numeric columns. `check` runs in the driver against the schema;
+ * `fill` runs in tasks, per row.
+ */
+sealed trait FeatureSource {
+  def describe: String
+  /** Throws IllegalArgumentException naming the column when the schema does not fit `n` inputs. */
+  def check(schema: StructType, n: Int): Unit
+  /** Writes the row's n values into out(offset until offset + n); throws InputRowException. */
+  def fill(row: Row, out: Array[Float], offset: Int, n: Int, where: => String): Unit
+}
+
+object FeatureSource {
+  def isNumeric(t: DataType): Boolean = t match {
+    case ByteType | ShortType | IntegerType | LongType | FloatType | DoubleType | _: DecimalType => true
+    case _ => false
+  }
+
+  private def field(schema: StructType, name: String): StructField =
+    schema.fields.find(_.name == name).getOrElse(throw new IllegalArgumentException(
+      s"column '$name' does not exist; the input has ${schema.fieldNames.mkString(", ")}"))
+
+  /** One column holding a whole vector: a Spark ML Vector, array<float> or array<double>. */
+  final case class VectorColumn(name: String) extends FeatureSource {
+    def describe: String = s"column '$name'"
+    private var index = -1
+    private var isVector = false
+
+    def check(schema: StructType, n: Int): Unit = {
+      val f = field(schema, name)
+      f.dataType match {
+        case SQLDataTypes.VectorType =>
+          // ML attribute metadata, when present, tells the size before any work.
+          val size = scala.util.Try(org.apache.spark.ml.attribute.AttributeGroup.fromStructField(f).size).getOrElse(-1)
+          if (size >= 0 && size != n) {
+            throw new IllegalArgumentException(s"column '$name' holds vectors of size $size, the model takes $n inputs")
+          }
+        case ArrayType(e, _) if isNumeric(e) =>
+        case other => throw new IllegalArgumentException(
+          s"column '$name' is ${other.simpleString}; expected a Vector, array<float> or array<double>")
+      }
+    }
+
+    def fill(row: Row, out: Array[Float], offset: Int, n: Int, where: => String): Unit = {
+      if (index < 0) {
+        index = row.fieldIndex(name)
+        isVector = row.schema(index).dataType == SQLDataTypes.VectorType
+      }
+      if (row.isNullAt(index)) throw new InputRowException(s"$where: column '$name' is null")
+      if (isVector) {
+        val v = row.getAs[Vector](index)
+        if (v.size != n) throw new InputRowException(s"$where: column '$name' has a vector of size ${v.size}, the model takes $n")
+        // Sparse vectors fill zeros first, then their active entries.
+        java.util.Arrays.fill(out, offset, offset + n, 0f)
+        v.foreachActive((j, x) => out(offset + j) = x.toFloat)
+      } else {
+        val s = row.getSeq[Any](index)
+        if (s.length != n) throw new InputRowException(s"$where: column '$name' has an array of ${s.length} values, the model takes $n")
+        var i = 0
+        val it = s.iterator
+        while (it.hasNext) {
+          it.next() match {
+            case x: Float => out(offset + i) = x
+            case x: Double => out(offset + i) = x.toFloat
+            case x: java.math.BigDecimal => out(offset + i) = x.floatValue()
+            case x: Number => out(offset + i) = x.floatValue()
+            case null => throw new InputRowException(s"$where: column '$name' element $i is null")
+            case other => throw new InputRowException(s"$where: column '$name' element $i is ${other.getClass.getSimpleName}")
+          }
+          i += 1
+        }
+      }
+    }
+  }
+
+  /** One numeric column per input. */
+  final case class NumericColumns(names: Seq[String]) extends FeatureSource {
+    def describe: String = s"columns ${names.mkString(", ")}"
+    private var indices: Array[Int] = _
+
+    def check(schema: StructType, n: Int): Unit = {
+      if (names.length != n) throw new IllegalArgumentException(s"${names.length} input columns given, the model takes $n inputs")
+      names.foreach { c =>
+        val f = field(schema, c)
+        if (!isNumeric(f.dataType)) throw new IllegalArgumentException(s"column '$c' is ${f.dataType.simpleString}, not numeric")
+      }
+    }
+
+    def fill(row: Row, out: Array[Float], offset: Int, n: Int, where: => String): Unit = {
+      if (indices == null) indices = names.map(row.fieldIndex).toArray
+      var k = 0
+      while (k < n) {
+        val i = indices(k)
+        if (row.isNullAt(i)) throw new InputRowException(s"$where: column '${names(k)}' is null")
+        out(offset + k) = row.get(i) match {
+          case d: java.math.BigDecimal => d.floatValue()
+          case x: Number => x.floatValue()
+          case other => throw new InputRowException(s"$where: column '${names(k)}' holds ${other.getClass.getSimpleName}")
+        }
+        k += 1
+      }
+    }
+  }
+}
+
+/** The data plane's Arrow format: one FixedSizeList<Float32>(n) column per batch. */
+object FeatureArrow {
+  def schema(name: String, n: Int): Schema = {
+    val child = new Field("element", FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)), null)
+    new Schema(java.util.List.of(new Field(name, FieldType.notNullable(new ArrowType.FixedSizeList(n)), java.util.List.of(child))))
+  }
+
+  /** values (rows * n, row-major) as an Arrow IPC stream of one batch. */
+  def encode(values: Array[Float], rows: Int, n: Int): Array[Byte] = {
+    val root = VectorSchemaRoot.create(schema("features", n), ArrowEncoder.allocator)
+    try {
+      val list = root.getVector(0).asInstanceOf[FixedSizeListVector]
+      list.setInitialCapacity(rows)
+      list.allocateNew()
+      val child = list.getDataVector.asInstanceOf[Float4Vector]
+      child.allocateNew(rows * n)
+      // Bulk copy into the data buffer, then mark everything valid.
+      val buf = child.getDataBuffer
+      var i = 0
+      val total = rows * n
+      while (i < total) {
+        buf.setFloat(i.toLong * 4, values(i))
+        i += 1
+      }
+      child.getValidityBuffer.setOne(0, ((total + 7) / 8).toLong)
+      list.getValidityBuffer.setOne(0, ((rows + 7) / 8).toLong)
+      child.setValueCount(total)
+      list.setValueCount(rows)
+      root.setRowCount(rows)
+      val out = new ByteArrayOutputStream(total * 4 + 512)
+      val writer = new ArrowStreamWriter(root, null, out)
+      writer.start()
+      writer.writeBatch()
+      writer.end()
+      writer.close()
+      out.toByteArray
+    } finally root.close()
+  }
+
+  /** A decoded result batch: each named vector column as row-major floats, plus `prediction` if present. */
+  final case class Result(rows: Int, vectors: Map[String, (Int, Array[Float])], prediction: Option[Array[Double]])
+
+  def decode(bytes: Array[Byte]): Result = {
+    val reader = new ArrowStreamReader(new ByteArrayInputStream(bytes), ArrowEncoder.allocator)
+    try {
+      val root = reader.getVectorSchemaRoot
+      var rows = 0
+      var vectors = Map.empty[String, (Int, Array[Float])]
+      var prediction: Option[Array[Double]] = None
+      while (reader.loadNextBatch()) {
+        rows = root.getRowCount
+        root.getFieldVectors.asScala.foreach {
+          case l: FixedSizeListVector =>
+            val n = l.getListSize
+            val child = l.getDataVector.asInstanceOf[Float4Vector]
+            val out = new Array[Float](rows * n)
+            var i = 0
+            while (i < out.length) { out(i) = child.get(i); i += 1 }
+            vectors += l.getName -> (n, out)
+          case d: Float8Vector =>
+            prediction = Some(Array.tabulate(rows)(d.get))
+          case other => throw new IllegalStateException(s"unexpected result column ${other.getName}")
+        }
+      }
+      Result(rows, vectors, prediction)
+    } finally reader.close()
+  }
+}

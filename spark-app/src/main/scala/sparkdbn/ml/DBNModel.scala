@@ -1,0 +1,164 @@
+package sparkdbn.ml
+
+import java.security.MessageDigest
+import java.util.HexFormat
+
+import scala.collection.mutable
+
+import org.apache.hadoop.fs.Path
+import org.apache.spark.TaskContext
+import org.apache.spark.ml.Model
+import org.apache.spark.ml.linalg.{SQLDataTypes, Vectors}
+import org.apache.spark.ml.param.ParamMap
+import org.apache.spark.ml.util._
+import org.apache.spark.sql.{DataFrame, Dataset, Row}
+import org.apache.spark.sql.types._
+import org.json4s._
+import org.json4s.jackson.JsonMethods
+
+import sparkdbn.model.{DbnParams, DbnSnapshots}
+import sparkdbn.sidecar.SidecarManager
+
+/**
+ * A trained DBN, applied by Spark: each executor streams its partitions through
+ * its own sidecar, which runs the engine. Appends outputCol (the top layer's
+ * P(h|v)) and, for a fine-tuned model, probabilityCol and predictionCol; other
+ * columns pass through, row order within a partition is kept.
+ *
+ * @param snapshot the engine's Avro snapshot (proto/model.avsc)
+ */
+class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Model[DBNModel] with DBNParams with MLWritable {
+
+  def this(snapshot: Array[Byte]) = this(Identifiable.randomUID("dbnModel"), snapshot)
+
+  /** What the snapshot holds, checked: layer sizes, output layer. */
+  @transient lazy val dbn: DbnParams = DbnSnapshots.read(snapshot, s"model $uid")
+  /** Content hash: executors cache the model by it. */
+  lazy val version: String = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(snapshot)).take(32)
+
+  def numInputs: Int = dbn.nInputs
+  def numFeatures: Int = dbn.nFeatures
+  def numClasses: Int = dbn.output.map(_.nClasses).getOrElse(0)
+
+  def setFeaturesCol(v: String): this.type = set(featuresCol, v)
+  def setInputCols(v: Array[String]): this.type = set(inputCols, v)
+  def setOutputCol(v: String): this.type = set(outputCol, v)
+  def setOutputType(v: String): this.type = set(outputType, v)
+  def setProbabilityCol(v: String): this.type = set(probabilityCol, v)
+  def setPredictionCol(v: String): this.type = set(predictionCol, v)
+  def setBatchRows(v: Int): this.type = set(batchRows, v)
+  def setBatchBytes(v: Long): this.type = set(batchBytes, v)
+  def setMaxInFlight(v: Int): this.type = set(maxInFlight, v)
+
+  private def scoresClasses: Boolean = numClasses > 0 && ($(probabilityCol).nonEmpty || $(predictionCol).nonEmpty)
+
+  override def transformSchema(schema: StructType): StructType = {
+    featureSource.check(schema, numInputs)
+    val added = mutable.ArrayBuffer(StructField($(outputCol),
+      if ($(outputType) == "vector") SQLDataTypes.VectorType else ArrayType(FloatType, containsNull = false), nullable = false))
+    if (scoresClasses) {
+      if ($(probabilityCol).nonEmpty) added += StructField($(probabilityCol), SQLDataTypes.VectorType, nullable = false)
+      if ($(predictionCol).nonEmpty) added += StructField($(predictionCol), DoubleType, nullable = false)
+    }
+    added.foreach { f =>
+      if (schema.fieldNames.contains(f.name)) throw new IllegalArgumentException(s"output column '${f.name}' already exists in the input")
+    }
+    StructType(schema.fields ++ added)
+  }
+
+  override def transform(dataset: Dataset[_]): DataFrame = {
+    val outSchema = transformSchema(dataset.schema, logging = true)
+    val spark = dataset.sparkSession
+    val snapshotBc = spark.sparkContext.broadcast(snapshot)
+    val (ver, source, n, probs) = (version, featureSource, numInputs, scoresClasses)
+    val conf = ScoringConf($(batchRows), $(batchBytes), $(maxInFlight))
+    val asVector = $(outputType) == "vector"
+    val (withProb, withPred) = (probs && $(probabilityCol).nonEmpty, probs && $(predictionCol).nonEmpty)
+    val rdd = dataset.toDF().rdd.mapPartitionsWithIndex { (pid, rows) =>
+      val ctx = TaskContext.get()
+      val task = s"stage ${ctx.stageId()} partition $pid attempt ${ctx.attemptNumber()}"
+      val scoring = new SidecarScoring(SidecarManager.get(), ver, () => snapshotBc.value, rows, source, n, probs, conf, task)
+      scoring.map { case (row, res, i) =>
+        val (h, f) = res.vectors("features")
+        val feats = java.util.Arrays.copyOfRange(f, i * h, (i + 1) * h)
+        val extra = mutable.ArrayBuffer[Any](if (asVector) Vectors.dense(feats.map(_.toDouble)) else mutable.ArraySeq.make(feats))
+        if (withProb) {
+          val (c, p) = res.vectors("probability")
+          extra += Vectors.dense(Array.tabulate(c)(k => p(i * c + k).toDouble))
+        }
+        if (withPred) extra += res.prediction.get(i)
+        Row.fromSeq(row.toSeq ++ extra)
+      }
+    }
+    spark.createDataFrame(rdd, outSchema)
+  }
+
+  override def copy(extra: ParamMap): DBNModel = copyValues(new DBNModel(uid, snapshot), extra).setParent(parent)
+
+  override def write: MLWriter = new DBNModel.Writer(this)
+
+  override def toString: String = s"DBNModel: uid=$uid, sizes=${dbn.sizes.mkString("-")}, classes=$numClasses"
+}
+
+object DBNModel extends MLReadable[DBNModel] {
+  /** A model from the engine's Avro snapshot file (any Hadoop path). */
+  def fromSnapshot(path: String): DBNModel = {
+    val spark = org.apache.spark.sql.SparkSession.active
+    val p = new Path(path)
+    val fs = p.getFileSystem(spark.sparkContext.hadoopConfiguration)
+    val in = fs.open(p)
+    val bytes = try in.readAllBytes() finally in.close()
+    val m = new DBNModel(bytes)
+    m.dbn // check it now, in the driver
+    m
+  }
+
+  override def read: MLReader[DBNModel] = new Reader
+  override def load(path: String): DBNModel = super.load(path)
+
+  /** Saved form: metadata.json (class, uid, params) and model.avro (the snapshot). */
+  private class Writer(m: DBNModel) extends MLWriter {
+    override protected def saveImpl(path: String): Unit = {
+      val fs = new Path(path).getFileSystem(sparkSession.sparkContext.hadoopConfiguration)
+      val params: List[(String, JValue)] = m.params.toList.filter(p => m.isSet(p)).map { p =>
+        val param = p.asInstanceOf[org.apache.spark.ml.param.Param[Any]]
+        p.name -> JsonMethods.parse(param.jsonEncode(m.getOrDefault(param)))
+      }
+      val meta = JObject(
+        "class" -> JString(classOf[DBNModel].getName),
+        "uid" -> JString(m.uid),
+        "sparkVersion" -> JString(sparkSession.version),
+        "timestamp" -> JLong(System.currentTimeMillis()),
+        "paramMap" -> JObject(params))
+      fs.mkdirs(new Path(path))
+      val out = fs.create(new Path(path, "metadata.json"))
+      try out.write(JsonMethods.compact(JsonMethods.render(meta)).getBytes("UTF-8")) finally out.close()
+      val model = fs.create(new Path(path, "model.avro"))
+      try model.write(m.snapshot) finally model.close()
+    }
+  }
+
+  private class Reader extends MLReader[DBNModel] {
+    override def load(path: String): DBNModel = {
+      val fs = new Path(path).getFileSystem(sparkSession.sparkContext.hadoopConfiguration)
+      def readAll(name: String): Array[Byte] = {
+        val in = fs.open(new Path(path, name))
+        try in.readAllBytes() finally in.close()
+      }
+      val meta = JsonMethods.parse(new String(readAll("metadata.json"), "UTF-8"))
+      implicit val formats: Formats = DefaultFormats
+      val cls = (meta \ "class").extract[String]
+      if (cls != classOf[DBNModel].getName) throw new IllegalArgumentException(s"$path holds a $cls, not a DBNModel")
+      val m = new DBNModel((meta \ "uid").extract[String], readAll("model.avro"))
+      m.dbn
+      (meta \ "paramMap") match {
+        case JObject(fields) => fields.foreach { case (name, v) =>
+          val p = m.getParam(name)
+          m.set(p, p.jsonDecode(JsonMethods.compact(JsonMethods.render(v))))
+        }
+        case _ =>
+      }
+      m
+    }
+  }
+}

@@ -1,0 +1,161 @@
+package sparkdbn.ml
+
+import java.io.File
+import java.nio.file.Files
+
+import scala.concurrent.{Await, Future}
+import scala.concurrent.ExecutionContext.Implicits.global
+import scala.concurrent.duration._
+
+import org.apache.spark.SparkException
+import org.apache.spark.ml.Pipeline
+import org.apache.spark.ml.linalg.{Vector, Vectors}
+import org.apache.spark.sql.{DataFrame, Row, SparkSession}
+import org.apache.spark.sql.functions._
+import org.scalatest.BeforeAndAfterAll
+import org.scalatest.funsuite.AnyFunSuite
+
+import sparkdbn.model.DbnParams
+import sparkdbn.sidecar.SidecarManager
+
+/** DBNModel over a real local Spark (up to 3 attempts per task) and a real sidecar. */
+class DBNModelSpec extends AnyFunSuite with BeforeAndAfterAll {
+  private var spark: SparkSession = _
+  private val snapshot = Files.readAllBytes(new File("../proto/testdata/dbn-v1.avro").toPath)
+  private val dir = Files.createTempDirectory("dbn-model-spec")
+
+  override def beforeAll(): Unit = {
+    spark = SparkSession.builder().master("local[2,3]").appName("DBNModelSpec")
+      .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+      .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate()
+  }
+  override def afterAll(): Unit = try if (spark != null) spark.stop() finally SidecarManager.stop()
+
+  /** The naive reference: sigmoid layers, then soft-max, in double. */
+  private def forward(p: DbnParams, x: Array[Double]): (Array[Double], Array[Double]) = {
+    var a = x
+    p.layers.foreach { l =>
+      a = Array.tabulate(l.nHidden) { j =>
+        val z = l.hiddenBias(j) + a.indices.map(i => a(i) * l.weights(i * l.nHidden + j)).sum
+        1 / (1 + math.exp(-z))
+      }
+    }
+    val o = p.output.get
+    val z = Array.tabulate(o.nClasses)(k => o.bias(k) + a.indices.map(i => a(i) * o.weights(i * o.nClasses + k)).sum)
+    val m = z.max
+    val e = z.map(v => math.exp(v - m))
+    (a, e.map(_ / e.sum))
+  }
+
+  private def data(rows: Int, partitions: Int): DataFrame = spark.range(rows).repartition(partitions)
+    .select(col("id"), array((0 until 4).map(k => rand(k).cast("float")): _*).as("features"))
+
+  test("params: defaults, setters and validation") {
+    val m = new DBNModel(snapshot)
+    assert(m.getFeaturesCol == "features" && m.getOutputCol == "dbn_features" && m.getOutputType == "array")
+    assert(m.getBatchRows == 4096 && m.getBatchBytes == 8L * 1024 * 1024 && m.getMaxInFlight == 4)
+    assert(m.getInputCols.isEmpty && m.getProbabilityCol == "probability" && m.getPredictionCol == "prediction")
+    assert(m.setBatchRows(10).setOutputType("vector").getBatchRows == 10)
+    intercept[IllegalArgumentException](m.setOutputType("matrix"))
+    intercept[IllegalArgumentException](m.setBatchRows(0))
+    intercept[IllegalArgumentException](m.setMaxInFlight(0))
+    intercept[IllegalArgumentException](m.setOutputCol(""))
+    assert(m.numInputs == 4 && m.numFeatures == 2 && m.numClasses == 3)
+  }
+
+  test("transform equals the naive forward pass row for row, ids and order kept, batches of 7 rows") {
+    val m = new DBNModel(snapshot).setBatchRows(7)
+    val in = data(1000, 3)
+    val out = m.transform(in)
+    assert(out.columns.toSeq == Seq("id", "features", "dbn_features", "probability", "prediction"))
+    val rows = out.collect()
+    assert(rows.length == 1000 && rows.map(_.getLong(0)).toSet.size == 1000)
+    // Order within each partition is the input's.
+    assert(out.select(spark_partition_id(), col("id")).collect().toSeq ==
+      in.select(spark_partition_id(), col("id")).collect().toSeq)
+    rows.foreach { r =>
+      val x = r.getSeq[Float](1).map(_.toDouble).toArray
+      val (h, p) = forward(m.dbn, x)
+      val got = r.getSeq[Float](2)
+      h.indices.foreach(j => assert(math.abs(got(j) - h(j)) < 1e-5, s"row ${r.getLong(0)}: ${got(j)} vs ${h(j)}"))
+      val prob = r.getAs[Vector](3).toArray
+      p.indices.foreach(k => assert(math.abs(prob(k) - p(k)) < 1e-5))
+      assert(r.getDouble(4) == p.indices.maxBy(p).toDouble)
+    }
+  }
+
+  test("Vector input, numeric column input and vector output give the same features") {
+    val base = data(50, 2).cache()
+    val viaArray = new DBNModel(snapshot).transform(base).select("id", "dbn_features").collect().map(r => r.getLong(0) -> r.getSeq[Float](1)).toMap
+    val toVec = udf((a: Seq[Float]) => Vectors.dense(a.map(_.toDouble).toArray))
+    val viaVector = new DBNModel(snapshot).setOutputType("vector").setProbabilityCol("").setPredictionCol("")
+      .transform(base.withColumn("features", toVec(col("features"))))
+    assert(viaVector.columns.toSeq == Seq("id", "features", "dbn_features"))
+    viaVector.collect().foreach { r =>
+      val a = viaArray(r.getLong(0))
+      val v = r.getAs[Vector](2).toArray
+      a.indices.foreach(j => assert(math.abs(a(j) - v(j)) < 1e-6))
+    }
+    val cols = base.select(col("id") +: (0 until 4).map(k => col("features")(k).as(s"c$k")): _*)
+    val viaCols = new DBNModel(snapshot).setInputCols(Array("c0", "c1", "c2", "c3")).transform(cols)
+    viaCols.select("id", "dbn_features").collect().foreach { r =>
+      val a = viaArray(r.getLong(0))
+      val c = r.getSeq[Float](1)
+      a.indices.foreach(j => assert(math.abs(a(j) - c(j)) < 1e-6))
+    }
+  }
+
+  test("schema problems are refused in the driver, naming the column") {
+    val m = new DBNModel(snapshot)
+    def msg(df: DataFrame, model: DBNModel = m) = intercept[IllegalArgumentException](model.transform(df)).getMessage
+    assert(msg(spark.range(3).toDF("x")).contains("column 'features' does not exist"))
+    assert(msg(spark.range(3).select(col("id").as("features"))).contains("column 'features' is bigint"))
+    assert(msg(data(3, 1), new DBNModel(snapshot).setInputCols(Array("id"))).contains("1 input columns given, the model takes 4"))
+    assert(msg(data(3, 1).withColumn("dbn_features", lit(1))).contains("output column 'dbn_features' already exists"))
+  }
+
+  test("bad rows fail the task naming partition and row; the sidecar survives and the next job works") {
+    val m = new DBNModel(snapshot)
+    val bad = (f: DataFrame => DataFrame) => intercept[SparkException](m.transform(f(data(100, 1))).collect()).getMessage
+    val nan = bad(_.withColumn("features", when(col("id") === 42, array(lit(0.5f), lit(Float.NaN), lit(0.5f), lit(0.5f)))
+      .otherwise(col("features"))))
+    assert(nan.matches("(?s).*partition 0 attempt \\d+: row \\d+, column 1: value is NaN.*"), nan)
+    val range = bad(_.withColumn("features", when(col("id") === 7, array(lit(2f), lit(0f), lit(0f), lit(0f))).otherwise(col("features"))))
+    assert(range.contains("column 0: value is 2, outside [0, 1]"), range)
+    val nul = bad(_.withColumn("features", when(col("id") === 3, lit(null)).otherwise(col("features"))))
+    assert(nul.matches("(?s).*partition 0 attempt \\d+: row \\d+: column 'features' is null.*"), nul)
+    val short = bad(_.withColumn("features", when(col("id") === 5, array(lit(0.1f))).otherwise(col("features"))))
+    assert(short.contains("has an array of 1 values, the model takes 4"), short)
+    assert(m.transform(data(20, 1)).count() == 20)
+  }
+
+  test("save and load: params and snapshot round-trip; usable inside a Pipeline") {
+    val m = new DBNModel(snapshot).setOutputCol("h").setBatchRows(123).setInputCols(Array("a", "b", "c", "d"))
+    val path = dir.resolve("model").toString
+    m.write.overwrite().save(path)
+    val back = DBNModel.load(path)
+    assert(back.uid == m.uid && back.getOutputCol == "h" && back.getBatchRows == 123)
+    assert(back.getInputCols.toSeq == Seq("a", "b", "c", "d"))
+    assert(back.snapshot.sameElements(snapshot))
+    val avro = dir.resolve("snap.avro")
+    Files.write(avro, snapshot)
+    assert(DBNModel.fromSnapshot(avro.toString).numFeatures == 2)
+    val pipe = new Pipeline().setStages(Array(new DBNModel(snapshot).setProbabilityCol("").setPredictionCol(""))).fit(data(10, 1))
+    assert(pipe.transform(data(10, 1)).columns.contains("dbn_features"))
+  }
+
+  test("a sidecar killed during a transform: Spark retries on a fresh sidecar and the result is complete") {
+    val m = new DBNModel(snapshot).setBatchRows(50).setMaxInFlight(1)
+    // Slow enough to kill mid-way: many small batches.
+    val in = data(200000, 2)
+    val before = SidecarManager.get().pid
+    val killer = Future {
+      Thread.sleep(1500)
+      java.lang.ProcessHandle.of(before).ifPresent(h => h.destroyForcibly())
+    }
+    val out = m.transform(in).select("id", "prediction").collect()
+    Await.result(killer, 10.seconds)
+    assert(out.length == 200000 && out.map(_.getLong(0)).toSet.size == 200000)
+    assert(SidecarManager.get().pid != before)
+  }
+}
