@@ -15,12 +15,21 @@ object Main {
       Opt("format", "parquet or csv", Some("parquet")),
       Opt("rows", "number of rows", Some("10000")),
       Opt("cols", "number of feature columns x0..x<n-1>", Some("4")),
+      Opt("as", "columns (x0..), array (one array<float> column 'features') or vector (one Vector column 'features')",
+        Some("columns")),
       Opt("seed", "random seed", Some("42"))),
       (spark, a) => {
         val cols = a.int("cols")
         if (cols < 1) throw new UsageException(s"gen-data: --cols must be >= 1, got $cols")
         val seed = a.long("seed")
-        val df = spark.range(a.long("rows")).select(col("id") +: (0 until cols).map(k => rand(seed + k).as(s"x$k")): _*)
+        val xs = (0 until cols).map(k => rand(seed + k))
+        val df = a("as") match {
+          case "columns" => spark.range(a.long("rows")).select(col("id") +: xs.zipWithIndex.map { case (x, k) => x.as(s"x$k") }: _*)
+          case "array" => spark.range(a.long("rows")).select(col("id"), array(xs.map(_.cast("float")): _*).as("features"))
+          case "vector" => spark.range(a.long("rows")).select(col("id"),
+            org.apache.spark.ml.functions.array_to_vector(array(xs: _*)).as("features"))
+          case other => throw new UsageException(s"gen-data: --as must be columns, array or vector, got '$other'")
+        }
         a("format") match {
           case "parquet" => df.write.mode("overwrite").parquet(a("out"))
           case "csv" => df.write.mode("overwrite").option("header", "true").csv(a("out"))
@@ -39,6 +48,31 @@ object Main {
         opts.partitions.foreach(p => if (p < 1) throw new UsageException(s"skeleton: --partitions must be >= 1, got $p"))
         SkeletonJob.run(spark, opts).write.mode("overwrite").saveAsTable(opts.table)
         println(s"skeleton: wrote table ${opts.table}")
+      }),
+    Command("transform", "scores a data set with a trained DBN (through each executor's sidecar) and saves the result as a table", Seq(
+      Opt("model", "a saved DBNModel directory, or an engine snapshot (.avro)", required = true),
+      Opt("input", "input data set path", required = true),
+      Opt("format", "parquet or csv", Some("parquet")),
+      Opt("table", "output table name, overwritten", required = true),
+      Opt("features-col", "input column: Vector, array<float> or array<double>", Some("features")),
+      Opt("input-cols", "comma-separated numeric input columns, instead of --features-col", None),
+      Opt("output-col", "output column of the top layer's P(h|v)", Some("dbn_features")),
+      Opt("output-type", "array or vector", Some("array")),
+      Opt("probability-col", "class probabilities (fine-tuned models); '' for none", Some("probability")),
+      Opt("prediction-col", "predicted class (fine-tuned models); '' for none", Some("prediction")),
+      Opt("batch-rows", "rows per Arrow batch sent to the sidecar", Some("4096")),
+      Opt("max-in-flight", "batches a task sends ahead of their answers", Some("4")),
+      Opt("partitions", "repartition the input into this many partitions first", None)),
+      (spark, a) => {
+        val model = sparkdbn.ml.DBNModelLoader.load(a("model"))
+        model.setFeaturesCol(a("features-col")).setOutputCol(a("output-col")).setOutputType(a("output-type"))
+          .setProbabilityCol(a("probability-col")).setPredictionCol(a("prediction-col"))
+          .setBatchRows(a.int("batch-rows")).setMaxInFlight(a.int("max-in-flight"))
+        a.get("input-cols").foreach(c => model.setInputCols(c.split(",").map(_.trim).filter(_.nonEmpty)))
+        val input = SkeletonJob.read(spark, a("input"), a("format"))
+        val parts = a.intOpt("partitions").fold(input)(n => input.repartition(n))
+        model.transform(parts).write.mode("overwrite").saveAsTable(a("table"))
+        println(s"transform: wrote table ${a("table")} with $model")
       }))
 
   private def topUsage: String =

@@ -162,3 +162,14 @@ object DBNModel extends MLReadable[DBNModel] {
     }
   }
 }
+
+/** Loads either form a user may have: a saved DBNModel directory or a bare engine snapshot. */
+object DBNModelLoader {
+  def load(path: String): DBNModel = {
+    val spark = org.apache.spark.sql.SparkSession.active
+    val p = new Path(path)
+    val fs = p.getFileSystem(spark.sparkContext.hadoopConfiguration)
+    if (!fs.exists(p)) throw new IllegalArgumentException(s"model path $path does not exist")
+    if (fs.getFileStatus(p).isDirectory) DBNModel.load(path) else DBNModel.fromSnapshot(path)
+  }
+}

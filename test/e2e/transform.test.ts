@@ -1,0 +1,125 @@
+import { expect } from 'chai';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { saveSnapshot } from '../../ts/io/snapshot.js';
+import { fillNormal, newRngState } from '../../ts/math/rng.js';
+import { DBN } from '../../ts/rbm/dbn.js';
+import { alive, processesUnder, run, ROOT, sql, sqlLines, submit, type Workspace, workspace } from './helpers.js';
+
+const ROWS = 20000;
+const INPUTS = 16;
+
+/** A 16-12-8 DBN with a 3-class output and weights large enough that rounding differences would show. */
+function makeModel(): DBN {
+  const dbn = DBN.create([INPUTS, 12, 8], { seed: 11 });
+  const st = newRngState(11);
+  for (const l of dbn.layers) {
+    fillNormal(st, l.W, l.W.length, 0, 0.8);
+    fillNormal(st, l.hBias, l.hBias.length, 0, 0.5);
+  }
+  const W = new Float32Array(8 * 3);
+  fillNormal(st, W, W.length, 0, 1);
+  dbn.output = { nIn: 8, nClasses: 3, W, bias: Float32Array.from([0.1, 0, -0.1]) };
+  return dbn;
+}
+
+/** Spark's output table against the engine run in this process on the same rows: features to 1e-5, same prediction. */
+async function compareWithEngine(ws: Workspace, table: string, model: DBN): Promise<void> {
+  const rows = await sql(ws, `SELECT 'ROW', to_json(struct(id, features, dbn_features, prediction)) FROM ${table}`);
+  expect(rows).to.have.length(ROWS);
+  const parsed = rows.map(([j]) => JSON.parse(j) as { id: number; features: number[]; dbn_features: number[]; prediction: number });
+  expect(new Set(parsed.map((r) => r.id)).size).to.equal(ROWS);
+  const x = new Float32Array(parsed.length * INPUTS);
+  parsed.forEach((r, i) => x.set(r.features, i * INPUTS));
+  const m = { data: x, rows: parsed.length, cols: INPUTS };
+  const want = model.transform(m);
+  const pred = model.predict(m);
+  let maxDiff = 0;
+  parsed.forEach((r, i) => {
+    r.dbn_features.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - want.data[i * 8 + j]))));
+    expect(r.prediction, `row ${r.id}`).to.equal(pred[i]);
+  });
+  // Same engine, same float32 inputs; JSON printing of floats is the only difference.
+  expect(maxDiff).to.be.lessThan(1e-5);
+}
+
+describe('transform with a trained DBN, end to end', function () {
+  const model = makeModel();
+
+  describe('local mode', function () {
+    let ws: Workspace;
+    let data: string;
+    let modelPath: string;
+    before(async () => {
+      ws = await workspace('transform-local');
+      data = join(ws.dir, 'data');
+      modelPath = join(ws.dir, 'model.avro');
+      await saveSnapshot(model, modelPath);
+      await submit(ws, 'local[2]', ['gen-data', '--out', data, '--rows', String(ROWS), '--cols', String(INPUTS), '--as', 'array']);
+    });
+
+    it('equals the in-process engine row for row', async () => {
+      await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', data, '--table', 'scored', '--partitions', '3']);
+      await compareWithEngine(ws, 'scored', model);
+    });
+
+    it('fails on a NaN naming partition and row, leaves no table, and the next job works', async () => {
+      const bad = join(ws.dir, 'bad');
+      // One NaN in row id 1234, written by Spark itself.
+      const r0 = await submit(ws, 'local[2]', ['gen-data', '--out', bad, '--rows', '3000', '--cols', String(INPUTS), '--as', 'array']);
+      expect(r0.code).to.equal(0);
+      const withNaN = await run(join(process.env.SPARK_HOME!, 'bin', 'spark-sql'), ['--conf', 'spark.ui.enabled=false', '-e',
+        `CREATE TABLE nan_input USING parquet AS SELECT id, CASE WHEN id = 1234 THEN transform(features, (x, i) -> CASE WHEN i = 5 THEN float('NaN') ELSE x END) ELSE features END AS features FROM parquet.\`${bad}\``],
+      ws.env);
+      expect(withNaN.code, withNaN.stderr.slice(-2000)).to.equal(0);
+      const where = join(ws.catalog, 'warehouse', 'nan_input');
+      const r = await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', where, '--table', 'scored_nan'], {}, true);
+      expect(r.code).to.not.equal(0);
+      expect(r.stderr).to.match(/DBN scoring rejected the input: stage \d+ partition \d+ attempt \d+: row \d+, column 5: value is NaN/);
+      const tables = (await sqlLines(ws, 'SHOW TABLES')).flat();
+      expect(tables).to.include('nan_input');
+      expect(tables).to.not.include('scored_nan');
+      const ok = await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', data, '--table', 'scored_again']);
+      expect(ok.code).to.equal(0);
+    });
+
+    it('refuses a wrong input width in the driver before any task', async () => {
+      const r = await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', data, '--table', 't',
+        '--input-cols', 'id'], {}, true);
+      expect(r.code).to.not.equal(0);
+      expect(r.stderr).to.contain('1 input columns given, the model takes 16 inputs');
+      expect(r.stderr).to.not.match(/Executor: Exception in task/);
+    });
+  });
+
+  describe('local standalone cluster', function () {
+    let ws: Workspace;
+    let master = '';
+    const standalone = (cmd: string) => run(join(ROOT, 'scripts', 'standalone'), [cmd], ws.env, 120_000);
+    before(async () => {
+      ws = await workspace('transform-standalone');
+      const r = await standalone('start');
+      if (r.code !== 0) throw new Error(`scripts/standalone start failed: ${r.stderr}`);
+      master = r.stdout.trim();
+    });
+    after(async () => {
+      if (ws) await standalone('stop');
+    });
+
+    it('equals the in-process engine over two executors, then leaves no process behind', async () => {
+      const conf = { 'spark.executor.cores': '1', 'spark.cores.max': '2', 'spark.executor.memory': '1g',
+        'spark.scheduler.minRegisteredResourcesRatio': '1.0', 'spark.scheduler.maxRegisteredResourcesWaitingTime': '60s' };
+      const data = join(ws.dir, 'data');
+      const modelPath = join(ws.dir, 'model.avro');
+      await saveSnapshot(model, modelPath);
+      await submit(ws, master, ['gen-data', '--out', data, '--rows', String(ROWS), '--cols', String(INPUTS), '--as', 'array'], conf);
+      await submit(ws, master, ['transform', '--model', modelPath, '--input', data, '--table', 'scored', '--partitions', '4'], conf);
+      await compareWithEngine(ws, 'scored', model);
+      const pidsDir = join(ws.dir, 'standalone', 'pids');
+      const daemons = readdirSync(pidsDir).map((f) => Number(readFileSync(join(pidsDir, f), 'utf8')));
+      expect((await standalone('stop')).code).to.equal(0);
+      expect(daemons.filter(alive)).to.deep.equal([]);
+      expect(processesUnder(ws.dir)).to.deep.equal([]);
+    });
+  });
+});
