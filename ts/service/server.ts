@@ -16,7 +16,7 @@ import { DataError } from '../rbm/errors.js';
 import { ModelCache } from './models.js';
 import { SidecarError } from './errors.js';
 import { ArrowIngest } from '../io/arrow.js';
-import { loadKernels } from '../math/native.js';
+import { loadKernels, nativeModule } from '../math/native.js';
 import { type SidecarConfig, validateSidecarConfig } from './config.js';
 import { toStatus } from './errors.js';
 
@@ -129,6 +129,8 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number): SidecarServe
         executorId: config.executorId,
         uptimeSeconds: (Date.now() - startedAt) / 1000,
         kernels: loadKernels().name,
+        threads: nativeModule()?.getThreads() ?? 1,
+        maxRssBytes: process.resourceUsage().maxRSS * 1024,
       };
       callback(null, res);
     },

@@ -24,3 +24,8 @@ export function testVectorModel(): DBN {
   Object.assign(dbn.fineTuneCounters, { epochs: 4, updates: 40 });
   return dbn;
 }
+
+/** proto/testdata/rbm-784-64.avro: a seeded 784-64 RBM for the JVM's wide-input tests. */
+export function wideTestModel(): DBN {
+  return DBN.create([784, 64], { seed: 784 });
+}

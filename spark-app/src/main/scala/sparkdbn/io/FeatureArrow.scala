@@ -10,7 +10,8 @@ import org.apache.arrow.vector.ipc.{ArrowStreamReader, ArrowStreamWriter}
 import org.apache.arrow.vector.types.FloatingPointPrecision
 import org.apache.arrow.vector.types.pojo.{ArrowType, Field, FieldType, Schema}
 import org.apache.spark.ml.linalg.{SQLDataTypes, Vector}
-import org.apache.spark.sql.Row
+import org.apache.spark.sql.catalyst.InternalRow
+import org.apache.spark.sql.catalyst.expressions.SpecializedGetters
 import org.apache.spark.sql.types._
 
 /** Bad input found while a task reads its rows; names the partition and row. */
@@ -19,14 +20,18 @@ class InputRowException(message: String) extends IllegalArgumentException(messag
 /**
  * Where a model's input vector comes from: one Vector or array column, or
  * several numeric columns. `check` runs in the driver against the schema;
- * `fill` runs in tasks, per row.
+ * `bind` gives what tasks use to read Spark's internal rows without boxing.
  */
 sealed trait FeatureSource {
   def describe: String
   /** Throws IllegalArgumentException naming the column when the schema does not fit `n` inputs. */
   def check(schema: StructType, n: Int): Unit
-  /** Writes the row's n values into out(offset until offset + n); throws InputRowException. */
-  def fill(row: Row, out: Array[Float], offset: Int, n: Int, where: => String): Unit
+  def bind(schema: StructType): BoundSource
+}
+
+/** Writes a row's n values into out(offset until offset + n); throws InputRowException naming the row. */
+trait BoundSource extends Serializable {
+  def fill(row: InternalRow, out: Array[Float], offset: Int, n: Int, where: => String): Unit
 }
 
 object FeatureSource {
@@ -39,11 +44,21 @@ object FeatureSource {
     schema.fields.find(_.name == name).getOrElse(throw new IllegalArgumentException(
       s"column '$name' does not exist; the input has ${schema.fieldNames.mkString(", ")}"))
 
+  /** A numeric value of type t at ordinal i of an internal row or array. */
+  private def numberAt(t: DataType): (SpecializedGetters, Int) => Float = t match {
+    case FloatType => (r, i) => r.getFloat(i)
+    case DoubleType => (r, i) => r.getDouble(i).toFloat
+    case IntegerType => (r, i) => r.getInt(i).toFloat
+    case LongType => (r, i) => r.getLong(i).toFloat
+    case ShortType => (r, i) => r.getShort(i).toFloat
+    case ByteType => (r, i) => r.getByte(i).toFloat
+    case d: DecimalType => (r, i) => r.getDecimal(i, d.precision, d.scale).toFloat
+    case other => throw new IllegalArgumentException(s"${other.simpleString} is not numeric")
+  }
+
   /** One column holding a whole vector: a Spark ML Vector, array<float> or array<double>. */
   final case class VectorColumn(name: String) extends FeatureSource {
     def describe: String = s"column '$name'"
-    private var index = -1
-    private var isVector = false
 
     def check(schema: StructType, n: Int): Unit = {
       val f = field(schema, name)
@@ -60,34 +75,41 @@ object FeatureSource {
       }
     }
 
-    def fill(row: Row, out: Array[Float], offset: Int, n: Int, where: => String): Unit = {
-      if (index < 0) {
-        index = row.fieldIndex(name)
-        isVector = row.schema(index).dataType == SQLDataTypes.VectorType
-      }
-      if (row.isNullAt(index)) throw new InputRowException(s"$where: column '$name' is null")
-      if (isVector) {
-        val v = row.getAs[Vector](index)
-        if (v.size != n) throw new InputRowException(s"$where: column '$name' has a vector of size ${v.size}, the model takes $n")
-        // Sparse vectors fill zeros first, then their active entries.
-        java.util.Arrays.fill(out, offset, offset + n, 0f)
-        v.foreachActive((j, x) => out(offset + j) = x.toFloat)
-      } else {
-        val s = row.getSeq[Any](index)
-        if (s.length != n) throw new InputRowException(s"$where: column '$name' has an array of ${s.length} values, the model takes $n")
-        var i = 0
-        val it = s.iterator
-        while (it.hasNext) {
-          it.next() match {
-            case x: Float => out(offset + i) = x
-            case x: Double => out(offset + i) = x.toFloat
-            case x: java.math.BigDecimal => out(offset + i) = x.floatValue()
-            case x: Number => out(offset + i) = x.floatValue()
-            case null => throw new InputRowException(s"$where: column '$name' element $i is null")
-            case other => throw new InputRowException(s"$where: column '$name' element $i is ${other.getClass.getSimpleName}")
+    def bind(schema: StructType): BoundSource = {
+      val index = schema.fieldIndex(name)
+      val col = name
+      schema(index).dataType match {
+        case SQLDataTypes.VectorType =>
+          val udt = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[Vector]]
+          new BoundSource {
+            def fill(row: InternalRow, out: Array[Float], offset: Int, n: Int, where: => String): Unit = {
+              if (row.isNullAt(index)) throw new InputRowException(s"$where: column '$col' is null")
+              val v = udt.deserialize(row.getStruct(index, 4))
+              if (v.size != n) throw new InputRowException(s"$where: column '$col' has a vector of size ${v.size}, the model takes $n")
+              // Sparse vectors: zeros first, then the active entries.
+              java.util.Arrays.fill(out, offset, offset + n, 0f)
+              v.foreachActive((j, x) => out(offset + j) = x.toFloat)
+            }
           }
-          i += 1
-        }
+        case ArrayType(e, _) =>
+          val get = numberAt(e)
+          val isFloat = e == FloatType
+          new BoundSource {
+            def fill(row: InternalRow, out: Array[Float], offset: Int, n: Int, where: => String): Unit = {
+              if (row.isNullAt(index)) throw new InputRowException(s"$where: column '$col' is null")
+              val a = row.getArray(index)
+              if (a.numElements() != n) {
+                throw new InputRowException(s"$where: column '$col' has an array of ${a.numElements()} values, the model takes $n")
+              }
+              var j = 0
+              while (j < n) {
+                if (a.isNullAt(j)) throw new InputRowException(s"$where: column '$col' element $j is null")
+                out(offset + j) = if (isFloat) a.getFloat(j) else get(a, j)
+                j += 1
+              }
+            }
+          }
+        case other => throw new IllegalArgumentException(s"column '$name' is ${other.simpleString}")
       }
     }
   }
@@ -95,7 +117,6 @@ object FeatureSource {
   /** One numeric column per input. */
   final case class NumericColumns(names: Seq[String]) extends FeatureSource {
     def describe: String = s"columns ${names.mkString(", ")}"
-    private var indices: Array[Int] = _
 
     def check(schema: StructType, n: Int): Unit = {
       if (names.length != n) throw new IllegalArgumentException(s"${names.length} input columns given, the model takes $n inputs")
@@ -105,18 +126,19 @@ object FeatureSource {
       }
     }
 
-    def fill(row: Row, out: Array[Float], offset: Int, n: Int, where: => String): Unit = {
-      if (indices == null) indices = names.map(row.fieldIndex).toArray
-      var k = 0
-      while (k < n) {
-        val i = indices(k)
-        if (row.isNullAt(i)) throw new InputRowException(s"$where: column '${names(k)}' is null")
-        out(offset + k) = row.get(i) match {
-          case d: java.math.BigDecimal => d.floatValue()
-          case x: Number => x.floatValue()
-          case other => throw new InputRowException(s"$where: column '${names(k)}' holds ${other.getClass.getSimpleName}")
+    def bind(schema: StructType): BoundSource = {
+      val indices = names.map(schema.fieldIndex).toArray
+      val getters = indices.map(i => numberAt(schema(i).dataType))
+      val cols = names.toArray
+      new BoundSource {
+        def fill(row: InternalRow, out: Array[Float], offset: Int, n: Int, where: => String): Unit = {
+          var k = 0
+          while (k < n) {
+            if (row.isNullAt(indices(k))) throw new InputRowException(s"$where: column '${cols(k)}' is null")
+            out(offset + k) = getters(k)(row, indices(k))
+            k += 1
+          }
         }
-        k += 1
       }
     }
   }
@@ -138,14 +160,11 @@ object FeatureArrow {
       list.allocateNew()
       val child = list.getDataVector.asInstanceOf[Float4Vector]
       child.allocateNew(rows * n)
-      // Bulk copy into the data buffer, then mark everything valid.
-      val buf = child.getDataBuffer
-      var i = 0
+      // One bulk copy into the data buffer (Arrow is little-endian), then mark everything valid.
       val total = rows * n
-      while (i < total) {
-        buf.setFloat(i.toLong * 4, values(i))
-        i += 1
-      }
+      val le = java.nio.ByteBuffer.allocate(total * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+      le.asFloatBuffer().put(values, 0, total)
+      child.getDataBuffer.setBytes(0, le.array(), 0, total.toLong * 4)
       child.getValidityBuffer.setOne(0, ((total + 7) / 8).toLong)
       list.getValidityBuffer.setOne(0, ((rows + 7) / 8).toLong)
       child.setValueCount(total)

@@ -11,7 +11,9 @@ import org.apache.spark.ml.Model
 import org.apache.spark.ml.linalg.{SQLDataTypes, Vectors}
 import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.util._
-import org.apache.spark.sql.{DataFrame, Dataset, Row}
+import org.apache.spark.sql.{DataFrame, Dataset, DbnSqlBridge}
+import org.apache.spark.sql.catalyst.expressions.{GenericInternalRow, JoinedRow, UnsafeProjection}
+import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData
 import org.apache.spark.sql.types._
 import org.json4s._
 import org.json4s.jackson.JsonMethods
@@ -70,27 +72,36 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
     val outSchema = transformSchema(dataset.schema, logging = true)
     val spark = dataset.sparkSession
     val snapshotBc = spark.sparkContext.broadcast(snapshot)
-    val (ver, source, n, probs) = (version, featureSource, numInputs, scoresClasses)
+    val (ver, n, probs) = (version, numInputs, scoresClasses)
+    val source = featureSource.bind(dataset.schema)
     val conf = ScoringConf($(batchRows), $(batchBytes), $(maxInFlight))
     val asVector = $(outputType) == "vector"
     val (withProb, withPred) = (probs && $(probabilityCol).nonEmpty, probs && $(predictionCol).nonEmpty)
-    val rdd = dataset.toDF().rdd.mapPartitionsWithIndex { (pid, rows) =>
+    val extraCount = 1 + (if (withProb) 1 else 0) + (if (withPred) 1 else 0)
+    // Spark's internal rows in and out: the input columns pass through as they are.
+    val rdd = dataset.toDF().queryExecution.toRdd.mapPartitionsWithIndex { (pid, rows) =>
       val ctx = TaskContext.get()
       val task = s"stage ${ctx.stageId()} partition $pid attempt ${ctx.attemptNumber()}"
+      val udt = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[org.apache.spark.ml.linalg.Vector]]
+      val project = UnsafeProjection.create(outSchema)
+      val joined = new JoinedRow()
+      val extra = new GenericInternalRow(extraCount)
       val scoring = new SidecarScoring(SidecarManager.get(), ver, () => snapshotBc.value, rows, source, n, probs, conf, task)
       scoring.map { case (row, res, i) =>
         val (h, f) = res.vectors("features")
         val feats = java.util.Arrays.copyOfRange(f, i * h, (i + 1) * h)
-        val extra = mutable.ArrayBuffer[Any](if (asVector) Vectors.dense(feats.map(_.toDouble)) else mutable.ArraySeq.make(feats))
+        extra.update(0, if (asVector) udt.serialize(Vectors.dense(feats.map(_.toDouble))) else UnsafeArrayData.fromPrimitiveArray(feats))
+        var k = 1
         if (withProb) {
           val (c, p) = res.vectors("probability")
-          extra += Vectors.dense(Array.tabulate(c)(k => p(i * c + k).toDouble))
+          extra.update(k, udt.serialize(Vectors.dense(Array.tabulate(c)(j => p(i * c + j).toDouble))))
+          k += 1
         }
-        if (withPred) extra += res.prediction.get(i)
-        Row.fromSeq(row.toSeq ++ extra)
+        if (withPred) extra.update(k, res.prediction.get(i))
+        project(joined(row, extra)): org.apache.spark.sql.catalyst.InternalRow
       }
     }
-    spark.createDataFrame(rdd, outSchema)
+    DbnSqlBridge.createDataFrame(spark, rdd, outSchema)
   }
 
   override def copy(extra: ParamMap): DBNModel = copyValues(new DBNModel(uid, snapshot), extra).setParent(parent)

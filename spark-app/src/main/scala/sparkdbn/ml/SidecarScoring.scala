@@ -5,12 +5,12 @@ import java.util.concurrent.{LinkedBlockingQueue, TimeUnit}
 import scala.collection.mutable
 import scala.util.control.NonFatal
 
-import com.google.protobuf.ByteString
+import com.google.protobuf.{ByteString, UnsafeByteOperations}
 import io.grpc.{Status, StatusRuntimeException}
 import io.grpc.stub.StreamObserver
-import org.apache.spark.sql.Row
+import org.apache.spark.sql.catalyst.InternalRow
 
-import sparkdbn.io.{FeatureArrow, FeatureSource}
+import sparkdbn.io.{BoundSource, FeatureArrow}
 import sparkdbn.proto.{PutModelRequest, TransformRequest, TransformResponse, TransformStart}
 import sparkdbn.sidecar.{Sidecar, SidecarException}
 
@@ -29,23 +29,23 @@ final class SidecarScoring(
     sidecar: Sidecar,
     version: String,
     snapshot: () => Array[Byte],
-    rows: Iterator[Row],
-    source: FeatureSource,
+    rows: Iterator[InternalRow],
+    source: BoundSource,
     nInputs: Int,
     probabilities: Boolean,
     conf: ScoringConf,
-    task: String) extends Iterator[(Row, FeatureArrow.Result, Int)] {
+    task: String) extends Iterator[(InternalRow, FeatureArrow.Result, Int)] {
 
   private val perBatch = conf.rowsPerBatch(nInputs)
   // Sent and not yet answered, oldest first: rows and their encoded batch (kept to replay).
-  private val pending = mutable.Queue.empty[(Array[Row], Array[Byte])]
+  private val pending = mutable.Queue.empty[(Array[InternalRow], Array[Byte])]
   private val answers = new LinkedBlockingQueue[Either[Throwable, TransformResponse]]()
   private case object Ended extends Throwable
   private var requests: StreamObserver[TransformRequest] = _
   private var sentEnd = false
   private var replayed = false
   private var rowNumber = 0L
-  private var current: (Array[Row], FeatureArrow.Result) = _
+  private var current: (Array[InternalRow], FeatureArrow.Result) = _
   private var pos = 0
 
   ensureModel()
@@ -73,17 +73,19 @@ final class SidecarScoring(
   }
 
   private def sendBatch(bytes: Array[Byte]): Unit =
-    requests.onNext(TransformRequest.newBuilder().setBatch(ByteString.copyFrom(bytes)).build())
+    // The array is ours and never changes after encoding: wrap it, no copy.
+    requests.onNext(TransformRequest.newBuilder().setBatch(UnsafeByteOperations.unsafeWrap(bytes)).build())
 
   /** Reads up to one batch of input rows, encodes and sends it. */
   private def sendNext(): Unit = {
-    val batch = new mutable.ArrayBuffer[Row](perBatch)
+    val batch = new mutable.ArrayBuffer[InternalRow](perBatch)
     val values = new Array[Float](perBatch * nInputs)
     while (batch.length < perBatch && rows.hasNext) {
       val row = rows.next()
       val r = rowNumber
       source.fill(row, values, batch.length * nInputs, nInputs, s"$task: row $r")
-      batch += row
+      // Spark reuses the row object: keep a copy until its answer arrives.
+      batch += row.copy()
       rowNumber += 1
     }
     val bytes = FeatureArrow.encode(values, batch.length, nInputs)
@@ -154,7 +156,7 @@ final class SidecarScoring(
     a
   }
 
-  override def next(): (Row, FeatureArrow.Result, Int) = {
+  override def next(): (InternalRow, FeatureArrow.Result, Int) = {
     if (!hasNext) throw new NoSuchElementException
     val r = (current._1(pos), current._2, pos)
     pos += 1

@@ -99,6 +99,9 @@ object Sidecar {
     env.put("SPARK_DBN_HOST", "127.0.0.1")
     env.put("SPARK_DBN_PORT", "0")
     env.put("SPARK_DBN_MAX_MESSAGE_BYTES", conf.maxMessageBytes.toString)
+    // One pool for BLAS and the element-wise kernels (OpenMP), sized to the executor.
+    env.put("OMP_NUM_THREADS", conf.threads.toString)
+    env.put("OPENBLAS_NUM_THREADS", conf.threads.toString)
     conf.extraEnv.foreach { case (k, v) => env.put(k, v) }
     val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(conf.startTimeoutMs)
     val process = try pb.start() catch {

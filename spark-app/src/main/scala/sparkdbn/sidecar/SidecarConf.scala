@@ -10,18 +10,23 @@ import org.apache.spark.SparkConf
  * @param startTimeoutMs `spark.dbn.sidecar.startTimeout`: from process start to health SERVING.
  * @param maxMessageBytes `spark.dbn.sidecar.maxMessageBytes`: largest gRPC message either way.
  * @param extraEnv       environment added to the sidecar's (tests use it to inject faults).
+ * @param threads        `spark.dbn.sidecar.threads`: threads of the sidecar's kernels; by default
+ *                       the executor's cores (`spark.executor.cores`, or N of `local[N]`), so that
+ *                       one sidecar serving all of an executor's tasks uses its cores, and no more.
  */
 final case class SidecarConf(
     nodeBinary: String = SidecarConf.DefaultNode,
     startTimeoutMs: Long = SidecarConf.DefaultStartTimeoutMs,
     maxMessageBytes: Int = SidecarConf.DefaultMaxMessageBytes,
-    extraEnv: Map[String, String] = Map.empty) {
+    extraEnv: Map[String, String] = Map.empty,
+    threads: Int = 1) {
 
   def validate(): this.type = {
     require(nodeBinary.trim.nonEmpty, s"${SidecarConf.NodeKey} must not be empty")
     require(startTimeoutMs > 0, s"${SidecarConf.StartTimeoutKey} must be positive, got ${startTimeoutMs}ms")
     require(maxMessageBytes >= 1024,
       s"${SidecarConf.MaxMessageBytesKey} must be at least 1024, got $maxMessageBytes")
+    require(threads >= 1 && threads <= 256, s"${SidecarConf.ThreadsKey} must be in [1, 256], got $threads")
     this
   }
 }
@@ -31,6 +36,7 @@ object SidecarConf {
   val StartTimeoutKey = "spark.dbn.sidecar.startTimeout"
   val MaxMessageBytesKey = "spark.dbn.sidecar.maxMessageBytes"
   val EnvPrefix = "spark.dbn.sidecar.env."
+  val ThreadsKey = "spark.dbn.sidecar.threads"
 
   val DefaultNode = "node"
   val DefaultStartTimeoutMs = 30000L
@@ -40,6 +46,19 @@ object SidecarConf {
     nodeBinary = conf.get(NodeKey, DefaultNode),
     startTimeoutMs = conf.getTimeAsMs(StartTimeoutKey, s"${DefaultStartTimeoutMs}ms"),
     maxMessageBytes = conf.getSizeAsBytes(MaxMessageBytesKey, DefaultMaxMessageBytes.toString).toInt,
-    extraEnv = conf.getAllWithPrefix(EnvPrefix).toMap
+    extraEnv = conf.getAllWithPrefix(EnvPrefix).toMap,
+    threads = conf.getOption(ThreadsKey).map(_.toInt).getOrElse(executorCores(conf))
   ).validate()
+
+  private val LocalN = """local\[(\d+|\*)(?:,\d+)?\]""".r
+
+  /** The cores one executor has: spark.executor.cores, or N of local[N] (local mode has one executor). */
+  def executorCores(conf: SparkConf): Int = conf.getOption("spark.executor.cores").map(_.toInt).getOrElse {
+    conf.get("spark.master", "local[1]") match {
+      case LocalN("*") => Runtime.getRuntime.availableProcessors()
+      case LocalN(n) => n.toInt
+      case "local" => 1
+      case _ => 1
+    }
+  }
 }

@@ -144,6 +144,35 @@ class DBNModelSpec extends AnyFunSuite with BeforeAndAfterAll {
     assert(pipe.transform(data(10, 1)).columns.contains("dbn_features"))
   }
 
+  test("1,000,000 rows x 784 features stream through: sidecar RSS < 600 MiB, live JVM heap < 512 MiB") {
+    import java.lang.management.ManagementFactory
+    import scala.jdk.CollectionConverters._
+    val m = DBNModel.fromSnapshot("../proto/testdata/rbm-784-64.avro").setProbabilityCol("").setPredictionCol("")
+    val rows = 1000000L
+    val df = spark.range(0, rows, 1, 4).select(col("id"),
+      array_repeat((col("id") % 101 / 101.0).cast("float"), 784).as("features"))
+    // What the job keeps alive: old-generation usage right after each collection, sampled while it runs
+    // (the plain peak also counts 8 MiB batch buffers that G1 allocates there and frees at the next GC).
+    val old = ManagementFactory.getMemoryPoolMXBeans.asScala.filter(p => p.getType == java.lang.management.MemoryType.HEAP &&
+      p.getName.toLowerCase.contains("old")).toSeq
+    @volatile var running = true
+    @volatile var heapPeak = 0L
+    val sampler = new Thread(() => while (running) {
+      heapPeak = math.max(heapPeak, old.flatMap(p => Option(p.getCollectionUsage)).map(_.getUsed).sum)
+      Thread.sleep(20)
+    })
+    sampler.start()
+    // Aggregate in Spark: nothing is collected, every row is scored.
+    val agg = try m.transform(df).agg(count(lit(1)), sum(col("dbn_features")(0))).collect().head
+    finally { running = false; sampler.join() }
+    assert(agg.getLong(0) == rows)
+    val rss = SidecarManager.get().describe().getMaxRssBytes
+    info(f"sidecar peak RSS ${rss / 1048576.0}%.0f MiB, old generation after GC at most ${heapPeak / 1048576.0}%.0f MiB")
+    // The data is 3 GiB of floats: neither side may hold a partition (750 MiB) or the whole of it.
+    assert(rss < 600L * 1024 * 1024, s"sidecar peak RSS $rss")
+    assert(heapPeak < 512L * 1024 * 1024, s"old generation after GC $heapPeak")
+  }
+
   test("a sidecar killed during a transform: Spark retries on a fresh sidecar and the result is complete") {
     val m = new DBNModel(snapshot).setBatchRows(50).setMaxInFlight(1)
     // Slow enough to kill mid-way: many small batches.

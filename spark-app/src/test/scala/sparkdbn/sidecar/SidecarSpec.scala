@@ -18,7 +18,7 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
   private val work: Path = Files.createTempDirectory("sidecar-spec")
   private var sidecar: Sidecar = _
 
-  override def beforeAll(): Unit = sidecar = Sidecar.start(SidecarConf(), work.toFile, "exec-1")
+  override def beforeAll(): Unit = sidecar = Sidecar.start(SidecarConf(threads = 2), work.toFile, "exec-1")
   override def afterAll(): Unit = if (sidecar != null) sidecar.close()
 
   private def script(name: String, body: String): String = {
@@ -35,6 +35,9 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
     val d = sidecar.describe()
     assert(d.getPid.toLong == sidecar.pid)
     assert(d.getExecutorId == "exec-1")
+    // The kernels use the threads the executor gave (native path; the TS fallback has one).
+    assert(d.getThreads == (if (d.getKernels == "ts") 1 else 2), d.toString)
+    assert(d.getMaxRssBytes > 10L * 1024 * 1024)
   }
 
   test("a call with a wrong or no secret is UNAUTHENTICATED, and the sidecar keeps serving") {
@@ -104,7 +107,13 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
       .set("spark.dbn.sidecar.startTimeout", "5s")
       .set("spark.dbn.sidecar.maxMessageBytes", "8m")
       .set("spark.dbn.sidecar.env.FOO", "bar"))
-    assert(c == SidecarConf("/opt/node/bin/node", 5000, 8 * 1024 * 1024, Map("FOO" -> "bar")))
+    assert(c == SidecarConf("/opt/node/bin/node", 5000, 8 * 1024 * 1024, Map("FOO" -> "bar"), threads = 1))
+    def threads(kv: (String, String)*) = SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false).setAll(kv)).threads
+    assert(threads("spark.master" -> "local[3]") == 3)
+    assert(threads("spark.master" -> "local[2,4]") == 2)
+    assert(threads("spark.master" -> "spark://h:1", "spark.executor.cores" -> "4") == 4)
+    assert(threads("spark.master" -> "local[4]", "spark.dbn.sidecar.threads" -> "2") == 2)
+    intercept[IllegalArgumentException](SidecarConf(threads = 0).validate())
     val e = intercept[IllegalArgumentException](SidecarConf(startTimeoutMs = 0).validate())
     assert(e.getMessage.contains("spark.dbn.sidecar.startTimeout"))
     intercept[IllegalArgumentException](SidecarConf(nodeBinary = " ").validate())
