@@ -123,3 +123,43 @@ export function processesUnder(dir: string): number[] {
   }
   return found.filter((p) => p !== process.pid);
 }
+
+export interface Cluster {
+  ws: Workspace;
+  master: string;
+  /** Pids of the master and workers, as scripts/standalone recorded them. */
+  daemons: number[];
+  stop(): Promise<RunResult>;
+}
+
+/**
+ * Registers mocha hooks that start a standalone cluster (scripts/standalone,
+ * its own workspace) before the suite and always stop it after, also when a
+ * test failed. Read the returned object inside tests.
+ */
+export function useStandaloneCluster(name: string): Cluster {
+  const c = { master: '', daemons: [] as number[] } as Cluster;
+  const standalone = (cmd: string) => run(join(ROOT, 'scripts', 'standalone'), [cmd], c.ws.env, 120_000);
+  c.stop = () => standalone('stop');
+  before(async () => {
+    c.ws = await workspace(name);
+    const r = await standalone('start');
+    if (r.code !== 0) throw new Error(`scripts/standalone start failed: ${r.stderr}`);
+    c.master = r.stdout.trim();
+    const pidsDir = join(c.ws.dir, 'standalone', 'pids');
+    c.daemons = readdirSync(pidsDir).map((f) => Number(readFileSync(join(pidsDir, f), 'utf8')));
+  });
+  after(async () => {
+    if (c.ws) await standalone('stop');
+  });
+  return c;
+}
+
+/** Spark conf for jobs on that cluster: two executors of one core, both registered before work starts. */
+export const CLUSTER_CONF = {
+  'spark.executor.cores': '1',
+  'spark.cores.max': '2',
+  'spark.executor.memory': '1g',
+  'spark.scheduler.minRegisteredResourcesRatio': '1.0',
+  'spark.scheduler.maxRegisteredResourcesWaitingTime': '60s',
+};

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive, processesUnder, run, ROOT, sql, sqlLines, submit, type Workspace, workspace } from './helpers.js';
+import { alive, CLUSTER_CONF, processesUnder, run, sql, sqlLines, submit, useStandaloneCluster, type Workspace, workspace } from './helpers.js';
 
 const ROWS = 20000;
 const PARTITIONS = 6;
@@ -87,38 +86,15 @@ describe('skeleton job, end to end', function () {
   });
 
   describe('local standalone cluster (two workers, one executor each)', function () {
-    let ws: Workspace;
-    let master = '';
-    let clusterPids: number[] = [];
-    const standalone = (cmd: string) => run(join(ROOT, 'scripts', 'standalone'), [cmd], ws.env, 120_000);
-
-    before(async () => {
-      ws = await workspace('standalone');
-      const r = await standalone('start');
-      if (r.code !== 0) throw new Error(`scripts/standalone start failed: ${r.stderr}`);
-      master = r.stdout.trim();
-      const pidsDir = join(ws.dir, 'standalone', 'pids');
-      clusterPids = readdirSync(pidsDir).map((f) => Number(readFileSync(join(pidsDir, f), 'utf8')));
-    });
-    after(async () => {
-      // Always stop the cluster, also when a test failed.
-      if (ws) await standalone('stop');
-    });
+    const cluster = useStandaloneCluster('standalone');
 
     it('runs the same job over two executors, two sidecars, then leaves no process behind', async () => {
+      const { ws, master } = cluster;
       expect(master).to.match(/^spark:\/\/127\.0\.0\.1:\d+$/);
-      expect(clusterPids).to.have.length(3);
-      const conf = {
-        'spark.executor.cores': '1',
-        'spark.cores.max': '2',
-        'spark.executor.memory': '1g',
-        // Wait for both executors so both receive tasks.
-        'spark.scheduler.minRegisteredResourcesRatio': '1.0',
-        'spark.scheduler.maxRegisteredResourcesWaitingTime': '60s',
-      };
+      expect(cluster.daemons).to.have.length(3);
       const data = join(ws.dir, 'data');
-      await submit(ws, master, ['gen-data', '--out', data, '--rows', String(ROWS), '--cols', '3'], conf);
-      await submit(ws, master, ['skeleton', '--input', data, '--table', 'skel_cluster', '--partitions', String(PARTITIONS)], conf);
+      await submit(ws, master, ['gen-data', '--out', data, '--rows', String(ROWS), '--cols', '3'], CLUSTER_CONF);
+      await submit(ws, master, ['skeleton', '--input', data, '--table', 'skel_cluster', '--partitions', String(PARTITIONS)], CLUSTER_CONF);
       const v = await verify(ws, data, 'skel_cluster');
       expect(v.matched).to.equal(PARTITIONS * 4);
       expect(v.mismatched).to.equal(0);
@@ -128,9 +104,8 @@ describe('skeleton job, end to end', function () {
       expect(v.sidecars).to.have.length(2);
       expect(new Set(v.sidecars.map((s) => s.pid)).size).to.equal(2);
 
-      const stop = await standalone('stop');
-      expect(stop.code).to.equal(0);
-      expect(clusterPids.filter(alive)).to.deep.equal([]);
+      expect((await cluster.stop()).code).to.equal(0);
+      expect(cluster.daemons.filter(alive)).to.deep.equal([]);
       expect(v.sidecars.map((s) => s.pid).filter(alive)).to.deep.equal([]);
       expect(processesUnder(ws.dir)).to.deep.equal([]);
     });

@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveSnapshot } from '../../ts/io/snapshot.js';
 import { fillNormal, newRngState } from '../../ts/math/rng.js';
 import { DBN } from '../../ts/rbm/dbn.js';
-import { alive, processesUnder, run, ROOT, sql, sqlLines, submit, type Workspace, workspace } from './helpers.js';
+import { alive, CLUSTER_CONF, processesUnder, run, sql, sqlLines, submit, useStandaloneCluster, type Workspace, workspace } from './helpers.js';
 
 const ROWS = 20000;
 const INPUTS = 16;
@@ -93,32 +92,18 @@ describe('transform with a trained DBN, end to end', function () {
   });
 
   describe('local standalone cluster', function () {
-    let ws: Workspace;
-    let master = '';
-    const standalone = (cmd: string) => run(join(ROOT, 'scripts', 'standalone'), [cmd], ws.env, 120_000);
-    before(async () => {
-      ws = await workspace('transform-standalone');
-      const r = await standalone('start');
-      if (r.code !== 0) throw new Error(`scripts/standalone start failed: ${r.stderr}`);
-      master = r.stdout.trim();
-    });
-    after(async () => {
-      if (ws) await standalone('stop');
-    });
+    const cluster = useStandaloneCluster('transform-standalone');
 
     it('equals the in-process engine over two executors, then leaves no process behind', async () => {
-      const conf = { 'spark.executor.cores': '1', 'spark.cores.max': '2', 'spark.executor.memory': '1g',
-        'spark.scheduler.minRegisteredResourcesRatio': '1.0', 'spark.scheduler.maxRegisteredResourcesWaitingTime': '60s' };
+      const { ws, master } = cluster;
       const data = join(ws.dir, 'data');
       const modelPath = join(ws.dir, 'model.avro');
       await saveSnapshot(model, modelPath);
-      await submit(ws, master, ['gen-data', '--out', data, '--rows', String(ROWS), '--cols', String(INPUTS), '--as', 'array'], conf);
-      await submit(ws, master, ['transform', '--model', modelPath, '--input', data, '--table', 'scored', '--partitions', '4'], conf);
+      await submit(ws, master, ['gen-data', '--out', data, '--rows', String(ROWS), '--cols', String(INPUTS), '--as', 'array'], CLUSTER_CONF);
+      await submit(ws, master, ['transform', '--model', modelPath, '--input', data, '--table', 'scored', '--partitions', '4'], CLUSTER_CONF);
       await compareWithEngine(ws, 'scored', model);
-      const pidsDir = join(ws.dir, 'standalone', 'pids');
-      const daemons = readdirSync(pidsDir).map((f) => Number(readFileSync(join(pidsDir, f), 'utf8')));
-      expect((await standalone('stop')).code).to.equal(0);
-      expect(daemons.filter(alive)).to.deep.equal([]);
+      expect((await cluster.stop()).code).to.equal(0);
+      expect(cluster.daemons.filter(alive)).to.deep.equal([]);
       expect(processesUnder(ws.dir)).to.deep.equal([]);
     });
   });

@@ -16,6 +16,22 @@ function logSumExpAdd(acc: { max: number; sum: number }, x: number): void {
 }
 
 /**
+ * Visits all 2^bits binary states in Gray-code order: `visit` sees each state,
+ * `flip(i, sign)` is told which bit changed before the next (sign +1: 0 -> 1).
+ */
+function grayWalk(bits: number, flip: (i: number, sign: number) => void, visit: () => void): void {
+  const state = new Uint8Array(bits);
+  visit();
+  for (let g = 1; g < 2 ** bits; g++) {
+    const i = 31 - Math.clz32(g & -g);
+    const sign = state[i] ? -1 : 1;
+    state[i] ^= 1;
+    flip(i, sign);
+    visit();
+  }
+}
+
+/**
  * Exact log Z by enumeration, in double. Sums over the smaller layer with a
  * Gray code, so each configuration costs one column update:
  *   over h (any visible type): log Z = logsumexp_h [c.h + sum_i softplus(b_i + (Wh)_i)]   (Bernoulli)
@@ -34,46 +50,32 @@ export function exactLogZ(rbm: RBM): number {
     // pre = c + vW over the H hidden units; flipping v_i adds or removes row i of W.
     const pre = Float64Array.from(rbm.hBias);
     let lin = 0;
-    const v = new Uint8Array(V);
-    const term = () => {
-      let t = lin;
-      for (let j = 0; j < H; j++) t += softplus(pre[j]);
-      return t;
-    };
-    logSumExpAdd(acc, term());
-    for (let g = 1; g < 2 ** V; g++) {
-      const i = 31 - Math.clz32(g & -g);
-      const s = v[i] ? -1 : 1;
-      v[i] ^= 1;
+    grayWalk(V, (i, s) => {
       lin += s * rbm.vBias[i];
       for (let j = 0; j < H; j++) pre[j] += s * W[i * H + j];
-      logSumExpAdd(acc, term());
-    }
+    }, () => {
+      let t = lin;
+      for (let j = 0; j < H; j++) t += softplus(pre[j]);
+      logSumExpAdd(acc, t);
+    });
     return acc.max + Math.log(acc.sum);
   }
   // u = Wh over the V visible units; flipping h_j adds or removes column j of W.
   const u = new Float64Array(V);
-  const h = new Uint8Array(H);
   let lin = 0;
   const gaussian = rbm.visible === 'gaussian';
-  const term = () => {
+  grayWalk(H, (j, s) => {
+    lin += s * rbm.hBias[j];
+    for (let i = 0; i < V; i++) u[i] += s * W[i * H + j];
+  }, () => {
     let t = lin;
     if (gaussian) {
       for (let i = 0; i < V; i++) t += rbm.vBias[i] * u[i] + 0.5 * u[i] * u[i];
     } else {
       for (let i = 0; i < V; i++) t += softplus(rbm.vBias[i] + u[i]);
     }
-    return t;
-  };
-  logSumExpAdd(acc, term());
-  for (let g = 1; g < 2 ** H; g++) {
-    const j = 31 - Math.clz32(g & -g);
-    const s = h[j] ? -1 : 1;
-    h[j] ^= 1;
-    lin += s * rbm.hBias[j];
-    for (let i = 0; i < V; i++) u[i] += s * W[i * H + j];
-    logSumExpAdd(acc, term());
-  }
+    logSumExpAdd(acc, t);
+  });
   return acc.max + Math.log(acc.sum) + (gaussian ? (V / 2) * Math.log(2 * Math.PI) : 0);
 }
 

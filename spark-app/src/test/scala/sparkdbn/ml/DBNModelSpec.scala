@@ -144,12 +144,13 @@ class DBNModelSpec extends AnyFunSuite with BeforeAndAfterAll {
     assert(pipe.transform(data(10, 1)).columns.contains("dbn_features"))
   }
 
-  test("1,000,000 rows x 784 features stream through: sidecar RSS < 600 MiB, live JVM heap < 512 MiB") {
+  test("1,000,000 rows x 784 features stream through: sidecar RSS < 1 GiB, live JVM heap < 512 MiB") {
     import java.lang.management.ManagementFactory
     import scala.jdk.CollectionConverters._
     val m = DBNModel.fromSnapshot("../proto/testdata/rbm-784-64.avro").setProbabilityCol("").setPredictionCol("")
     val rows = 1000000L
-    val df = spark.range(0, rows, 1, 4).select(col("id"),
+    // Two partitions of 1.5 GiB of floats each, scored at the same time: a side that held a partition would show.
+    val df = spark.range(0, rows, 1, 2).select(col("id"),
       array_repeat((col("id") % 101 / 101.0).cast("float"), 784).as("features"))
     // What the job keeps alive: old-generation usage right after each collection, sampled while it runs
     // (the plain peak also counts 8 MiB batch buffers that G1 allocates there and frees at the next GC).
@@ -168,8 +169,8 @@ class DBNModelSpec extends AnyFunSuite with BeforeAndAfterAll {
     assert(agg.getLong(0) == rows)
     val rss = SidecarManager.get().describe().getMaxRssBytes
     info(f"sidecar peak RSS ${rss / 1048576.0}%.0f MiB, old generation after GC at most ${heapPeak / 1048576.0}%.0f MiB")
-    // The data is 3 GiB of floats: neither side may hold a partition (750 MiB) or the whole of it.
-    assert(rss < 600L * 1024 * 1024, s"sidecar peak RSS $rss")
+    // Measured: 435-684 MiB (V8 frees the 8 MiB message buffers lazily; each batch is copied about three times).
+    assert(rss < 1024L * 1024 * 1024, s"sidecar peak RSS $rss")
     assert(heapPeak < 512L * 1024 * 1024, s"old generation after GC $heapPeak")
   }
 
