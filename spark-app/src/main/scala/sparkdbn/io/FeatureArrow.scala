@@ -91,7 +91,7 @@ object FeatureSource {
               v.foreachActive((j, x) => out(offset + j) = x.toFloat)
             }
           }
-        case ArrayType(e, _) =>
+        case ArrayType(e, elementsNullable) =>
           val get = numberAt(e)
           val isFloat = e == FloatType
           new BoundSource {
@@ -101,11 +101,23 @@ object FeatureSource {
               if (a.numElements() != n) {
                 throw new InputRowException(s"$where: column '$col' has an array of ${a.numElements()} values, the model takes $n")
               }
-              var j = 0
-              while (j < n) {
-                if (a.isNullAt(j)) throw new InputRowException(s"$where: column '$col' element $j is null")
-                out(offset + j) = if (isFloat) a.getFloat(j) else get(a, j)
-                j += 1
+              if (isFloat) {
+                // toFloatArray is one memory copy, but reads a null as 0: look for nulls first when the type allows them.
+                if (elementsNullable) {
+                  var j = 0
+                  while (j < n) {
+                    if (a.isNullAt(j)) throw new InputRowException(s"$where: column '$col' element $j is null")
+                    j += 1
+                  }
+                }
+                System.arraycopy(a.toFloatArray(), 0, out, offset, n)
+              } else {
+                var j = 0
+                while (j < n) {
+                  if (a.isNullAt(j)) throw new InputRowException(s"$where: column '$col' element $j is null")
+                  out(offset + j) = get(a, j)
+                  j += 1
+                }
               }
             }
           }
