@@ -21,11 +21,6 @@ export function newRngState(seed: number): Uint32Array {
   return st;
 }
 
-/** Derives an independent state (for a layer, a chain, a replica) from a seed and an index. */
-export function childRngState(seed: number, index: number): Uint32Array {
-  return newRngState((seed * 1_000_003 + index * 7919 + 17) % 2 ** 52);
-}
-
 /** The reference generator; the native one in native/spark_dbn_native.c does the same. */
 export function fillUniform(st: Uint32Array, out: Float32Array, n: number): void {
   const tmp = new Float32Array(LANES);

@@ -37,8 +37,4 @@ export class ModelCache {
     while (this.models.size > this.capacity) this.models.delete(this.models.keys().next().value!);
     return dbn;
   }
-
-  get size(): number {
-    return this.models.size;
-  }
 }

@@ -48,9 +48,6 @@ final class Sidecar private (
   def describe(): DescribeResponse =
     blockingStub.withDeadlineAfter(10, TimeUnit.SECONDS).describe(DescribeRequest.getDefaultInstance)
 
-  /** The last lines the process wrote to stderr, for error messages. */
-  def stderrTail: String = stderr.text
-
   /** Why a call failed, with the process state and stderr so the task error says what happened. */
   def explain(e: Throwable): SidecarException = {
     val state = if (process.isAlive) s"sidecar pid $pid is running"
