@@ -1,3 +1,4 @@
+import type { Kernels } from '../math/kernels.js';
 import { loadKernels } from '../math/native.js';
 import { DataError } from './errors.js';
 import type { VisibleUnits } from './rbm.js';
@@ -35,10 +36,24 @@ export function validateData(m: Matrix, cols: number, units: VisibleUnits, what 
   const row = Math.floor(i / cols);
   const col = i % cols;
   const why = Number.isNaN(x) ? 'NaN' : !Number.isFinite(x) ? `${x}` : `${x}, outside [0, 1] for Bernoulli visible units`;
-  throw new DataError(`${what} row ${row}, column ${col}: value is ${why}`, row, col);
+  throw new DataError(`${what} row ${row}, column ${col}: value is ${why}`, row, col, `value is ${why}`);
 }
 
 const FLT_MAX = 3.4028234663852886e38;
+
+/** order = a uniformly random permutation of 0..order.length-1 (Fisher-Yates), drawn from rng: part of a seeded run. */
+export function shuffleOrder(order: Uint32Array, rng: Uint32Array, kernels: Kernels): void {
+  const n = order.length;
+  for (let i = 0; i < n; i++) order[i] = i;
+  const u = new Float32Array(n);
+  kernels.uniform(rng, u, n);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.min(i, Math.floor(u[i] * (i + 1)));
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+}
 
 /** Copies rows idx[from..from+n) of m into out (n, cols): a mini-batch. */
 export function gatherRows(m: Matrix, idx: Uint32Array, from: number, n: number, out: Float32Array): void {

@@ -1,6 +1,6 @@
 import type { Kernels } from '../math/kernels.js';
 import { fillNormal, newRngState } from '../math/rng.js';
-import { type Matrix, gatherRows, validateData } from './data.js';
+import { type Matrix, gatherRows, shuffleOrder, validateData } from './data.js';
 import { ConfigError, DataError } from './errors.js';
 import { RBM, type EpochStats, type RBMTrainConfig, type VisibleUnits } from './rbm.js';
 import { type Schedule, scheduleAt, validateSchedule } from './schedule.js';
@@ -137,8 +137,13 @@ export class DBN {
   /** The input as the top layer's P(h|v) (rows, top.nHidden), passed up deterministically. */
   transform(data: Matrix, upTo = this.layers.length): Matrix {
     validateData(data, this.layers[0].nVisible, this.layers[0].visible);
+    // Only the input can be bad: each layer's output is a probability, so skip the per-layer checks.
     let x = data;
-    for (let l = 0; l < upTo; l++) x = { data: this.layers[l].hiddenProbs(x), rows: x.rows, cols: this.layers[l].nHidden };
+    for (let l = 0; l < upTo; l++) {
+      const h = new Float32Array(x.rows * this.layers[l].nHidden);
+      this.layers[l].hiddenProbsUnchecked(x.data, x.rows, h);
+      x = { data: h, rows: x.rows, cols: this.layers[l].nHidden };
+    }
     return x;
   }
 
@@ -279,18 +284,10 @@ class BackpropTrainer {
   fit(data: Matrix, labels: ArrayLike<number>, onEpoch?: (s: FineTuneStats) => void): FineTuneStats[] {
     const stats: FineTuneStats[] = [];
     const order = new Uint32Array(data.rows);
-    const u = new Float32Array(data.rows);
     const labelBatch = new Int32Array(this.cfg.batchSize);
     for (let e = 0; e < this.cfg.epochs; e++) {
       const t0 = performance.now();
-      for (let i = 0; i < data.rows; i++) order[i] = i;
-      this.dbn.kernels.uniform(this.rng, u, data.rows);
-      for (let i = data.rows - 1; i > 0; i--) {
-        const j = Math.min(i, Math.floor(u[i] * (i + 1)));
-        const t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-      }
+      shuffleOrder(order, this.rng, this.dbn.kernels);
       let loss = 0;
       let correct = 0;
       const epoch = this.dbn.fineTuneCounters.epochs;

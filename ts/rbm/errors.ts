@@ -13,9 +13,13 @@ export class ConfigError extends EngineError {
   }
 }
 
-/** Input data is unusable; row and column are 0-based, -1 when not about one cell. */
+/**
+ * Input data is unusable; row and column are 0-based, -1 when not about one
+ * cell; `reason` says what is wrong with that cell ("value is NaN"), so a caller
+ * that knows more (the partition, the row's offset) can word its own message.
+ */
 export class DataError extends EngineError {
-  constructor(message: string, readonly row = -1, readonly column = -1) {
+  constructor(message: string, readonly row = -1, readonly column = -1, readonly reason = message) {
     super(message);
   }
 }

@@ -1,7 +1,7 @@
 import type { Kernels } from '../math/kernels.js';
 import { loadKernels } from '../math/native.js';
 import { fillNormal, newRngState } from '../math/rng.js';
-import { type Matrix, gatherRows, validateData } from './data.js';
+import { type Matrix, gatherRows, shuffleOrder, validateData } from './data.js';
 import { ConfigError } from './errors.js';
 import { type Schedule, scheduleAt, validateSchedule } from './schedule.js';
 
@@ -354,7 +354,6 @@ export class RBMTrainer {
   private readonly nChains: number;
   private order: Uint32Array = new Uint32Array(0);
   private cursor = 0;
-  private epochInData = 0;
 
   constructor(readonly rbm: RBM, cfg: Partial<RBMTrainConfig> = {}) {
     this.cfg = trainConfig(cfg);
@@ -407,17 +406,7 @@ export class RBMTrainer {
 
   private reshuffle(rows: number): void {
     if (this.order.length !== rows) this.order = new Uint32Array(rows);
-    const o = this.order;
-    for (let i = 0; i < rows; i++) o[i] = i;
-    // Fisher-Yates with the trainer's own stream: part of the seeded run.
-    const u = new Float32Array(rows);
-    this.rbm.kernels.uniform(this.rng, u, rows);
-    for (let i = rows - 1; i > 0; i--) {
-      const j = Math.min(i, Math.floor(u[i] * (i + 1)));
-      const t = o[i];
-      o[i] = o[j];
-      o[j] = t;
-    }
+    shuffleOrder(this.order, this.rng, this.rbm.kernels);
     this.cursor = 0;
   }
 
@@ -426,7 +415,6 @@ export class RBMTrainer {
     for (let b = 0; b < count; b++) {
       if (this.cursor >= data.rows) {
         this.reshuffle(data.rows);
-        this.epochInData++;
       }
       const n = Math.min(this.cfg.batchSize, data.rows - this.cursor);
       gatherRows(data, this.order, this.cursor, n, this.batch);

@@ -97,7 +97,8 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number): SidecarServe
           } catch (e) {
             // Row numbers within the partition, not within this batch.
             if (e instanceof DataError && e.row >= 0) {
-              throw new DataError(`${task}: ${e.message.replace(/^data row \d+/, `row ${rows + e.row}`)}`, rows + e.row, e.column);
+              const row = rows + e.row;
+              throw new DataError(`${task}: row ${row}, column ${e.column}: ${e.reason}`, row, e.column, e.reason);
             }
             throw e;
           }

@@ -35,10 +35,7 @@ trait BoundSource extends Serializable {
 }
 
 object FeatureSource {
-  def isNumeric(t: DataType): Boolean = t match {
-    case ByteType | ShortType | IntegerType | LongType | FloatType | DoubleType | _: DecimalType => true
-    case _ => false
-  }
+  def isNumeric(t: DataType): Boolean = ArrowEncoder.isNumeric(t)
 
   private def field(schema: StructType, name: String): StructField =
     schema.fields.find(_.name == name).getOrElse(throw new IllegalArgumentException(
