@@ -12,13 +12,14 @@ const out = join(root, 'out', 'bundle');
 rmSync(out, { recursive: true, force: true });
 // grpc-health-check loads its .proto from ${__dirname}/../../proto: keep that shape.
 mkdirSync(join(out, 'lib', 'node'), { recursive: true });
-await build({
-  entryPoints: [join(root, 'ts', 'service', 'main.ts')],
+// The sidecar, and its training worker beside it (workers load their own file).
+for (const [entry, file] of [['main.ts', 'sidecar.cjs'], ['train-worker.ts', 'train-worker.cjs']]) await build({
+  entryPoints: [join(root, 'ts', 'service', entry)],
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  outfile: join(out, 'lib', 'node', 'sidecar.cjs'),
+  outfile: join(out, 'lib', 'node', file),
   sourcemap: false,
   logLevel: 'warning',
   // ESM sources locate files from import.meta.url; give the CJS bundle the same.

@@ -185,15 +185,27 @@ export class DBN {
     validateData(data, this.layers[0].nVisible, this.layers[0].visible);
     if (!Number.isInteger(classes) || classes < 2) throw new ConfigError('classes', `must be an integer >= 2, got ${classes}`);
     this.checkLabels(data, labels, classes);
-    const H = this.top.nHidden;
-    if (!this.output) {
-      const W = new Float32Array(H * classes);
-      fillNormal(newRngState(c.seed), W, W.length, 0, 0.01);
-      this.output = { nIn: H, nClasses: classes, W, bias: new Float32Array(classes) };
-    } else if (this.output.nClasses !== classes) {
+    if (!this.output) this.initOutput(classes, c.seed);
+    else if (this.output.nClasses !== classes) {
       throw new ConfigError('classes', `the output layer has ${this.output.nClasses} classes, asked for ${classes}`);
     }
     return new BackpropTrainer(this, c).fit(data, labels, onEpoch);
+  }
+
+  /** Adds (or replaces) the soft-max layer: W ~ N(0, 0.01^2), bias 0. */
+  initOutput(classes: number, seed: number): SoftmaxLayer {
+    if (!Number.isInteger(classes) || classes < 2) throw new ConfigError('classes', `must be an integer >= 2, got ${classes}`);
+    const H = this.top.nHidden;
+    const W = new Float32Array(H * classes);
+    fillNormal(newRngState(seed), W, W.length, 0, 0.01);
+    this.output = { nIn: H, nClasses: classes, W, bias: new Float32Array(classes) };
+    return this.output;
+  }
+
+  /** Checks labels against the output layer; throws DataError naming the first bad row. */
+  validateLabels(data: Matrix, labels: Uint8Array | Int32Array): void {
+    if (!this.output) throw new ConfigError('output', 'the DBN has no output layer');
+    this.checkLabels(data, labels, this.output.nClasses);
   }
 
   /** Class probabilities (rows, nClasses). */
@@ -253,8 +265,21 @@ export function softmaxRows(z: Float32Array, rows: number, cols: number, bias: F
   }
 }
 
-/** Back-propagation through the stack (recognition weights W, hidden biases) and the soft-max layer. */
-class BackpropTrainer {
+/** What a run of fine-tuning mini-batches measured. */
+export interface BackpropRound {
+  /** Summed cross-entropy over the rows trained. */
+  lossSum: number;
+  correct: number;
+  samples: number;
+}
+
+/**
+ * Back-propagation through the stack (recognition weights W, hidden biases)
+ * and the soft-max layer. Holds what survives between calls (momentum, RNG,
+ * position in the shuffled rows), so replicas of distributed fine-tuning call
+ * `runBatches` a round at a time.
+ */
+export class BackpropTrainer {
   private readonly acts: Float32Array[];
   private readonly deltas: Float32Array[];
   private readonly gW: Float32Array[];
@@ -279,35 +304,57 @@ class BackpropTrainer {
     this.probs = new Float32Array(B * out.nClasses);
     this.dOut = new Float32Array(B * out.nClasses);
     this.rng = newRngState(cfg.seed + 7);
+    this.labelBatch = new Int32Array(B);
   }
+
+  private order: Uint32Array = new Uint32Array(0);
+  private cursor = 0;
+  private readonly labelBatch: Int32Array;
 
   fit(data: Matrix, labels: ArrayLike<number>, onEpoch?: (s: FineTuneStats) => void): FineTuneStats[] {
     const stats: FineTuneStats[] = [];
-    const order = new Uint32Array(data.rows);
-    const labelBatch = new Int32Array(this.cfg.batchSize);
+    const perEpoch = Math.ceil(data.rows / this.cfg.batchSize);
     for (let e = 0; e < this.cfg.epochs; e++) {
       const t0 = performance.now();
-      shuffleOrder(order, this.rng, this.dbn.kernels);
-      let loss = 0;
-      let correct = 0;
-      const epoch = this.dbn.fineTuneCounters.epochs;
-      const lr = scheduleAt(this.cfg.learningRate, epoch);
-      const mom = scheduleAt(this.cfg.momentum, epoch);
-      for (let from = 0; from < data.rows; from += this.cfg.batchSize) {
-        const n = Math.min(this.cfg.batchSize, data.rows - from);
-        gatherRows(data, order, from, n, this.acts[0]);
-        for (let r = 0; r < n; r++) labelBatch[r] = labels[order[from + r]];
-        const [l, c] = this.step(n, labelBatch, lr, mom);
-        loss += l;
-        correct += c;
-      }
+      const r = this.runBatches(data, labels, perEpoch);
       this.dbn.fineTuneCounters.epochs++;
-      const s = { epoch: this.dbn.fineTuneCounters.epochs, loss: loss / data.rows, accuracy: correct / data.rows,
+      const s = { epoch: this.dbn.fineTuneCounters.epochs, loss: r.lossSum / r.samples, accuracy: r.correct / r.samples,
         seconds: (performance.now() - t0) / 1000 };
       stats.push(s);
       onEpoch?.(s);
     }
     return stats;
+  }
+
+  /**
+   * Runs `count` mini-batch updates, continuing through a shuffled order of the
+   * rows (reshuffled whenever it is used up), at the schedules' values for the
+   * DBN's current fine-tuning epoch. Data and labels are trusted: check them first.
+   */
+  runBatches(data: Matrix, labels: ArrayLike<number>, count: number): BackpropRound {
+    const epoch = this.dbn.fineTuneCounters.epochs;
+    const lr = scheduleAt(this.cfg.learningRate, epoch);
+    const mom = scheduleAt(this.cfg.momentum, epoch);
+    const r: BackpropRound = { lossSum: 0, correct: 0, samples: 0 };
+    if (this.order.length !== data.rows) {
+      this.order = new Uint32Array(data.rows);
+      this.cursor = data.rows;
+    }
+    for (let b = 0; b < count; b++) {
+      if (this.cursor >= data.rows) {
+        shuffleOrder(this.order, this.rng, this.dbn.kernels);
+        this.cursor = 0;
+      }
+      const n = Math.min(this.cfg.batchSize, data.rows - this.cursor);
+      gatherRows(data, this.order, this.cursor, n, this.acts[0]);
+      for (let i = 0; i < n; i++) this.labelBatch[i] = labels[this.order[this.cursor + i]];
+      this.cursor += n;
+      const [l, c] = this.step(n, this.labelBatch, lr, mom);
+      r.lossSum += l;
+      r.correct += c;
+      r.samples += n;
+    }
+    return r;
   }
 
   /** One mini-batch: forward, cross-entropy, backward, momentum update. Returns (summed loss, correct). */

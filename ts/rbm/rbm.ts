@@ -114,6 +114,14 @@ export interface EpochStats {
   seconds: number;
 }
 
+/** Per-column means, accumulated in double. */
+export function columnMeans(m: Matrix): Float64Array {
+  const mean = new Float64Array(m.cols);
+  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) mean[c] += m.data[r * m.cols + c];
+  for (let c = 0; c < m.cols; c++) mean[c] /= m.rows;
+  return mean;
+}
+
 export function softplus(x: number): number {
   return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
 }
@@ -171,26 +179,32 @@ export class RBM {
    * biases log(p / (1 - p)) of the data's per-unit means (Bernoulli), or the
    * means themselves (Gaussian); hidden biases 0.
    */
-  static create(shape: RBMShape, opts: { seed: number; data?: Matrix; weightStd?: number; kernels?: Kernels }): RBM {
+  static create(shape: RBMShape, opts: { seed: number; data?: Matrix; means?: ArrayLike<number>; weightStd?: number; kernels?: Kernels }): RBM {
     const rbm = new RBM(shape, undefined, opts.kernels);
     fillNormal(newRngState(opts.seed), rbm.W, rbm.W.length, 0, opts.weightStd ?? 0.01);
+    let means = opts.means;
     if (opts.data) {
       validateData(opts.data, shape.nVisible, shape.visible);
-      const mean = new Float64Array(shape.nVisible);
-      const { data, rows, cols } = opts.data;
-      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) mean[c] += data[r * cols + c];
-      for (let c = 0; c < cols; c++) {
-        const p = mean[c] / rows;
-        if (shape.visible === 'bernoulli') {
-          // Clamp so that a unit that is always off (or on) gets a finite bias.
-          const q = Math.min(1 - 1e-3, Math.max(1e-3, p));
-          rbm.vBias[c] = Math.log(q / (1 - q));
-        } else {
-          rbm.vBias[c] = p;
-        }
+      means = columnMeans(opts.data);
+    }
+    if (means) rbm.initVisibleBias(means);
+    return rbm;
+  }
+
+  /** Visible biases from the data's per-unit means: log(p / (1 - p)) (Bernoulli), or the means (Gaussian). */
+  initVisibleBias(means: ArrayLike<number>): void {
+    if (means.length !== this.nVisible) throw new ConfigError('means', `has ${means.length} values, the layer has ${this.nVisible} visible units`);
+    for (let c = 0; c < this.nVisible; c++) {
+      const p = means[c];
+      if (!Number.isFinite(p)) throw new ConfigError('means', `value ${c} is ${p}`);
+      if (this.visible === 'bernoulli') {
+        // Clamp so that a unit that is always off (or on) gets a finite bias.
+        const q = Math.min(1 - 1e-3, Math.max(1e-3, p));
+        this.vBias[c] = Math.log(q / (1 - q));
+      } else {
+        this.vBias[c] = p;
       }
     }
-    return rbm;
   }
 
   clone(): RBM {
@@ -399,8 +413,9 @@ export class RBMTrainer {
   }
 
   /** Runs `count` mini-batch updates, continuing through a shuffled order of the rows. */
-  runBatches(data: Matrix, count: number): void {
-    validateData(data, this.rbm.nVisible, this.rbm.visible);
+  runBatches(data: Matrix, count: number, opts: { trusted?: boolean } = {}): void {
+    // A replica calls this every round on the same rows: it checks them once and says so.
+    if (!opts.trusted) validateData(data, this.rbm.nVisible, this.rbm.visible);
     this.runBatchesUnchecked(data, count);
   }
 

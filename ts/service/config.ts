@@ -1,4 +1,5 @@
 import { ConfigError } from '../rbm/errors.js';
+import { validateTrainingConfig } from './training.js';
 
 /** Settings of one sidecar process. */
 export interface SidecarConfig {
@@ -16,6 +17,12 @@ export interface SidecarConfig {
   exitOnStdinEnd: boolean;
   /** How often to check that the parent process still exists, ms; 0 disables. */
   parentPollMs: number;
+  /** Training worker threads: the executor's task slots (cores / task.cpus). */
+  trainWorkers: number;
+  /** BLAS and element-wise threads of each training worker (task.cpus). */
+  workerThreads: number;
+  /** Memory budget of the training session cache (rows and derived layer inputs), bytes. */
+  cacheBytes: number;
 }
 
 export const SECRET_ENV = 'SPARK_DBN_SECRET';
@@ -27,6 +34,9 @@ export const defaultSidecarConfig: Omit<SidecarConfig, 'secret'> = {
   maxReceiveMessageBytes: 64 * 1024 * 1024,
   exitOnStdinEnd: true,
   parentPollMs: 1000,
+  trainWorkers: 1,
+  workerThreads: 1,
+  cacheBytes: 2 * 1024 * 1024 * 1024,
 };
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -44,6 +54,7 @@ export function validateSidecarConfig(c: SidecarConfig): SidecarConfig {
   if (!Number.isInteger(c.parentPollMs) || c.parentPollMs < 0) {
     throw new ConfigError('parentPollMs', `must be a non-negative integer, got ${c.parentPollMs}`);
   }
+  validateTrainingConfig({ workers: c.trainWorkers, threadsPerWorker: c.workerThreads, cacheBytes: c.cacheBytes });
   return c;
 }
 
@@ -67,5 +78,8 @@ export function sidecarConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Side
     maxReceiveMessageBytes: intEnv(env, 'SPARK_DBN_MAX_MESSAGE_BYTES', defaultSidecarConfig.maxReceiveMessageBytes),
     exitOnStdinEnd: (env.SPARK_DBN_EXIT_ON_STDIN_END ?? '1') !== '0',
     parentPollMs: intEnv(env, 'SPARK_DBN_PARENT_POLL_MS', defaultSidecarConfig.parentPollMs),
+    trainWorkers: intEnv(env, 'SPARK_DBN_TRAIN_WORKERS', defaultSidecarConfig.trainWorkers),
+    workerThreads: intEnv(env, 'SPARK_DBN_WORKER_THREADS', defaultSidecarConfig.workerThreads),
+    cacheBytes: intEnv(env, 'SPARK_DBN_CACHE_BYTES', defaultSidecarConfig.cacheBytes),
   });
 }

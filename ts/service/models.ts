@@ -7,11 +7,20 @@ import { PayloadError } from '../io/errors.js';
  * the least recently used is dropped (a later call re-sends it).
  */
 export class ModelCache {
-  private readonly models = new Map<string, DBN>();
+  private readonly models = new Map<string, { dbn: DBN; bytes: Uint8Array }>();
 
   constructor(readonly capacity = 4) {}
 
   get(version: string): DBN | undefined {
+    return this.entry(version)?.dbn;
+  }
+
+  /** The snapshot as it was sent (training workers decode their own copy). */
+  bytes(version: string): Uint8Array | undefined {
+    return this.entry(version)?.bytes;
+  }
+
+  private entry(version: string): { dbn: DBN; bytes: Uint8Array } | undefined {
     const m = this.models.get(version);
     if (m) {
       this.models.delete(version);
@@ -33,7 +42,8 @@ export class ModelCache {
       throw new PayloadError(`PutModel ${version}: ${(e as Error).message}`);
     }
     this.models.delete(version);
-    this.models.set(version, dbn);
+    // A copy: the request's buffer belongs to gRPC.
+    this.models.set(version, { dbn, bytes: Uint8Array.from(snapshot) });
     while (this.models.size > this.capacity) this.models.delete(this.models.keys().next().value!);
     return dbn;
   }

@@ -9,7 +9,13 @@ import {
   type DescribeResponse,
   type IngestSummary,
   type TransformRequest,
+  type CacheDataRequest,
+  type TrainResponse,
 } from '../gen/sidecar.js';
+import { decodeTrainingBatch } from '../io/features.js';
+import { TrainingPool } from './training.js';
+import { initLayer, mergeUpdates, snapshotOf, decodeSnapshot } from './merge.js';
+import type { Matrix } from '../rbm/data.js';
 import { decodeFeatureBatch, encodeResultBatch } from '../io/features.js';
 import { argmaxRows, type DBN } from '../rbm/dbn.js';
 import { DataError } from '../rbm/errors.js';
@@ -45,14 +51,123 @@ function authInterceptor(secret: string): grpc.ServerInterceptor {
 
 export interface RunningSidecar {
   server: grpc.Server;
+  training: TrainingPool;
   port: number;
   health: HealthImplementation;
   stop(graceMs?: number): Promise<void>;
 }
 
-function sidecarHandlers(config: SidecarConfig, startedAt: number): SidecarServer {
+function sidecarHandlers(config: SidecarConfig, startedAt: number, training: TrainingPool): SidecarServer {
   const models = new ModelCache();
   return {
+    cacheData: (call, callback) => {
+      let session = '';
+      let task = 'cache';
+      let nInputs = 0;
+      const parts: Matrix[] = [];
+      const labelParts: Int32Array[] = [];
+      let rows = 0;
+      let labelled: boolean | undefined;
+      let failed = false;
+      const fail = (e: unknown) => {
+        if (failed) return;
+        failed = true;
+        callback(toStatus(e));
+      };
+      call.on('data', (req: CacheDataRequest) => {
+        if (failed) return;
+        try {
+          if (req.start) {
+            session = req.start.session;
+            task = req.start.task || task;
+            nInputs = req.start.nInputs;
+            if (!session) throw new SidecarError(status.INVALID_ARGUMENT, `${task}: CacheData: session is empty`);
+            if (!(nInputs > 0)) throw new SidecarError(status.INVALID_ARGUMENT, `${task}: CacheData: nInputs must be positive, got ${nInputs}`);
+            return;
+          }
+          if (!session) throw new SidecarError(status.FAILED_PRECONDITION, `${task}: the first message must be 'start'`);
+          const b = decodeTrainingBatch(req.batch ?? new Uint8Array(0), nInputs, `${task}, rows ${rows}..`);
+          const hasLabels = b.labels !== null;
+          if (labelled !== undefined && labelled !== hasLabels) {
+            throw new SidecarError(status.INVALID_ARGUMENT, `${task}: every batch must carry labels, or none`);
+          }
+          labelled = hasLabels;
+          // Copies: the request's bytes belong to gRPC and are reused.
+          parts.push({ data: b.x.data.slice(), rows: b.x.rows, cols: nInputs });
+          if (b.labels) labelParts.push(b.labels.slice());
+          rows += b.x.rows;
+        } catch (e) {
+          fail(e);
+        }
+      });
+      call.on('end', () => {
+        if (failed) return;
+        if (!session) return fail(new SidecarError(status.INVALID_ARGUMENT, 'CacheData: no start message'));
+        const x = new Float32Array(rows * nInputs);
+        let o = 0;
+        for (const p of parts) {
+          x.set(p.data, o);
+          o += p.data.length;
+        }
+        let labels: Int32Array | null = null;
+        if (labelled) {
+          labels = new Int32Array(rows);
+          o = 0;
+          for (const l of labelParts) {
+            labels.set(l, o);
+            o += l.length;
+          }
+        }
+        training.cache(session, { data: x, rows, cols: nInputs }, labels).then(
+          (r) => callback(null, { rows, bytes: r.bytes, evicted: r.evicted }),
+          (e) => fail(e),
+        );
+      });
+      call.on('error', () => {
+        failed = true;
+      });
+    },
+    train: (call, callback) => {
+      const r = call.request;
+      const snapshot = models.bytes(r.modelVersion);
+      if (!snapshot) {
+        callback(toStatus(new SidecarError(status.FAILED_PRECONDITION, `model version ${r.modelVersion} is not loaded: send PutModel`)));
+        return;
+      }
+      training.train({
+        session: r.session, modelVersion: r.modelVersion, layer: r.layer, configJson: r.configJson, batches: r.batches,
+        epoch: r.epoch, inputSums: r.inputSums, independent: r.independent, task: r.task || 'train',
+      }, snapshot).then(
+        (o) => {
+          const res: TrainResponse = { update: Buffer.from(o.update), rows: o.rows, inputSums: o.inputSums, warm: o.warm };
+          callback(null, res);
+        },
+        (e) => callback(toStatus(e)),
+      );
+    },
+    initLayer: (call, callback) => {
+      const r = call.request;
+      (async () => {
+        const base = r.base.length > 0 ? await decodeSnapshot(r.base) : null;
+        const visible = r.visible || 'bernoulli';
+        if (visible !== 'bernoulli' && visible !== 'gaussian') {
+          throw new SidecarError(status.INVALID_ARGUMENT, `visible must be 'bernoulli' or 'gaussian', got '${visible}'`);
+        }
+        const dbn = initLayer({ base, sizes: r.sizes, layer: r.layer, visible, inputMeans: r.inputMeans, classes: r.classes,
+          seed: r.seed });
+        const s = await snapshotOf(dbn, r.trainingConfig);
+        return { snapshot: s.snapshot, version: s.version, sizes: dbn.sizes };
+      })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
+    },
+    merge: (call, callback) => {
+      const r = call.request;
+      (async () => {
+        const base = await decodeSnapshot(r.base);
+        const dbn = mergeUpdates(base, r.updates.map((u) => ({ bytes: u.update, weight: u.weight })), r.epochs);
+        const s = await snapshotOf(dbn, r.trainingConfig);
+        return { snapshot: s.snapshot, version: s.version, sizes: dbn.sizes };
+      })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
+    },
     putModel: (call, callback) => {
       const { version, snapshot } = call.request;
       const cached = models.has(version);
@@ -176,7 +291,10 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'sparkdbn.v1.Sidecar': 'NOT_SERVING' });
   health.addToServer(server);
-  server.addService(SidecarService, sidecarHandlers(config, Date.now()));
+  const training = new TrainingPool(
+    { workers: config.trainWorkers, threadsPerWorker: config.workerThreads, cacheBytes: config.cacheBytes },
+    (line) => process.stderr.write(line + '\n'));
+  server.addService(SidecarService, sidecarHandlers(config, Date.now(), training));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(err) : resolve(p),
@@ -186,6 +304,7 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
   health.setStatus('sparkdbn.v1.Sidecar', 'SERVING');
   return {
     server,
+    training,
     port,
     health,
     stop: (graceMs = 2000) =>
@@ -199,6 +318,6 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
           clearTimeout(timer);
           resolve();
         });
-      }),
+      }).then(() => training.close()),
   };
 }

@@ -161,9 +161,22 @@ object FeatureArrow {
   }
 
   /** values (rows * n, row-major) as an Arrow IPC stream of one batch. */
-  def encode(values: Array[Float], rows: Int, n: Int): Array[Byte] = {
-    val root = VectorSchemaRoot.create(schema("features", n), ArrowEncoder.allocator)
+  def encode(values: Array[Float], rows: Int, n: Int): Array[Byte] = encode(values, rows, n, null)
+
+  /** As above, plus an Int32 column `label` when labels is not null (training batches). */
+  def encode(values: Array[Float], rows: Int, n: Int, labels: Array[Int]): Array[Byte] = {
+    val base = schema("features", n)
+    val withLabels = if (labels == null) base else new Schema(java.util.List.of(base.getFields.get(0),
+      new Field("label", FieldType.notNullable(new ArrowType.Int(32, true)), null)))
+    val root = VectorSchemaRoot.create(withLabels, ArrowEncoder.allocator)
     try {
+      if (labels != null) {
+        val l = root.getVector(1).asInstanceOf[org.apache.arrow.vector.IntVector]
+        l.allocateNew(rows)
+        var i = 0
+        while (i < rows) { l.set(i, labels(i)); i += 1 }
+        l.setValueCount(rows)
+      }
       val list = root.getVector(0).asInstanceOf[FixedSizeListVector]
       list.setInitialCapacity(rows)
       list.allocateNew()

@@ -36,7 +36,11 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
   /** What the snapshot holds, checked: layer sizes, output layer. */
   @transient lazy val dbn: DbnParams = DbnSnapshots.read(snapshot, s"model $uid")
   /** Content hash: executors cache the model by it. */
-  lazy val version: String = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(snapshot)).take(32)
+  lazy val version: String = DBNModel.versionOf(snapshot)
+
+  /** What training measured, round by round; set by DBN.fit, absent on a loaded model. */
+  @transient var summary: Option[sparkdbn.train.TrainOutcome] = None
+  def hasSummary: Boolean = summary.isDefined
 
   def numInputs: Int = dbn.nInputs
   def numFeatures: Int = dbn.nFeatures
@@ -112,6 +116,10 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
 }
 
 object DBNModel extends MLReadable[DBNModel] {
+  /** Content hash of a snapshot: the id sidecars cache it by (the engine computes the same, ts/service/merge.ts). */
+  def versionOf(snapshot: Array[Byte]): String =
+    HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(snapshot)).take(32)
+
   /** A model from the engine's Avro snapshot file (any Hadoop path). */
   def fromSnapshot(path: String): DBNModel = {
     val spark = org.apache.spark.sql.SparkSession.active

@@ -35,6 +35,111 @@ trait DBNParams extends Params {
   final val maxInFlight: IntParam = new IntParam(this, "maxInFlight",
     "batches a task sends ahead of their answers", ParamValidators.inRange(1, 64))
 
+  // ---- Training (the DBN estimator; a fitted model carries them for the record) ----
+
+  final val layers: IntArrayParam = new IntArrayParam(this, "layers",
+    "hidden layer sizes, bottom to top (the input size comes from the data): e.g. [500, 500]",
+    (a: Array[Int]) => a.nonEmpty && a.forall(n => n >= 1 && n <= 1000000))
+
+  final val visibleUnits: Param[String] = new Param[String](this, "visibleUnits",
+    "units of the first layer's input: 'bernoulli' (values in [0, 1]) or 'gaussian' (standardised real values)",
+    ParamValidators.inArray(Array("bernoulli", "gaussian")))
+
+  final val k: IntParam = new IntParam(this, "k", "Gibbs steps per update (CD-k, or PCD-k when persistent)",
+    ParamValidators.inRange(1, 1000))
+
+  final val persistent: BooleanParam = new BooleanParam(this, "persistent",
+    "persistent contrastive divergence (negative chains carry over between updates)")
+
+  final val learningRate: Param[String] = new Param[String](this, "learningRate",
+    "pre-training step size: a number, or a schedule 'epoch:value,...' such as '0:0.05,10:0.01'",
+    (s: String) => DBNParams.parseSchedule(s, 0, 10).isRight)
+
+  final val momentum: Param[String] = new Param[String](this, "momentum",
+    "pre-training momentum: a number or a schedule 'epoch:value,...'", (s: String) => DBNParams.parseSchedule(s, 0, 0.999).isRight)
+
+  final val weightDecay: DoubleParam = new DoubleParam(this, "weightDecay", "L2 penalty on the weights",
+    ParamValidators.inRange(0, 1))
+
+  final val sparsityTarget: DoubleParam = new DoubleParam(this, "sparsityTarget",
+    "target mean activation of each hidden unit; 0 turns the sparsity penalty off", ParamValidators.inRange(0, 1))
+
+  final val sparsityCost: DoubleParam = new DoubleParam(this, "sparsityCost", "strength of the sparsity penalty",
+    ParamValidators.inRange(0, 100))
+
+  final val epochs: IntParam = new IntParam(this, "epochs", "pre-training passes over the data, per layer",
+    ParamValidators.inRange(0, 100000))
+
+  final val batchSize: IntParam = new IntParam(this, "batchSize", "rows per mini-batch", ParamValidators.inRange(1, 1 << 20))
+
+  final val labelCol: Param[String] = new Param[String](this, "labelCol",
+    "class label column (integers 0..C-1); when set, the network is fine-tuned with a soft-max layer; empty for none")
+
+  final val fineTuneEpochs: IntParam = new IntParam(this, "fineTuneEpochs", "fine-tuning passes over the data",
+    ParamValidators.inRange(0, 100000))
+
+  final val fineTuneLearningRate: Param[String] = new Param[String](this, "fineTuneLearningRate",
+    "fine-tuning step size: a number or a schedule 'epoch:value,...'", (s: String) => DBNParams.parseSchedule(s, 0, 10).isRight)
+
+  final val fineTuneMomentum: Param[String] = new Param[String](this, "fineTuneMomentum",
+    "fine-tuning momentum: a number or a schedule 'epoch:value,...'", (s: String) => DBNParams.parseSchedule(s, 0, 0.999).isRight)
+
+  final val mode: Param[String] = new Param[String](this, "mode",
+    "'sync': rounds, every partition trains syncEvery mini-batches from the same version, then they are averaged; " +
+      "'async': partitions train independently and each update is merged as it arrives",
+    ParamValidators.inArray(Array("sync", "async")))
+
+  final val syncEvery: IntParam = new IntParam(this, "syncEvery", "mini-batches a replica trains between syncs",
+    ParamValidators.inRange(1, 1 << 24))
+
+  final val maxStaleness: IntParam = new IntParam(this, "maxStaleness",
+    "async: an update computed from a version more than this many versions old is rejected and redone",
+    ParamValidators.inRange(0, 1 << 20))
+
+  final val numPartitions: IntParam = new IntParam(this, "numPartitions",
+    "replicas: the data is split into this many partitions; 0 keeps the input's partition count", ParamValidators.inRange(0, 100000))
+
+  final val seed: LongParam = new LongParam(this, "seed", "seed of every random choice (initialisation, shuffling, sampling)")
+
+  final val checkpointDir: Param[String] = new Param[String](this, "checkpointDir",
+    "where the latest published version of every topic is written as it is published (any Hadoop path); empty for none")
+
+  final val resume: BooleanParam = new BooleanParam(this, "resume", "continue the run found in checkpointDir")
+
+  final val replicaInit: Param[String] = new Param[String](this, "replicaInit",
+    "'shared': every replica starts from, and syncs to, the published model; 'independent': each replica starts from its " +
+      "own random initialisation and never adopts the published one (a negative control: its average is meaningless)",
+    ParamValidators.inArray(Array("shared", "independent")))
+
+  final val monitorRows: IntParam = new IntParam(this, "monitorRows",
+    "rows of each partition on which every round measures reconstruction error and free energy", ParamValidators.inRange(0, 1 << 24))
+
+  setDefault(
+    layers -> Array(500, 500),
+    visibleUnits -> "bernoulli",
+    k -> 1,
+    persistent -> false,
+    learningRate -> "0.05",
+    momentum -> "0:0.5,5:0.9",
+    weightDecay -> 2e-4,
+    sparsityTarget -> 0.0,
+    sparsityCost -> 0.0,
+    epochs -> 10,
+    batchSize -> 100,
+    labelCol -> "",
+    fineTuneEpochs -> 10,
+    fineTuneLearningRate -> "0.1",
+    fineTuneMomentum -> "0:0.5,5:0.9",
+    mode -> "async",
+    syncEvery -> 20,
+    maxStaleness -> 8,
+    numPartitions -> 0,
+    seed -> 1L,
+    checkpointDir -> "",
+    resume -> false,
+    replicaInit -> "shared",
+    monitorRows -> 1000)
+
   setDefault(
     featuresCol -> "features",
     inputCols -> Array.empty[String],
@@ -56,7 +161,38 @@ trait DBNParams extends Params {
   def getBatchBytes: Long = $(batchBytes)
   def getMaxInFlight: Int = $(maxInFlight)
 
+  def getLayers: Array[Int] = $(layers)
+  def getMode: String = $(mode)
+  def getSyncEvery: Int = $(syncEvery)
+  def getSeed: Long = $(seed)
+  def getLabelCol: String = $(labelCol)
+
   protected def featureSource: sparkdbn.io.FeatureSource =
     if ($(inputCols).nonEmpty) sparkdbn.io.FeatureSource.NumericColumns($(inputCols).toSeq)
     else sparkdbn.io.FeatureSource.VectorColumn($(featuresCol))
+}
+
+object DBNParams {
+  /**
+   * "0.05" or "0:0.5,5:0.9" (from epoch 0 the value 0.5, from epoch 5 0.9) as the
+   * engine's schedule JSON; Left(reason) when malformed or out of [lo, hi].
+   */
+  def parseSchedule(s: String, lo: Double, hi: Double): Either[String, String] = {
+    def num(t: String): Option[Double] = t.trim.toDoubleOption.filter(v => v >= lo && v <= hi)
+    if (!s.contains(":")) num(s).map(v => Right(v.toString)).getOrElse(Left(s"'$s' is not a number in [$lo, $hi]"))
+    else {
+      val parts = s.split(",").map(_.split(":"))
+      val pairs = parts.map {
+        case Array(e, v) => e.trim.toIntOption.filter(_ >= 0).zip(num(v))
+        case _ => None
+      }
+      if (pairs.exists(_.isEmpty)) Left(s"'$s' is not 'epoch:value,...' with values in [$lo, $hi]")
+      else {
+        val ps = pairs.flatten
+        if (ps.head._1 != 0 || ps.map(_._1).sliding(2).exists(w => w.length == 2 && w(0) >= w(1))) {
+          Left(s"'$s': epochs must start at 0 and increase")
+        } else Right(ps.map { case (e, v) => s"[$e,$v]" }.mkString("[", ",", "]"))
+      }
+    }
+  }
 }

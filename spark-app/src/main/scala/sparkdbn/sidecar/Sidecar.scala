@@ -99,6 +99,9 @@ object Sidecar {
     // One pool for BLAS and the element-wise kernels (OpenMP), sized to the executor.
     env.put("OMP_NUM_THREADS", conf.threads.toString)
     env.put("OPENBLAS_NUM_THREADS", conf.threads.toString)
+    env.put("SPARK_DBN_TRAIN_WORKERS", conf.trainWorkers.toString)
+    env.put("SPARK_DBN_WORKER_THREADS", conf.taskCpus.toString)
+    env.put("SPARK_DBN_CACHE_BYTES", conf.cacheBytes.toString)
     conf.extraEnv.foreach { case (k, v) => env.put(k, v) }
     val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(conf.startTimeoutMs)
     val process = try pb.start() catch {

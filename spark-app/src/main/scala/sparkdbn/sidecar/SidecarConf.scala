@@ -13,13 +13,22 @@ import org.apache.spark.SparkConf
  * @param threads        `spark.dbn.sidecar.threads`: threads of the sidecar's kernels; by default
  *                       the executor's cores (`spark.executor.cores`, or N of `local[N]`), so that
  *                       one sidecar serving all of an executor's tasks uses its cores, and no more.
+ * @param taskCpus       `spark.task.cpus`: training runs one worker thread per task slot
+ *                       (threads / taskCpus of them), each with taskCpus BLAS threads.
+ * @param cacheBytes     `spark.dbn.sidecar.cacheBytes`: memory budget of the rows the sidecar
+ *                       keeps between training rounds; beyond it the least recently used
+ *                       partition is dropped and its next task sends its rows again.
  */
 final case class SidecarConf(
     nodeBinary: String = SidecarConf.DefaultNode,
     startTimeoutMs: Long = SidecarConf.DefaultStartTimeoutMs,
     maxMessageBytes: Int = SidecarConf.DefaultMaxMessageBytes,
     extraEnv: Map[String, String] = Map.empty,
-    threads: Int = 1) {
+    threads: Int = 1,
+    taskCpus: Int = 1,
+    cacheBytes: Long = SidecarConf.DefaultCacheBytes) {
+
+  def trainWorkers: Int = math.max(1, threads / taskCpus)
 
   def validate(): this.type = {
     require(nodeBinary.trim.nonEmpty, s"${SidecarConf.NodeKey} must not be empty")
@@ -27,6 +36,8 @@ final case class SidecarConf(
     require(maxMessageBytes >= 1024,
       s"${SidecarConf.MaxMessageBytesKey} must be at least 1024, got $maxMessageBytes")
     require(threads >= 1 && threads <= 256, s"${SidecarConf.ThreadsKey} must be in [1, 256], got $threads")
+    require(taskCpus >= 1 && taskCpus <= 256, s"spark.task.cpus must be in [1, 256], got $taskCpus")
+    require(cacheBytes >= 0, s"${SidecarConf.CacheBytesKey} must not be negative, got $cacheBytes")
     this
   }
 }
@@ -37,17 +48,21 @@ object SidecarConf {
   val MaxMessageBytesKey = "spark.dbn.sidecar.maxMessageBytes"
   val EnvPrefix = "spark.dbn.sidecar.env."
   val ThreadsKey = "spark.dbn.sidecar.threads"
+  val CacheBytesKey = "spark.dbn.sidecar.cacheBytes"
 
   val DefaultNode = "node"
   val DefaultStartTimeoutMs = 30000L
   val DefaultMaxMessageBytes: Int = 64 * 1024 * 1024
+  val DefaultCacheBytes: Long = 2L * 1024 * 1024 * 1024
 
   def fromSparkConf(conf: SparkConf): SidecarConf = SidecarConf(
     nodeBinary = conf.get(NodeKey, DefaultNode),
     startTimeoutMs = conf.getTimeAsMs(StartTimeoutKey, s"${DefaultStartTimeoutMs}ms"),
     maxMessageBytes = conf.getSizeAsBytes(MaxMessageBytesKey, DefaultMaxMessageBytes.toString).toInt,
     extraEnv = conf.getAllWithPrefix(EnvPrefix).toMap,
-    threads = conf.getOption(ThreadsKey).map(_.toInt).getOrElse(executorCores(conf))
+    threads = conf.getOption(ThreadsKey).map(_.toInt).getOrElse(executorCores(conf)),
+    taskCpus = conf.getInt("spark.task.cpus", 1),
+    cacheBytes = conf.getSizeAsBytes(CacheBytesKey, DefaultCacheBytes.toString)
   ).validate()
 
   private val LocalN = """local\[(\d+|\*)(?:,\d+)?\]""".r

@@ -1,0 +1,120 @@
+package sparkdbn.ml
+
+import java.util.UUID
+
+import org.apache.spark.ml.Estimator
+import org.apache.spark.ml.param.ParamMap
+import org.apache.spark.ml.util.{DefaultParamsReadable, DefaultParamsWritable, Identifiable}
+import org.apache.spark.sql.Dataset
+import org.apache.spark.sql.types.StructType
+import org.slf4j.LoggerFactory
+
+import sparkdbn.train.{DistributedTrainer, TrainOutcome, TrainSettings, TrainingData}
+
+/**
+ * A deep belief network trained data-parallel over Spark: greedy layer-wise
+ * pre-training of a stack of RBMs, then (when labelCol is set) supervised
+ * fine-tuning with a soft-max layer. Every partition's replica trains in its
+ * executor's sidecar; replicas sync through broadcast model versions, in
+ * rounds (`sync`) or as their updates arrive (`async`). `fit` returns the
+ * DBNModel that scores DataFrames; its `summary` holds the per-round figures.
+ */
+class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams with DefaultParamsWritable {
+  private val logger = LoggerFactory.getLogger(getClass)
+
+  def this() = this(Identifiable.randomUID("dbn"))
+
+  def setFeaturesCol(v: String): this.type = set(featuresCol, v)
+  def setInputCols(v: Array[String]): this.type = set(inputCols, v)
+  def setLabelCol(v: String): this.type = set(labelCol, v)
+  def setLayers(v: Array[Int]): this.type = set(layers, v)
+  def setVisibleUnits(v: String): this.type = set(visibleUnits, v)
+  def setK(v: Int): this.type = set(k, v)
+  def setPersistent(v: Boolean): this.type = set(persistent, v)
+  def setLearningRate(v: String): this.type = set(learningRate, v)
+  def setMomentum(v: String): this.type = set(momentum, v)
+  def setWeightDecay(v: Double): this.type = set(weightDecay, v)
+  def setSparsityTarget(v: Double): this.type = set(sparsityTarget, v)
+  def setSparsityCost(v: Double): this.type = set(sparsityCost, v)
+  def setEpochs(v: Int): this.type = set(epochs, v)
+  def setBatchSize(v: Int): this.type = set(batchSize, v)
+  def setFineTuneEpochs(v: Int): this.type = set(fineTuneEpochs, v)
+  def setFineTuneLearningRate(v: String): this.type = set(fineTuneLearningRate, v)
+  def setFineTuneMomentum(v: String): this.type = set(fineTuneMomentum, v)
+  def setMode(v: String): this.type = set(mode, v)
+  def setSyncEvery(v: Int): this.type = set(syncEvery, v)
+  def setMaxStaleness(v: Int): this.type = set(maxStaleness, v)
+  def setNumPartitions(v: Int): this.type = set(numPartitions, v)
+  def setSeed(v: Long): this.type = set(seed, v)
+  def setCheckpointDir(v: String): this.type = set(checkpointDir, v)
+  def setResume(v: Boolean): this.type = set(resume, v)
+  def setReplicaInit(v: String): this.type = set(replicaInit, v)
+  def setMonitorRows(v: Int): this.type = set(monitorRows, v)
+
+  /** Checks the input columns' types (the input width is known only from the data). */
+  override def transformSchema(schema: StructType): StructType = {
+    featureSource match {
+      case sparkdbn.io.FeatureSource.NumericColumns(names) => featureSource.check(schema, names.length)
+      case v: sparkdbn.io.FeatureSource.VectorColumn =>
+        // Any width passes here; only the type is checked.
+        scala.util.Try(v.check(schema, -1)).failed.toOption.foreach { e =>
+          if (!e.getMessage.contains("holds vectors of size")) throw e
+        }
+    }
+    TrainingData.checkLabel(schema, $(labelCol))
+    if ($(resume) && $(checkpointDir).isEmpty) throw new IllegalArgumentException("resume needs checkpointDir")
+    schema
+  }
+
+  override def fit(dataset: Dataset[_]): DBNModel = train(dataset, s"run-${UUID.randomUUID().toString.take(8)}", m => logger.info(m))
+
+  /** `fit` with a run id (names sessions, checkpoints and table rows) and a sink for the progress lines. */
+  def train(dataset: Dataset[_], runId: String, progress: String => Unit): DBNModel = {
+    transformSchema(dataset.schema, logging = true)
+    val df = dataset.toDF()
+    val n = TrainingData.inputWidth(df, featureSource)
+    val data = TrainingData.prepare(df, featureSource, n, $(labelCol), $(numPartitions))
+    try {
+      if (data.labelled && data.numClasses < 2) {
+        throw new IllegalArgumentException(s"label column '${$(labelCol)}' has ${data.numClasses} class; fine-tuning needs at least 2")
+      }
+      progress(s"run $runId: ${data.totalRows} rows x $n inputs in ${data.partitions} partitions" +
+        (if (data.labelled) s", ${data.numClasses} classes" else "") + s"; layers ${(n +: $(layers).toSeq).mkString("-")}")
+      val outcome = new DistributedTrainer(dataset.sparkSession, data, settings(runId), progress).run()
+      val model = copyValues(new DBNModel(uid, outcome.snapshot).setParent(this))
+      model.summary = Some(outcome)
+      model
+    } finally data.unpersist()
+  }
+
+  private def schedule(p: org.apache.spark.ml.param.Param[String], lo: Double, hi: Double): String =
+    DBNParams.parseSchedule($(p), lo, hi).fold(e => throw new IllegalArgumentException(s"${p.name}: $e"), identity)
+
+  private[ml] def settings(runId: String): TrainSettings = {
+    val rbm = Map(
+      "batchSize" -> $(batchSize).toString,
+      "k" -> $(k).toString,
+      "persistent" -> $(persistent).toString,
+      "learningRate" -> schedule(learningRate, 0, 10),
+      "momentum" -> schedule(momentum, 0, 0.999),
+      "weightDecay" -> $(weightDecay).toString,
+      "sparsityTarget" -> $(sparsityTarget).toString,
+      "sparsityCost" -> $(sparsityCost).toString,
+      "monitorRows" -> $(monitorRows).toString)
+    val ft = Map(
+      "batchSize" -> $(batchSize).toString,
+      "learningRate" -> schedule(fineTuneLearningRate, 0, 10),
+      "momentum" -> schedule(fineTuneMomentum, 0, 0.999))
+    val record = params.filter(isDefined).map(p => s"\"${p.name}\":${p.asInstanceOf[org.apache.spark.ml.param.Param[Any]].jsonEncode($(p))}")
+      .mkString("{", ",", s",\"runId\":\"$runId\"}")
+    TrainSettings(runId, $(layers).toSeq, $(visibleUnits), rbm, ft, $(epochs), $(fineTuneEpochs), $(batchSize), $(mode),
+      $(syncEvery), $(maxStaleness), $(seed), $(replicaInit) == "independent",
+      Option($(checkpointDir)).filter(_.nonEmpty), $(resume), record)
+  }
+
+  override def copy(extra: ParamMap): DBN = defaultCopy(extra)
+}
+
+object DBN extends DefaultParamsReadable[DBN] {
+  override def load(path: String): DBN = super.load(path)
+}

@@ -1,0 +1,376 @@
+package sparkdbn.train
+
+import java.util.concurrent.{Executors, TimeUnit}
+import java.util.concurrent.atomic.AtomicReference
+
+import scala.collection.mutable
+import scala.concurrent.{Await, ExecutionContext, Future}
+import scala.concurrent.duration.Duration
+import scala.jdk.CollectionConverters._
+import scala.util.control.NonFatal
+
+import com.google.protobuf.UnsafeByteOperations
+import org.apache.avro.io.DecoderFactory
+import org.apache.avro.specific.SpecificDatumReader
+import org.apache.spark.TaskContext
+import org.apache.spark.sql.SparkSession
+import org.slf4j.LoggerFactory
+
+import sparkdbn.avro.ModelUpdate
+import sparkdbn.proto.{InitLayerRequest, MergeRequest, SnapshotResponse, WeightedUpdate}
+import sparkdbn.sidecar.SidecarManager
+
+/** One replica's round as the driver saw it: one row of the rounds table. */
+final case class RoundMetrics(
+    runId: String,
+    topic: String,
+    layer: Int,
+    round: Int,
+    /** Version published by merging this update (-1 when rejected). */
+    version: Int,
+    /** Version the replica started from. */
+    baseVersion: Int,
+    partition: Int,
+    staleness: Int,
+    /** "merged" or "rejected" (too stale; redone). */
+    status: String,
+    epoch: Int,
+    samples: Long,
+    batches: Int,
+    reconstructionError: Double,
+    freeEnergy: Double,
+    loss: Double,
+    accuracy: Double,
+    /** Time the replica trained, in its sidecar. */
+    trainSeconds: Double,
+    /** Whole task, as the executor measured it (includes re-sending rows). */
+    taskSeconds: Double,
+    /** From job submission to the update's arrival on the driver. */
+    roundSeconds: Double,
+    mergeSeconds: Double,
+    publishSeconds: Double,
+    executor: String,
+    /** The replica was still in its sidecar (false: started cold). */
+    warm: Boolean,
+    /** The task had to send its rows to the sidecar. */
+    resent: Boolean,
+    timestampMs: Long)
+
+/** Everything the trainer needs besides the data. */
+final case class TrainSettings(
+    runId: String,
+    hidden: Seq[Int],
+    visible: String,
+    /** RBMTrainConfig JSON fields (no seed: one per replica is added). */
+    rbmConfig: Map[String, String],
+    fineTuneConfig: Map[String, String],
+    epochs: Int,
+    fineTuneEpochs: Int,
+    batchSize: Int,
+    mode: String,
+    syncEvery: Int,
+    maxStaleness: Int,
+    seed: Long,
+    independent: Boolean,
+    checkpointDir: Option[String],
+    resume: Boolean,
+    /** JSON recorded in every snapshot. */
+    recordJson: String) {
+  def topics(labelled: Boolean): Seq[String] = hidden.indices.map(l => s"layer$l") ++ (if (labelled) Seq("finetune") else Nil)
+}
+
+final case class TrainOutcome(
+    runId: String,
+    snapshot: Array[Byte],
+    rounds: Seq[RoundMetrics],
+    broadcastsDestroyed: Int,
+    resumedFrom: Option[String])
+
+/**
+ * The training loop on the driver: layer by layer, then fine-tuning, each a
+ * topic of the ModelChannel. Replicas run in the executors' sidecars; model
+ * arithmetic (initialising a layer, merging updates) runs in the driver's own
+ * sidecar, so every formula lives in the TypeScript engine.
+ *
+ * Async merging is a staleness-weighted delta: an update computed from
+ * version v arriving when the latest is w (staleness s = w - v) moves the
+ * centre by delta / max(P, s + 1). A fresh update counts as one partition's
+ * share, as in sync averaging (P updates of 1/P each move the centre as far as
+ * one averaged round); a staler one counts less, in proportion to its age
+ * (Zhang et al., "Staleness-aware Async-SGD", IJCAI 2016). Replicas restart
+ * from the newest version each round, so no replica state is needed for
+ * correctness (unlike elastic averaging, whose replicas are long-lived), and
+ * an update older than maxStaleness is rejected and its round redone.
+ */
+final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: TrainSettings, progress: String => Unit) {
+  private val log = LoggerFactory.getLogger(getClass)
+  private val sc = spark.sparkContext
+  private val P = data.partitions
+  private val channel = new ModelChannel(sc)
+  private val checkpoint = s.checkpointDir.map(d => new Checkpoint(d, sc.hadoopConfiguration))
+  private val rounds = mutable.ArrayBuffer.empty[RoundMetrics]
+  private val group = s"spark-dbn-${s.runId}"
+  private val sizes = data.nInputs +: s.hidden
+
+  def run(): TrainOutcome = {
+    val topics = s.topics(data.labelled)
+    val resumed = if (s.resume) checkpoint.flatMap(_.load()) else None
+    resumed.foreach { st =>
+      if (st.fingerprint != fingerprint) {
+        throw new IllegalArgumentException(s"--resume: the checkpoint in ${s.checkpointDir.get} is of a different run " +
+          s"(${st.fingerprint}); this one is $fingerprint")
+      }
+      rounds ++= st.rounds
+      progress(s"resuming run ${s.runId} at ${st.topic}@${st.number} (${if (st.finished) "finished" else "in progress"})")
+    }
+    try {
+      var prev: Array[Byte] = Array.emptyByteArray
+      val startAt = resumed.map(st => topics.indexOf(st.topic)).getOrElse(0)
+      topics.zipWithIndex.foreach { case (topic, ti) =>
+        if (ti < startAt) () // done before the checkpoint
+        else {
+          val layer = if (topic == "finetune") -1 else ti
+          val fromCheckpoint = resumed.filter(_.topic == topic)
+          prev = fromCheckpoint match {
+            case Some(st) if st.finished => st.snapshot
+            case Some(st) => trainTopic(topic, layer, None, Some(st))
+            case None => trainTopic(topic, layer, Some(prev), None)
+          }
+        }
+      }
+      TrainOutcome(s.runId, prev, rounds.toSeq, channel.destroyed, resumed.map(st => s"${st.topic}@${st.number}"))
+    } finally {
+      channel.close()
+    }
+  }
+
+  private def fingerprint: String =
+    s"partitions=$P sizes=${sizes.mkString("-")} labelled=${data.labelled} mode=${s.mode} batch=${s.batchSize} seed=${s.seed}"
+
+  // ---------------------------------------------------------------- driver-side model arithmetic
+
+  private def driverCall[T](what: String)(f: sparkdbn.sidecar.Sidecar => T): T = {
+    val sidecar = SidecarManager.get()
+    try f(sidecar) catch {
+      case e: io.grpc.StatusRuntimeException if e.getStatus.getCode == io.grpc.Status.Code.INVALID_ARGUMENT =>
+        throw new IllegalArgumentException(s"$what: ${e.getStatus.getDescription}")
+      case NonFatal(e) => throw sidecar.explain(e)
+    }
+  }
+
+  private def initLayer(base: Array[Byte], layer: Int, means: Array[Double], classes: Int): SnapshotResponse =
+    driverCall(s"initialising layer $layer") { sc =>
+      sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).initLayer(InitLayerRequest.newBuilder()
+        .setBase(UnsafeByteOperations.unsafeWrap(base)).addAllSizes(sizes.map(Integer.valueOf).asJava).setLayer(layer)
+        .setVisible(s.visible).addAllInputMeans(means.map(java.lang.Double.valueOf).toSeq.asJava).setClasses(classes)
+        .setSeed(s.seed).setTrainingConfig(s.recordJson).build())
+    }
+
+  private def merge(base: Array[Byte], updates: Seq[(Array[Byte], Double)], epochs: Int): SnapshotResponse =
+    driverCall("merging updates") { sc =>
+      val b = MergeRequest.newBuilder().setBase(UnsafeByteOperations.unsafeWrap(base)).setEpochs(epochs)
+        .setTrainingConfig(s.recordJson)
+      updates.foreach { case (u, w) => b.addUpdates(WeightedUpdate.newBuilder().setUpdate(UnsafeByteOperations.unsafeWrap(u)).setWeight(w)) }
+      sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(b.build())
+    }
+
+  // ---------------------------------------------------------------- one topic
+
+  private def configJson(layer: Int, partition: Int): String = {
+    val fields = if (layer >= 0) s.rbmConfig else s.fineTuneConfig
+    // One seed per (layer, partition) replica, derived from the run's seed.
+    val seed = (s.seed * 1000003L + (layer + 2) * 7919L + partition * 104729L) % 9007199254740991L
+    (fields + ("seed" -> seed.toString)).toSeq.sortBy(_._1).map { case (k, v) => s"\"$k\":$v" }.mkString("{", ",", "}")
+  }
+
+  private final class Progress(val perEpoch: Array[Int], val total: Array[Long], val done: Array[Long]) {
+    def remaining(p: Int): Long = total(p) - done(p)
+    def epoch(p: Int): Int = (done(p) / perEpoch(p)).toInt
+    def minEpoch: Int = (0 until P).map(epoch).min
+    def finished: Boolean = (0 until P).forall(p => remaining(p) <= 0)
+  }
+
+  private def trainTopic(topic: String, layer: Int, prevSnapshot: Option[Array[Byte]], from: Option[CheckpointState]): Array[Byte] = {
+    val epochs = if (layer >= 0) s.epochs else s.fineTuneEpochs
+    val perEpoch = Array.tabulate(P)(p => math.max(1L, (data.rows(p) + s.batchSize - 1) / s.batchSize).toInt)
+    val prog = new Progress(perEpoch, perEpoch.map(_.toLong * epochs), from.map(_.done.clone()).getOrElse(new Array[Long](P)))
+    val t0 = System.nanoTime()
+    from match {
+      case Some(st) =>
+        channel.publish(topic, st.snapshot, sparkdbn.ml.DBNModel.versionOf(st.snapshot), Some(st.number))
+      case None =>
+        val base = prevSnapshot.get
+        val init = if (layer == 0) initLayer(base, 0, data.means, 0)
+        else if (layer > 0) initLayer(base, layer, layerInputMeans(topic, layer, base), 0)
+        else initLayer(base, -1, Array.emptyDoubleArray, data.numClasses)
+        val pub = channel.publish(topic, init.getSnapshot.toByteArray, init.getVersion)
+        saveCheckpoint(topic, pub, prog, init.getSnapshot.toByteArray, finished = epochs == 0)
+    }
+    progress(f"$topic: ${epochs} epochs, ${prog.total.sum} mini-batches over $P partitions (${s.mode}, syncEvery ${s.syncEvery})")
+    if (s.mode == "sync") syncLoop(topic, layer, prog) else asyncLoop(topic, layer, prog)
+    val last = channel.latest(topic).get
+    val bytes = last.snapshot.value
+    saveCheckpoint(topic, last, prog, bytes, finished = true)
+    progress(f"$topic: done at version ${last.number} in ${(System.nanoTime() - t0) / 1e9}%.1f s")
+    bytes
+  }
+
+  /** Means of a layer's input (the layers below applied to the data), measured by the replicas' sidecars. */
+  private def layerInputMeans(topic: String, layer: Int, base: Array[Byte]): Array[Double] = {
+    val version = sparkdbn.ml.DBNModel.versionOf(base)
+    val bc = sc.broadcast(base)
+    try {
+      val spec = RoundSpec(s.runId, layer, configJson(layer, 0), data.nInputs, s.independent, inputSums = true)
+      sc.setJobGroup(group, s"spark-dbn ${s.runId}: $topic: measuring the input of layer $layer", interruptOnCancel = false)
+      val results = sc.runJob(data.chunks, (ctx: TaskContext, it: Iterator[Chunk]) =>
+        ReplicaTask.run(spec, version, () => bc.value, 0, 0, it), 0 until P)
+      val sums = new Array[Double](sizes(layer))
+      results.foreach(r => r.inputSums.indices.foreach(j => sums(j) += r.inputSums(j)))
+      sums.map(_ / data.totalRows)
+    } finally bc.destroy()
+  }
+
+  private def runRound(topic: String, layer: Int, pub: Publication, parts: Seq[Int], batches: Int => Int, epoch: Int => Int,
+      what: String): Seq[RoundResult] = {
+    val spec = RoundSpec(s.runId, layer, "", data.nInputs, s.independent, inputSums = false)
+    val configs = (0 until P).map(p => configJson(layer, p)).toArray
+    val bs = (0 until P).map(batches).toArray
+    val es = (0 until P).map(epoch).toArray
+    val (version, bc) = (pub.version, pub.snapshot)
+    sc.setJobGroup(group, s"spark-dbn ${s.runId}: $what", interruptOnCancel = false)
+    sc.runJob(data.chunks, (ctx: TaskContext, it: Iterator[Chunk]) => {
+      val p = ctx.partitionId()
+      ReplicaTask.run(spec.copy(configJson = configs(p)), version, () => bc.value, bs(p), es(p), it)
+    }, parts).toSeq
+  }
+
+  private def decode(update: Array[Byte]): ModelUpdate = {
+    val reader = new SpecificDatumReader[ModelUpdate](classOf[ModelUpdate])
+    reader.read(null, DecoderFactory.get().binaryDecoder(update, null))
+  }
+
+  private def metrics(topic: String, layer: Int, round: Int, version: Int, pub: Publication, r: RoundResult, staleness: Int,
+      status: String, epoch: Int, roundSeconds: Double, mergeSeconds: Double, publishSeconds: Double): RoundMetrics = {
+    val u = decode(r.update)
+    RoundMetrics(s.runId, topic, layer, round, version, pub.number, r.partition, staleness, status, epoch, u.getSamples,
+      u.getBatches, u.getReconstructionError, u.getFreeEnergy, u.getLoss, u.getAccuracy, u.getSeconds, r.taskSeconds,
+      roundSeconds, mergeSeconds, publishSeconds, r.executor, r.warm, r.resent, System.currentTimeMillis())
+  }
+
+  private def figure(m: RoundMetrics): String =
+    if (m.layer >= 0) f"recon ${m.reconstructionError}%.3f, free energy ${m.freeEnergy}%.2f"
+    else f"loss ${m.loss}%.4f, accuracy ${m.accuracy * 100}%.2f%%"
+
+  private def syncLoop(topic: String, layer: Int, prog: Progress): Unit = {
+    var round = rounds.count(_.topic == topic)
+    while (!prog.finished) {
+      round += 1
+      val pub = channel.subscribe(topic)
+      try {
+        val parts = (0 until P).filter(p => prog.remaining(p) > 0)
+        val batches = (p: Int) => math.min(s.syncEvery.toLong, prog.remaining(p)).toInt
+        val epochBefore = prog.minEpoch
+        val epochs0 = Array.tabulate(P)(prog.epoch)
+        val started = System.nanoTime()
+        val results = runRound(topic, layer, pub, parts, batches, prog.epoch, s"$topic round $round (from version ${pub.number})")
+        val roundSeconds = (System.nanoTime() - started) / 1e9
+        val decoded = results.map(r => r -> decode(r.update))
+        val total = decoded.map(_._2.getSamples.toDouble).sum
+        parts.foreach(p => prog.done(p) += batches(p))
+        val m0 = System.nanoTime()
+        val merged = merge(pub.snapshot.value, decoded.map { case (r, u) => (r.update, u.getSamples / total) }, prog.minEpoch - epochBefore)
+        val mergeSeconds = (System.nanoTime() - m0) / 1e9
+        val p0 = System.nanoTime()
+        val next = channel.publish(topic, merged.getSnapshot.toByteArray, merged.getVersion)
+        val publishSeconds = (System.nanoTime() - p0) / 1e9
+        val ms = results.map(r => metrics(topic, layer, round, next.number, pub, r, 0, "merged", epochs0(r.partition),
+          roundSeconds, mergeSeconds, publishSeconds))
+        rounds.synchronized(rounds ++= ms)
+        saveCheckpoint(topic, next, prog, merged.getSnapshot.toByteArray, finished = false)
+        val mean = ms.head.copy(reconstructionError = ms.map(_.reconstructionError).sum / ms.size,
+          freeEnergy = ms.map(_.freeEnergy).sum / ms.size, loss = ms.map(_.loss).sum / ms.size,
+          accuracy = ms.map(_.accuracy).sum / ms.size)
+        progress(f"$topic round $round -> version ${next.number}: ${figure(mean)} (mean of ${ms.size}), " +
+          f"epoch ${prog.minEpoch}, round ${roundSeconds}%.2f s, merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s")
+      } finally channel.release(pub)
+    }
+  }
+
+  private def asyncLoop(topic: String, layer: Int, prog: Progress): Unit = {
+    val pool = Executors.newFixedThreadPool(P, (r: Runnable) => {
+      val t = new Thread(r, s"spark-dbn-async-$topic")
+      t.setDaemon(true)
+      t
+    })
+    implicit val ec: ExecutionContext = ExecutionContext.fromExecutor(pool)
+    val failure = new AtomicReference[Throwable]()
+    val lock = new Object
+    var round = rounds.count(_.topic == topic)
+    // Spark properties (the job group) are inherited by new threads: set them in each.
+    val futures = (0 until P).map { p =>
+      Future {
+        while (prog.remaining(p) > 0 && failure.get() == null) {
+          val pub = channel.subscribe(topic)
+          try {
+            val batches = math.min(s.syncEvery.toLong, prog.remaining(p)).toInt
+            val started = System.nanoTime()
+            val results = try {
+              runRound(topic, layer, pub, Seq(p), _ => batches, prog.epoch, s"$topic partition $p (from version ${pub.number})")
+            } catch {
+              case NonFatal(e) =>
+                failure.compareAndSet(null, e)
+                sc.cancelJobGroup(group)
+                throw e
+            }
+            val r = results.head
+            val roundSeconds = (System.nanoTime() - started) / 1e9
+            lock.synchronized {
+              round += 1
+              val latest = channel.latest(topic).get
+              val staleness = latest.number - pub.number
+              if (staleness > s.maxStaleness) {
+                val m = metrics(topic, layer, round, -1, pub, r, staleness, "rejected", prog.epoch(p), roundSeconds, 0, 0)
+                rounds.synchronized(rounds += m)
+                progress(s"$topic partition $p: update from version ${pub.number} is $staleness versions old " +
+                  s"(maxStaleness ${s.maxStaleness}): rejected, redoing the round")
+              } else {
+                val epochBefore = prog.minEpoch
+                val epoch = prog.epoch(p)
+                prog.done(p) += batches
+                val m0 = System.nanoTime()
+                val merged = merge(latest.snapshot.value, Seq(r.update -> 1.0 / math.max(P, staleness + 1)), prog.minEpoch - epochBefore)
+                val mergeSeconds = (System.nanoTime() - m0) / 1e9
+                val p0 = System.nanoTime()
+                val next = channel.publish(topic, merged.getSnapshot.toByteArray, merged.getVersion)
+                val publishSeconds = (System.nanoTime() - p0) / 1e9
+                val m = metrics(topic, layer, round, next.number, pub, r, staleness, "merged", epoch, roundSeconds, mergeSeconds, publishSeconds)
+                rounds.synchronized(rounds += m)
+                saveCheckpoint(topic, next, prog, merged.getSnapshot.toByteArray, finished = false)
+                progress(f"$topic partition $p -> version ${next.number}: ${figure(m)}, staleness $staleness, " +
+                  f"epoch $epoch, ${m.batches} batches in ${m.trainSeconds}%.2f s (round ${roundSeconds}%.2f s), " +
+                  f"merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s, executor ${m.executor}")
+              }
+            }
+          } catch {
+            case NonFatal(e) =>
+              failure.compareAndSet(null, e)
+              sc.cancelJobGroup(group)
+              throw e
+          } finally channel.release(pub)
+        }
+      }
+    }
+    try {
+      futures.foreach(f => Await.ready(f, Duration.Inf))
+    } finally pool.shutdown()
+    Option(failure.get()).foreach(e => throw e)
+  }
+
+  private def saveCheckpoint(topic: String, pub: Publication, prog: Progress, snapshot: Array[Byte], finished: Boolean): Unit =
+    checkpoint.foreach { c =>
+      val t0 = System.nanoTime()
+      c.save(CheckpointState(s.runId, fingerprint, topic, pub.number, prog.done.clone(), finished, snapshot,
+        rounds.synchronized(rounds.toList)))
+      log.debug(f"checkpoint of $topic@${pub.number} in ${(System.nanoTime() - t0) / 1e6}%.1f ms")
+    }
+}

@@ -1,0 +1,282 @@
+import { expect } from 'chai';
+import * as grpc from '@grpc/grpc-js';
+import { encodeTrainingBatch } from '../../ts/io/features.js';
+import { decodeSnapshot, encodeSnapshot } from '../../ts/io/snapshot.js';
+import { decodeUpdate, encodeUpdate } from '../../ts/io/update.js';
+import { PayloadError } from '../../ts/io/errors.js';
+import { newRngState, fillUniform } from '../../ts/math/rng.js';
+import type { Matrix } from '../../ts/rbm/data.js';
+import { DBN } from '../../ts/rbm/dbn.js';
+import { flatten, weightedAverage } from '../../ts/rbm/params.js';
+import { RBM, columnMeans } from '../../ts/rbm/rbm.js';
+import { initLayer, mergeUpdates, snapshotVersion } from '../../ts/service/merge.js';
+import { ReplicaStore, type TrainJob } from '../../ts/service/replica.js';
+import { TrainingPool } from '../../ts/service/training.js';
+import { SidecarError } from '../../ts/service/errors.js';
+import type { SidecarClient, TrainResponse } from '../../ts/gen/sidecar.js';
+import { md, spawnSidecar, type SpawnedSidecar } from './helpers/sidecar.js';
+
+/** Noisy copies of a few binary prototypes: data an RBM can learn in a few epochs. */
+function prototypes(rows: number, cols: number, seed: number, classes = 4): { x: Matrix; labels: Int32Array } {
+  const rng = newRngState(seed);
+  const protos = new Float32Array(classes * cols);
+  fillUniform(rng, protos, protos.length);
+  for (let i = 0; i < protos.length; i++) protos[i] = protos[i] < 0.5 ? 1 : 0;
+  const noise = new Float32Array(rows * cols);
+  fillUniform(rng, noise, noise.length);
+  const x = new Float32Array(rows * cols);
+  const labels = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    labels[r] = r % classes;
+    for (let c = 0; c < cols; c++) {
+      const p = protos[labels[r] * cols + c];
+      x[r * cols + c] = noise[r * cols + c] < 0.1 ? 1 - p : p;
+    }
+  }
+  return { x: { data: x, rows, cols }, labels };
+}
+
+const CFG = { batchSize: 20, learningRate: 0.1, momentum: 0.5, weightDecay: 0, seed: 5, monitorRows: 100 };
+
+function job(over: Partial<TrainJob>): TrainJob {
+  return { session: 's', modelVersion: 'v', layer: 0, configJson: JSON.stringify(CFG), batches: 10, epoch: 0,
+    inputSums: false, independent: false, task: 'test task', ...over };
+}
+
+describe('distributed training pieces (engine side)', function () {
+  this.timeout(60000);
+
+  it('encodes and decodes an update bit-exactly; a flipped byte is a PayloadError naming the CRC', () => {
+    const delta = Float32Array.from([1.5, -2.25, 3e-7, 0]);
+    const u = { baseVersion: 'abc', layer: 1, delta, samples: 40, batches: 2, reconstructionError: 3.5, freeEnergy: -10,
+      loss: NaN, accuracy: NaN, seconds: 0.25 };
+    const bytes = encodeUpdate(u);
+    const back = decodeUpdate(bytes);
+    expect(Array.from(back.delta)).to.deep.equal(Array.from(delta));
+    expect(back.layer).to.equal(1);
+    expect(back.samples).to.equal(40);
+    expect(back.loss).to.be.NaN;
+    const bad = Buffer.from(bytes);
+    bad[bad.indexOf(Buffer.from(delta.buffer)) + 5] ^= 0x40;
+    expect(() => decodeUpdate(bad)).to.throw(PayloadError, /crc32 does not match delta/);
+  });
+
+  it('one partition trained through replica + merge equals one-process training (to 1e-5)', async () => {
+    const { x } = prototypes(200, 24, 1);
+    const single = RBM.create({ nVisible: 24, nHidden: 8, visible: 'bernoulli' }, { seed: 3 * 31, data: x });
+    const stats = single.fit(x, { ...CFG, epochs: 3 });
+    // The same model published as version 0, then 3 epochs of 10 batches, one round each.
+    let model = initLayer({ base: null, sizes: [24, 8], layer: 0, visible: 'bernoulli', inputMeans: Array.from(columnMeans(x)),
+      classes: 0, seed: 3 });
+    expect(Array.from(flatten(model.layers[0]))).to.deep.equal(Array.from(flatten(RBM.create(
+      { nVisible: 24, nHidden: 8, visible: 'bernoulli' }, { seed: 3 * 31, data: x }))));
+    const store = new ReplicaStore();
+    store.setData('p0', x, null);
+    let recon = NaN;
+    for (let e = 0; e < 3; e++) {
+      const snap = await encodeSnapshot(model);
+      const out = await store.train(job({ session: 'p0', modelVersion: snapshotVersion(snap), epoch: e }), snap);
+      expect(out.warm).to.equal(e > 0);
+      recon = decodeUpdate(out.update).reconstructionError;
+      model = mergeUpdates(await decodeSnapshot(snap), [{ bytes: out.update, weight: 1 }], 1);
+    }
+    const a = flatten(model.layers[0]);
+    const b = flatten(single);
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    expect(worst).to.be.lessThan(1e-5);
+    expect(model.layers[0].counters.epochs).to.equal(3);
+    expect(model.layers[0].counters.samples).to.equal(600);
+    // The replica's monitor is the same figure fit reports.
+    expect(recon).to.be.closeTo(stats[2].reconstructionError, 1e-3);
+  });
+
+  it('merging with weights is the weighted average of the replicas', async () => {
+    const { x } = prototypes(120, 16, 2);
+    const base = initLayer({ base: null, sizes: [16, 6], layer: 0, visible: 'bernoulli', inputMeans: Array.from(columnMeans(x)),
+      classes: 0, seed: 1 });
+    const snap = await encodeSnapshot(base);
+    const store = new ReplicaStore();
+    const parts = [0, 1].map((p) => ({ data: x.data.subarray(p * 60 * 16, (p + 1) * 60 * 16), rows: 60, cols: 16 }));
+    parts.forEach((m, p) => store.setData(`p${p}`, m, null));
+    const outs = [];
+    for (let p = 0; p < 2; p++) {
+      outs.push(await store.train(job({ session: `p${p}`, modelVersion: 'v0', batches: 6,
+        configJson: JSON.stringify({ ...CFG, seed: 10 + p }) }), snap));
+    }
+    const replicas = outs.map((o) => {
+      const d = decodeUpdate(o.update).delta;
+      const r = flatten(base.layers[0]);
+      for (let i = 0; i < r.length; i++) r[i] += d[i];
+      return r;
+    });
+    const merged = mergeUpdates(await decodeSnapshot(snap), outs.map((o, i) => ({ bytes: o.update, weight: [0.25, 0.75][i] })), 0);
+    const expected = weightedAverage(replicas, [0.25, 0.75]);
+    const got = flatten(merged.layers[0]);
+    for (let i = 0; i < got.length; i++) expect(got[i]).to.be.closeTo(expected[i], 1e-6);
+  });
+
+  it('a layer above the first trains on the frozen layers\' probabilities; fine-tuning needs labels', async () => {
+    const { x, labels } = prototypes(100, 20, 3);
+    let dbn = initLayer({ base: null, sizes: [20, 10, 6], layer: 0, visible: 'bernoulli', inputMeans: Array.from(columnMeans(x)),
+      classes: 0, seed: 1 });
+    const store = new ReplicaStore();
+    store.setData('p', x, null);
+    const h1 = dbn.transform(x);
+    dbn = initLayer({ base: dbn, sizes: [20, 10, 6], layer: 1, visible: 'bernoulli', inputMeans: Array.from(columnMeans(h1)),
+      classes: 0, seed: 1 });
+    const snap = await encodeSnapshot(dbn);
+    const out = await store.train(job({ session: 'p', layer: 1, batches: 0, inputSums: true }), snap);
+    const sums = columnMeans(h1).map((m) => m * 100);
+    out.inputSums.forEach((s, j) => expect(s).to.be.closeTo(sums[j], 1e-3));
+    expect(out.update.length).to.equal(0);
+    expect(out.derivedBytes).to.equal(100 * 10 * 4);
+    dbn.initOutput(4, 1);
+    const ft = await encodeSnapshot(dbn);
+    let err: unknown;
+    await store.train(job({ session: 'p', layer: -1, modelVersion: 'ft', configJson: '{"batchSize":10}' }), ft).catch((e) => (err = e));
+    expect(String(err)).to.match(/test task: fine-tuning needs labels/);
+    store.setData('q', x, labels);
+    const u = decodeUpdate((await store.train(job({ session: 'q', layer: -1, modelVersion: 'ft', configJson: '{"batchSize":10}' }), ft)).update);
+    expect(u.layer).to.equal(-1);
+    expect(u.delta.length).to.equal(flatten(dbn).length);
+    expect(u.accuracy).to.be.within(0, 1);
+  });
+
+  it('bad rows are rejected at the first round, naming the task, row and column', async () => {
+    const { x } = prototypes(30, 8, 4);
+    x.data[17 * 8 + 3] = 1.5;
+    const model = new DBN([RBM.create({ nVisible: 8, nHidden: 4, visible: 'bernoulli' }, { seed: 1 })]);
+    const store = new ReplicaStore();
+    store.setData('p', x, null);
+    let err: unknown;
+    await store.train(job({ session: 'p' }), await encodeSnapshot(model)).catch((e) => (err = e));
+    expect(String(err)).to.match(/test task: row 17, column 3: .*outside \[0, 1\]/);
+  });
+});
+
+describe('training pool (worker threads)', function () {
+  this.timeout(60000);
+  let pool: TrainingPool;
+  afterEach(async () => pool?.close());
+
+  it('rounds of two sessions run in parallel workers and equal the same rounds run one after the other', async () => {
+    const { x } = prototypes(400, 64, 7);
+    const model = new DBN([RBM.create({ nVisible: 64, nHidden: 32, visible: 'bernoulli' }, { seed: 2, data: x })]);
+    const snap = await encodeSnapshot(model);
+    const run = async (parallel: boolean) => {
+      pool = new TrainingPool({ workers: 2, threadsPerWorker: 1, cacheBytes: 1 << 30 });
+      await pool.cache('a', x, null);
+      await pool.cache('b', { ...x, data: x.data.slice().reverse() }, null);
+      const go = (s: string) => pool.train(job({ session: s, batches: 40, configJson: JSON.stringify({ ...CFG, seed: s === 'a' ? 1 : 2 }) }), snap);
+      const outs = parallel ? await Promise.all([go('a'), go('b')]) : [await go('a'), await go('b')];
+      await pool.close();
+      return outs.map((o) => Buffer.from(decodeUpdate(o.update).delta.buffer).toString('hex'));
+    };
+    expect(await run(true)).to.deep.equal(await run(false));
+  });
+
+  it('drops the least recently used idle session over budget; training it is then NOT_FOUND', async () => {
+    const { x } = prototypes(100, 16, 8);
+    const bytes = x.data.byteLength;
+    pool = new TrainingPool({ workers: 1, threadsPerWorker: 1, cacheBytes: Math.floor(bytes * 2.5) });
+    expect((await pool.cache('a', x, null)).evicted).to.deep.equal([]);
+    await pool.cache('b', x, null);
+    const snap = await encodeSnapshot(new DBN([RBM.create({ nVisible: 16, nHidden: 4, visible: 'bernoulli' }, { seed: 1 })]));
+    await pool.train(job({ session: 'a', batches: 1 }), snap); // a is now the most recently used
+    expect((await pool.cache('c', x, null)).evicted).to.deep.equal(['b']);
+    expect(pool.has('b')).to.equal(false);
+    expect(pool.cachedBytes).to.be.at.most(bytes * 2.5);
+    let err: unknown;
+    await pool.train(job({ session: 'b' }), snap).catch((e) => (err = e));
+    expect(err).to.be.instanceOf(SidecarError);
+    expect((err as SidecarError).code).to.equal(grpc.status.NOT_FOUND);
+  });
+});
+
+describe('training over gRPC (real sidecar process)', function () {
+  this.timeout(120000);
+  let sc: SpawnedSidecar;
+  before(async () => {
+    sc = await spawnSidecar({ SPARK_DBN_TRAIN_WORKERS: '1' });
+  });
+  after(async () => sc?.stop());
+
+  const unary = <Req, Res>(client: SidecarClient, method: string, req: Req): Promise<Res> =>
+    new Promise((resolve, reject) => {
+      (client as unknown as Record<string, (r: Req, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, r: Res) => void) => void>)[method]
+        .call(client, req, md(sc.secret), (e, r) => (e ? reject(e) : resolve(r)));
+    });
+
+  function cacheData(client: SidecarClient, session: string, x: Matrix, labels?: Int32Array): Promise<{ rows: number }> {
+    return new Promise((resolve, reject) => {
+      const call = client.cacheData(md(sc.secret), (e, r) => (e ? reject(e) : resolve(r!)));
+      call.write({ start: { session, task: 'stage 1 partition 0', nInputs: x.cols } });
+      const half = Math.floor(x.rows / 2);
+      for (const [from, to] of [[0, half], [half, x.rows]]) {
+        const part = { data: x.data.subarray(from * x.cols, to * x.cols), rows: to - from, cols: x.cols };
+        call.write({ batch: Buffer.from(encodeTrainingBatch(part, labels?.subarray(from, to))) });
+      }
+      call.end();
+    });
+  }
+
+  it('caches rows, answers NOT_FOUND for an unknown session, trains a round, and answers health while it trains', async () => {
+    const client = sc.client();
+    const { x, labels } = prototypes(2000, 784, 9, 10);
+    const init = await unary<object, { snapshot: Buffer; version: string; sizes: number[] }>(client, 'initLayer', {
+      base: Buffer.alloc(0), sizes: [784, 500], layer: 0, visible: 'bernoulli', inputMeans: Array.from(columnMeans(x)),
+      classes: 0, seed: 4, trainingConfig: '{}' });
+    expect(init.sizes).to.deep.equal([784, 500]);
+    await unary(client, 'putModel', { version: init.version, snapshot: init.snapshot });
+    const req = { session: 'run/0', modelVersion: init.version, layer: 0, configJson: JSON.stringify({ batchSize: 100 }), batches: 300,
+      epoch: 0, inputSums: false, independent: false, task: 'stage 2 partition 0' };
+    const missing = await unary(client, 'train', req).catch((e: grpc.ServiceError) => e);
+    expect((missing as grpc.ServiceError).code).to.equal(grpc.status.NOT_FOUND);
+    expect((await cacheData(client, 'run/0', x, labels)).rows).to.equal(2000);
+
+    const t0 = performance.now();
+    const training = unary<object, TrainResponse>(client, 'train', req).then((r) => ({ r, at: performance.now() - t0 }));
+    // Health answers promptly while the round runs in a worker thread.
+    const latencies: number[] = [];
+    let done = false;
+    void training.then(() => (done = true));
+    const health = sc.health();
+    while (!done) {
+      const s = performance.now();
+      await new Promise<void>((resolve, reject) =>
+        health.check({ service: '' }, md(sc.secret), (e) => (e ? reject(e) : resolve())));
+      latencies.push(performance.now() - s);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const { r, at } = await training;
+    const u = decodeUpdate(r.update);
+    expect(u.batches).to.equal(300);
+    expect(u.samples).to.equal(30000);
+    expect(at).to.be.greaterThan(200); // long enough for the health checks to mean something
+    expect(latencies.length).to.be.greaterThan(3);
+    expect(Math.max(...latencies)).to.be.lessThan(100);
+
+    // Merging on the same sidecar: the new version differs from the base by the delta.
+    const merged = await unary<object, { snapshot: Buffer; version: string }>(client, 'merge', {
+      base: init.snapshot, updates: [{ update: r.update, weight: 0.5 }], epochs: 1, trainingConfig: '{}' });
+    const before = flatten((await decodeSnapshot(init.snapshot)).layers[0]);
+    const after = flatten((await decodeSnapshot(merged.snapshot)).layers[0]);
+    for (const i of [0, 1000, before.length - 1]) expect(after[i]).to.be.closeTo(before[i] + 0.5 * u.delta[i], 1e-6);
+  });
+
+  it('rejects a training batch with a bad label column, and keeps serving', async () => {
+    const client = sc.client();
+    const { x } = prototypes(10, 4, 1);
+    const err = await new Promise<grpc.ServiceError>((resolve) => {
+      const call = client.cacheData(md(sc.secret), (e) => resolve(e!));
+      call.write({ start: { session: 'bad', task: 'stage 1 partition 9', nInputs: 4 } });
+      call.write({ batch: Buffer.from(encodeTrainingBatch(x, new Int32Array(10))) });
+      call.write({ batch: Buffer.from(encodeTrainingBatch(x)) });
+      call.end();
+    });
+    expect(err.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(err.details).to.match(/stage 1 partition 9: every batch must carry labels, or none/);
+    expect((await cacheData(client, 'good', x)).rows).to.equal(10);
+  });
+});

@@ -1,0 +1,224 @@
+import { decodeSnapshot } from '../io/snapshot.js';
+import { encodeUpdate, type ModelUpdate } from '../io/update.js';
+import { type Matrix, validateData } from '../rbm/data.js';
+import { BackpropTrainer, DBN, fineTuneConfig } from '../rbm/dbn.js';
+import { DataError } from '../rbm/errors.js';
+import { difference, flatten, unflattenInto } from '../rbm/params.js';
+import { RBM, RBMTrainer, columnMeans, trainConfig } from '../rbm/rbm.js';
+
+/** One round of one replica, as the Train call asks for it. */
+export interface TrainJob {
+  session: string;
+  modelVersion: string;
+  /** Layer to pre-train, or -1 to fine-tune. */
+  layer: number;
+  configJson: string;
+  batches: number;
+  epoch: number;
+  inputSums: boolean;
+  independent: boolean;
+  task: string;
+}
+
+export interface TrainOutcome {
+  /** proto/update.avsc bytes; empty when no batch ran. */
+  update: Uint8Array;
+  rows: number;
+  inputSums: number[];
+  /** The replica already existed (its momentum, chains and position carried over). */
+  warm: boolean;
+  /** Bytes of derived data (upper layers' inputs) the session holds now. */
+  derivedBytes: number;
+}
+
+interface RbmReplica {
+  config: string;
+  rbm: RBM;
+  trainer: RBMTrainer;
+}
+
+interface FineTuneReplica {
+  config: string;
+  dbn: DBN;
+  trainer: BackpropTrainer;
+}
+
+/** A partition's rows and what training keeps about them between rounds. */
+export class Session {
+  /** Input of layer l > 0: layer l-1's hidden probabilities of the rows, computed once. */
+  readonly inputs = new Map<number, Matrix>();
+  readonly rbms = new Map<number, RbmReplica>();
+  fineTune: FineTuneReplica | null = null;
+  /** Layers whose input has been checked against the unit type. */
+  private readonly checked = new Set<number>();
+
+  constructor(readonly x: Matrix, readonly labels: Int32Array | null) {}
+
+  get derivedBytes(): number {
+    let n = 0;
+    for (const m of this.inputs.values()) n += m.data.byteLength;
+    return n;
+  }
+
+  /** The input of layer `layer` under the (frozen) layers below it in `dbn`. */
+  input(dbn: DBN, layer: number, task: string): Matrix {
+    if (layer === 0) {
+      if (!this.checked.has(0)) {
+        try {
+          validateData(this.x, dbn.layers[0].nVisible, dbn.layers[0].visible);
+        } catch (e) {
+          if (e instanceof DataError && e.row >= 0) {
+            throw new DataError(`${task}: row ${e.row}, column ${e.column}: ${e.reason}`, e.row, e.column, e.reason);
+          }
+          throw e;
+        }
+        this.checked.add(0);
+      }
+      return this.x;
+    }
+    let m = this.inputs.get(layer);
+    if (!m) {
+      m = dbn.transform(this.input(dbn, 0, task), layer);
+      this.inputs.set(layer, m);
+    }
+    return m;
+  }
+}
+
+/**
+ * The replicas of one worker thread: sessions by id, decoded models by version.
+ * Everything here runs off the sidecar's event loop.
+ */
+export class ReplicaStore {
+  readonly sessions = new Map<string, Session>();
+  private readonly models = new Map<string, DBN>();
+
+  setData(session: string, x: Matrix, labels: Int32Array | null): void {
+    this.sessions.set(session, new Session(x, labels));
+  }
+
+  drop(session: string): void {
+    this.sessions.delete(session);
+  }
+
+  /** The published model (decoded once per version; the last few are kept). */
+  async model(version: string, snapshot: Uint8Array): Promise<DBN> {
+    let m = this.models.get(version);
+    if (!m) {
+      m = await decodeSnapshot(snapshot);
+      this.models.set(version, m);
+      while (this.models.size > 4) this.models.delete(this.models.keys().next().value!);
+    }
+    return m;
+  }
+
+  async train(job: TrainJob, snapshot: Uint8Array): Promise<TrainOutcome> {
+    const session = this.sessions.get(job.session);
+    if (!session) throw new SessionMissing(job.session);
+    const base = await this.model(job.modelVersion, snapshot);
+    const t0 = performance.now();
+    const out = job.layer >= 0 ? this.pretrain(session, base, job) : this.fineTune(session, base, job);
+    if (out.update) out.update.seconds = (performance.now() - t0) / 1000;
+    return {
+      update: out.update ? encodeUpdate(out.update) : new Uint8Array(0),
+      rows: session.x.rows,
+      inputSums: out.inputSums,
+      warm: out.warm,
+      derivedBytes: session.derivedBytes,
+    };
+  }
+
+  private pretrain(session: Session, base: DBN, job: TrainJob): { update: ModelUpdate | null; inputSums: number[]; warm: boolean } {
+    const L = job.layer;
+    // Measuring the input of the next layer needs only the layers below it.
+    const measureOnly = job.batches === 0 && L === base.layers.length;
+    if (L > base.layers.length || (L === base.layers.length && !measureOnly)) {
+      throw new DataError(`${job.task}: layer ${L} is not in model version ${job.modelVersion} (${base.layers.length} layers)`);
+    }
+    const input = session.input(base, L, job.task);
+    const inputSums = job.inputSums ? Array.from(columnMeans(input), (m) => m * input.rows) : [];
+    if (measureOnly) return { update: null, inputSums, warm: false };
+    const published = base.layers[L];
+    const cfg = trainConfig(JSON.parse(job.configJson || '{}'));
+    let replica = session.rbms.get(L);
+    const warm = replica !== undefined && replica.config === job.configJson;
+    if (!replica || !warm) {
+      const rbm = job.independent
+        ? RBM.create(published.shape, { seed: cfg.seed, means: columnMeans(input) })
+        : published.clone();
+      replica = { config: job.configJson, rbm, trainer: new RBMTrainer(rbm, cfg) };
+      session.rbms.set(L, replica);
+    } else if (!job.independent) {
+      // Adopt the published model; momentum, chains and position carry over.
+      replica.rbm.W.set(published.W);
+      replica.rbm.vBias.set(published.vBias);
+      replica.rbm.hBias.set(published.hBias);
+    }
+    if (job.batches === 0) return { update: null, inputSums, warm };
+    replica.rbm.counters.epochs = job.epoch;
+    const before = replica.rbm.counters.samples;
+    replica.trainer.runBatches(input, job.batches, { trusted: true });
+    const mon = replica.trainer.monitor(input);
+    return {
+      update: {
+        baseVersion: job.modelVersion,
+        layer: L,
+        delta: difference(flatten(replica.rbm), flatten(published)),
+        samples: replica.rbm.counters.samples - before,
+        batches: job.batches,
+        reconstructionError: mon.reconstructionError,
+        freeEnergy: mon.freeEnergy,
+        loss: NaN,
+        accuracy: NaN,
+        seconds: 0,
+      },
+      inputSums,
+      warm,
+    };
+  }
+
+  private fineTune(session: Session, base: DBN, job: TrainJob): { update: ModelUpdate | null; inputSums: number[]; warm: boolean } {
+    if (!base.output) throw new DataError(`${job.task}: model version ${job.modelVersion} has no soft-max layer to fine-tune`);
+    if (!session.labels) throw new DataError(`${job.task}: fine-tuning needs labels; the session's rows have none`);
+    const x = session.input(base, 0, job.task);
+    const cfg = fineTuneConfig(JSON.parse(job.configJson || '{}'));
+    let replica = session.fineTune;
+    const warm = replica !== null && replica.config === job.configJson;
+    if (!replica || !warm) {
+      base.validateLabels(x, session.labels);
+      const dbn = new DBN(base.layers.map((l) => l.clone()),
+        { ...base.output, W: base.output.W.slice(), bias: base.output.bias.slice() });
+      replica = { config: job.configJson, dbn, trainer: new BackpropTrainer(dbn, cfg) };
+      session.fineTune = replica;
+    } else if (!job.independent) {
+      unflattenInto(replica.dbn, flatten(base));
+    }
+    if (job.batches === 0) return { update: null, inputSums: [], warm };
+    replica.dbn.fineTuneCounters.epochs = job.epoch;
+    const r = replica.trainer.runBatches(x, session.labels, job.batches);
+    return {
+      update: {
+        baseVersion: job.modelVersion,
+        layer: -1,
+        delta: difference(flatten(replica.dbn), flatten(base)),
+        samples: r.samples,
+        batches: job.batches,
+        reconstructionError: NaN,
+        freeEnergy: NaN,
+        loss: r.lossSum / r.samples,
+        accuracy: r.correct / r.samples,
+        seconds: 0,
+      },
+      inputSums: [],
+      warm,
+    };
+  }
+}
+
+/** The session is not (or no longer) cached: the task must send its rows again. */
+export class SessionMissing extends Error {
+  constructor(readonly session: string) {
+    super(`session ${session} is not cached in this sidecar: send CacheData`);
+    this.name = 'SessionMissing';
+  }
+}

@@ -1,0 +1,203 @@
+import { status } from '@grpc/grpc-js';
+import { Worker } from 'node:worker_threads';
+import type { Matrix } from '../rbm/data.js';
+import { ConfigError } from '../rbm/errors.js';
+import { SidecarError } from './errors.js';
+import type { TrainJob, TrainOutcome } from './replica.js';
+
+type WorkerMessage =
+  | { kind: 'data'; session: string; x: Float32Array; rows: number; cols: number; labels: Int32Array | null }
+  | { kind: 'drop'; session: string }
+  | { kind: 'train'; job: TrainJob; snapshot: Uint8Array };
+
+export type WorkerRequest = WorkerMessage & { id: number };
+
+export interface WorkerReply {
+  id: number;
+  error?: { name: string; message: string; field?: string };
+  outcome?: TrainOutcome;
+}
+
+/** How the sidecar trains. */
+export interface TrainingConfig {
+  /** Worker threads: rounds of different sessions run in parallel, one per worker (the executor's task slots). */
+  workers: number;
+  /** BLAS and element-wise threads of each worker. */
+  threadsPerWorker: number;
+  /** Memory budget of all cached sessions (rows and derived layer inputs), bytes. */
+  cacheBytes: number;
+}
+
+export function validateTrainingConfig(c: TrainingConfig): TrainingConfig {
+  if (!Number.isInteger(c.workers) || c.workers < 1 || c.workers > 256) {
+    throw new ConfigError('workers', `must be an integer in [1, 256], got ${c.workers}`);
+  }
+  if (!Number.isInteger(c.threadsPerWorker) || c.threadsPerWorker < 1 || c.threadsPerWorker > 256) {
+    throw new ConfigError('threadsPerWorker', `must be an integer in [1, 256], got ${c.threadsPerWorker}`);
+  }
+  if (!Number.isSafeInteger(c.cacheBytes) || c.cacheBytes < 0) {
+    throw new ConfigError('cacheBytes', `must be a non-negative integer, got ${c.cacheBytes}`);
+  }
+  return c;
+}
+
+interface SessionEntry {
+  worker: number;
+  dataBytes: number;
+  derivedBytes: number;
+  /** Calls using it now: a busy session is never evicted. */
+  busy: number;
+}
+
+const INVALID = new Set(['DataError', 'ConfigError', 'SnapshotError', 'PayloadError']);
+
+/**
+ * The sidecar's training side: worker threads that hold the sessions' rows and
+ * replicas, a session -> worker map (a session stays on its worker, where its
+ * replica lives), and the memory budget over all sessions, enforced by dropping
+ * the least recently used idle sessions.
+ */
+export class TrainingPool {
+  private readonly workers: (Worker | null)[];
+  private readonly load: number[];
+  private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void; worker: number }>();
+  /** Least recently used first. */
+  private readonly sessions = new Map<string, SessionEntry>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(readonly config: TrainingConfig, private readonly log: (line: string) => void = () => {}) {
+    validateTrainingConfig(config);
+    this.workers = new Array<Worker | null>(config.workers).fill(null);
+    this.load = new Array<number>(config.workers).fill(0);
+  }
+
+  get cachedBytes(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.dataBytes + s.derivedBytes;
+    return n;
+  }
+
+  has(session: string): boolean {
+    return this.sessions.has(session);
+  }
+
+  /** Stores a session's rows (replacing what it held); answers the sessions dropped to make room. */
+  async cache(session: string, x: Matrix, labels: Int32Array | null): Promise<{ bytes: number; evicted: string[] }> {
+    if (!session) throw new SidecarError(status.INVALID_ARGUMENT, 'CacheData: session is empty');
+    if (labels && labels.length !== x.rows) throw new SidecarError(status.INVALID_ARGUMENT, `${labels.length} labels for ${x.rows} rows`);
+    const old = this.sessions.get(session);
+    if (old && old.busy > 0) throw new SidecarError(status.ABORTED, `session ${session} is training; send its rows when the round ends`);
+    let worker: number;
+    if (old) {
+      worker = old.worker;
+      this.sessions.delete(session);
+    } else {
+      worker = this.load.indexOf(Math.min(...this.load));
+      this.load[worker]++;
+    }
+    // Shared memory: the worker reads the rows without a copy.
+    const data = new Float32Array(new SharedArrayBuffer(x.data.byteLength));
+    data.set(x.data);
+    const entry: SessionEntry = { worker, dataBytes: data.byteLength + (labels?.byteLength ?? 0), derivedBytes: 0, busy: 1 };
+    this.sessions.set(session, entry);
+    try {
+      await this.call(worker, { kind: 'data', session, x: data, rows: x.rows, cols: x.cols, labels: labels ? labels.slice() : null });
+    } catch (e) {
+      this.forget(session);
+      throw e;
+    } finally {
+      entry.busy--;
+    }
+    const evicted = this.evict();
+    return { bytes: entry.dataBytes + entry.derivedBytes, evicted };
+  }
+
+  async train(job: TrainJob, snapshot: Uint8Array): Promise<TrainOutcome> {
+    const entry = this.sessions.get(job.session);
+    if (!entry) throw new SidecarError(status.NOT_FOUND, `session ${job.session} is not cached in this sidecar: send CacheData`);
+    this.sessions.delete(job.session);
+    this.sessions.set(job.session, entry);
+    entry.busy++;
+    try {
+      const r = await this.call(entry.worker, { kind: 'train', job, snapshot });
+      entry.derivedBytes = r.outcome!.derivedBytes;
+      return r.outcome!;
+    } finally {
+      entry.busy--;
+      this.evict();
+    }
+  }
+
+  /** Drops idle sessions, least recently used first, until the cache fits its budget. */
+  private evict(): string[] {
+    const evicted: string[] = [];
+    for (const [id, s] of this.sessions) {
+      if (this.cachedBytes <= this.config.cacheBytes) break;
+      if (s.busy > 0) continue;
+      this.forget(id);
+      evicted.push(id);
+    }
+    if (evicted.length > 0) this.log(`spark-dbn sidecar: cache over ${this.config.cacheBytes} bytes, dropped sessions ${evicted.join(', ')}`);
+    return evicted;
+  }
+
+  private forget(session: string): void {
+    const s = this.sessions.get(session);
+    if (!s) return;
+    this.sessions.delete(session);
+    this.load[s.worker]--;
+    // Nothing to free in a worker that is gone.
+    if (this.workers[s.worker]) this.call(s.worker, { kind: 'drop', session }).catch(() => {});
+  }
+
+  private worker(i: number): Worker {
+    let w = this.workers[i];
+    if (w) return w;
+    // Bundled, this module is lib/node/sidecar.cjs and the worker sits beside it.
+    const file = import.meta.url.endsWith('.cjs') ? './train-worker.cjs' : './train-worker.js';
+    w = new Worker(new URL(file, import.meta.url), { workerData: { threads: this.config.threadsPerWorker } });
+    w.unref();
+    w.on('message', (r: WorkerReply) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      p.resolve(r);
+    });
+    const lost = (why: string) => {
+      if (this.workers[i] !== w) return;
+      this.workers[i] = null;
+      // Its sessions died with it: the next Train of each is a miss, and the task re-sends.
+      for (const [id, s] of [...this.sessions]) if (s.worker === i) this.forget(id);
+      for (const [id, p] of [...this.pending]) {
+        if (p.worker !== i) continue;
+        this.pending.delete(id);
+        p.reject(new SidecarError(status.INTERNAL, `training worker ${i} ${why}`));
+      }
+    };
+    w.on('error', (e) => lost(`failed: ${e.message}`));
+    w.on('exit', (code) => lost(`exited with code ${code}`));
+    this.workers[i] = w;
+    return w;
+  }
+
+  private call(worker: number, req: WorkerMessage): Promise<WorkerReply> {
+    if (this.closed) return Promise.reject(new SidecarError(status.UNAVAILABLE, 'the sidecar is shutting down'));
+    const id = this.nextId++;
+    return new Promise<WorkerReply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, worker });
+      this.worker(worker).postMessage({ ...req, id });
+    }).then((r) => {
+      if (!r.error) return r;
+      const { name, message } = r.error;
+      if (name === 'SessionMissing') throw new SidecarError(status.NOT_FOUND, message);
+      if (INVALID.has(name)) throw new SidecarError(status.INVALID_ARGUMENT, message);
+      throw new SidecarError(status.INTERNAL, `internal error: ${message}`);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w?.terminate()));
+  }
+}
