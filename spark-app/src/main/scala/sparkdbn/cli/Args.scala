@@ -1,7 +1,8 @@
 package sparkdbn.cli
 
 /** One `--name value` option of a subcommand, with its help text and default. */
-final case class Opt(name: String, help: String, default: Option[String] = None, required: Boolean = false)
+final case class Opt(name: String, help: String, default: Option[String] = None, required: Boolean = false,
+    flag: Boolean = false)
 
 /** Thrown for bad command lines; Main prints the message and the usage. */
 final class UsageException(message: String) extends IllegalArgumentException(message)
@@ -18,6 +19,8 @@ final class Args(command: String, opts: Seq[Opt], argv: Seq[String]) {
         if (!known.contains(name)) throw new UsageException(s"$command: unknown option --$name")
         tail match {
           case v :: more if !v.startsWith("--") => loop(more, acc + (name -> v))
+          // A flag alone means true.
+          case more if known(name).flag => loop(more, acc + (name -> "true"))
           case _ => throw new UsageException(s"$command: option --$name needs a value")
         }
       case other :: _ => throw new UsageException(s"$command: unexpected argument '$other'")

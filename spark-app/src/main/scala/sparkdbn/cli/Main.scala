@@ -3,7 +3,7 @@ package sparkdbn.cli
 import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.functions._
 
-import sparkdbn.jobs.SkeletonJob
+import sparkdbn.jobs.{SkeletonJob, TrainJob}
 
 /** `spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--option value ...]`. */
 object Main {
@@ -35,6 +35,26 @@ object Main {
           case "csv" => df.write.mode("overwrite").option("header", "true").csv(a("out"))
           case other => throw new UsageException(s"gen-data: --format must be parquet or csv, got '$other'")
         }
+      }),
+    Command("import", "copies a data set into Parquet, with every array<double> column as array<float>", Seq(
+      Opt("input", "input path", required = true),
+      Opt("format", "json, csv or parquet", Some("json")),
+      Opt("out", "where to write the Parquet data set (overwritten)", required = true),
+      Opt("partitions", "write this many files", Some("2"))),
+      (spark, a) => {
+        val df = a("format") match {
+          case "json" => spark.read.json(a("input"))
+          case other => SkeletonJob.read(spark, a("input"), other)
+        }
+        val cols = df.schema.fields.map { f =>
+          f.dataType match {
+            case org.apache.spark.sql.types.ArrayType(org.apache.spark.sql.types.DoubleType, _) =>
+              col(f.name).cast("array<float>").as(f.name)
+            case _ => col(f.name)
+          }
+        }
+        df.select(cols.toIndexedSeq: _*).repartition(a.int("partitions")).write.mode("overwrite").parquet(a("out"))
+        println(s"import: wrote ${a("out")}")
       }),
     Command("skeleton", "streams every partition to its executor's sidecar as Arrow and saves what it decoded", Seq(
       Opt("input", "input data set path", required = true),
@@ -73,7 +93,9 @@ object Main {
         val parts = a.intOpt("partitions").fold(input)(n => input.repartition(n))
         model.transform(parts).write.mode("overwrite").saveAsTable(a("table"))
         println(s"transform: wrote table ${a("table")} with $model")
-      }))
+      }),
+    Command("train", "trains a DBN over Spark (replicas in the executors' sidecars, synced by broadcast) and writes " +
+      "the run's tables", TrainJob.opts, TrainJob.run))
 
   private def topUsage: String =
     ("usage: spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--help | options]" +: "" +: "commands:" +:

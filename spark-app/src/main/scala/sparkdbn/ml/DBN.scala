@@ -44,6 +44,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
   def setMode(v: String): this.type = set(mode, v)
   def setSyncEvery(v: Int): this.type = set(syncEvery, v)
   def setMaxStaleness(v: Int): this.type = set(maxStaleness, v)
+  def setMergeRule(v: String): this.type = set(mergeRule, v)
   def setNumPartitions(v: Int): this.type = set(numPartitions, v)
   def setSeed(v: Long): this.type = set(seed, v)
   def setCheckpointDir(v: String): this.type = set(checkpointDir, v)
@@ -108,7 +109,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
     val record = params.filter(isDefined).map(p => s"\"${p.name}\":${p.asInstanceOf[org.apache.spark.ml.param.Param[Any]].jsonEncode($(p))}")
       .mkString("{", ",", s",\"runId\":\"$runId\"}")
     TrainSettings(runId, $(layers).toSeq, $(visibleUnits), rbm, ft, $(epochs), $(fineTuneEpochs), $(batchSize), $(mode),
-      $(syncEvery), $(maxStaleness), $(seed), $(replicaInit) == "independent",
+      $(syncEvery), $(maxStaleness), $(mergeRule) == "sum", $(seed), $(replicaInit) == "independent",
       Option($(checkpointDir)).filter(_.nonEmpty), $(resume), record)
   }
 

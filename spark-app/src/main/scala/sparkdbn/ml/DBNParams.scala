@@ -92,6 +92,13 @@ trait DBNParams extends Params {
   final val syncEvery: IntParam = new IntParam(this, "syncEvery", "mini-batches a replica trains between syncs",
     ParamValidators.inRange(1, 1 << 24))
 
+  final val mergeRule: Param[String] = new Param[String](this, "mergeRule",
+    "how updates move the centre: 'sum' — each replica's whole update is applied (sync: their sum; async: each one, scaled " +
+      "by min(1, P / (staleness + 1))), so P replicas make the progress of one process taking all their steps; 'average' — " +
+      "model averaging (sync: the samples-weighted mean; async: 1 / max(P, staleness + 1) of each): steadier, but P replicas " +
+      "make the progress of one",
+    ParamValidators.inArray(Array("sum", "average")))
+
   final val maxStaleness: IntParam = new IntParam(this, "maxStaleness",
     "async: an update computed from a version more than this many versions old is rejected and redone",
     ParamValidators.inRange(0, 1 << 20))
@@ -131,8 +138,9 @@ trait DBNParams extends Params {
     fineTuneLearningRate -> "0.1",
     fineTuneMomentum -> "0:0.5,5:0.9",
     mode -> "async",
-    syncEvery -> 20,
+    syncEvery -> 5,
     maxStaleness -> 8,
+    mergeRule -> "sum",
     numPartitions -> 0,
     seed -> 1L,
     checkpointDir -> "",

@@ -70,6 +70,8 @@ final case class TrainSettings(
     mode: String,
     syncEvery: Int,
     maxStaleness: Int,
+    /** Apply each update whole (true) or average them (false). */
+    sumUpdates: Boolean,
     seed: Long,
     independent: Boolean,
     checkpointDir: Option[String],
@@ -92,15 +94,19 @@ final case class TrainOutcome(
  * arithmetic (initialising a layer, merging updates) runs in the driver's own
  * sidecar, so every formula lives in the TypeScript engine.
  *
- * Async merging is a staleness-weighted delta: an update computed from
- * version v arriving when the latest is w (staleness s = w - v) moves the
- * centre by delta / max(P, s + 1). A fresh update counts as one partition's
- * share, as in sync averaging (P updates of 1/P each move the centre as far as
- * one averaged round); a staler one counts less, in proportion to its age
- * (Zhang et al., "Staleness-aware Async-SGD", IJCAI 2016). Replicas restart
- * from the newest version each round, so no replica state is needed for
- * correctness (unlike elastic averaging, whose replicas are long-lived), and
- * an update older than maxStaleness is rejected and its round redone.
+ * Merging. Sync: the centre moves by the sum of the replicas' deltas (mergeRule
+ * 'sum': P replicas of s steps make the progress of one process taking all P s
+ * steps, so the same data and epochs train as far as in one process) or by their
+ * samples-weighted mean ('average': model averaging). Async: a staleness-weighted
+ * delta. An update computed from version v arriving when the latest is w
+ * (staleness t = w - v) moves the centre by weight * delta, with weight
+ * min(1, P / (t + 1)) ('sum') or 1 / max(P, t + 1) ('average'): with P replicas
+ * running, t up to P - 1 is the normal case and counts fully; a staler update
+ * counts less, in proportion to its age (after Zhang et al., "Staleness-aware
+ * Async-SGD", IJCAI 2016). Replicas restart from the newest version each round,
+ * so correctness needs no replica state (unlike elastic averaging, whose
+ * replicas are long-lived and lost with their sidecar), and an update older
+ * than maxStaleness is rejected and its round redone.
  */
 final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: TrainSettings, progress: String => Unit) {
   private val log = LoggerFactory.getLogger(getClass)
@@ -278,7 +284,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         val total = decoded.map(_._2.getSamples.toDouble).sum
         parts.foreach(p => prog.done(p) += batches(p))
         val m0 = System.nanoTime()
-        val merged = merge(pub.snapshot.value, decoded.map { case (r, u) => (r.update, u.getSamples / total) }, prog.minEpoch - epochBefore)
+        val weight = (u: ModelUpdate) => if (s.sumUpdates) 1.0 else u.getSamples / total
+        val merged = merge(pub.snapshot.value, decoded.map { case (r, u) => (r.update, weight(u)) }, prog.minEpoch - epochBefore)
         val mergeSeconds = (System.nanoTime() - m0) / 1e9
         val p0 = System.nanoTime()
         val next = channel.publish(topic, merged.getSnapshot.toByteArray, merged.getVersion)
@@ -338,7 +345,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
                 val epoch = prog.epoch(p)
                 prog.done(p) += batches
                 val m0 = System.nanoTime()
-                val merged = merge(latest.snapshot.value, Seq(r.update -> 1.0 / math.max(P, staleness + 1)), prog.minEpoch - epochBefore)
+                val weight = if (s.sumUpdates) math.min(1.0, P.toDouble / (staleness + 1)) else 1.0 / math.max(P, staleness + 1)
+                val merged = merge(latest.snapshot.value, Seq(r.update -> weight), prog.minEpoch - epochBefore)
                 val mergeSeconds = (System.nanoTime() - m0) / 1e9
                 val p0 = System.nanoTime()
                 val next = channel.publish(topic, merged.getSnapshot.toByteArray, merged.getVersion)

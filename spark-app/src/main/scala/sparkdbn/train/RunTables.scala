@@ -1,0 +1,81 @@
+package sparkdbn.train
+
+import java.sql.Timestamp
+
+import org.apache.spark.sql.{DataFrame, Row, SparkSession}
+import org.apache.spark.sql.types._
+
+import sparkdbn.model.DbnSnapshots
+
+/** One row of `<prefix>_runs`. */
+final case class RunRow(
+    run_id: String,
+    status: String,
+    mode: String,
+    partitions: Int,
+    sizes: String,
+    rows: Long,
+    params: String,
+    started_at: Timestamp,
+    ended_at: Timestamp,
+    seconds: Double,
+    rounds: Int,
+    versions_published: Int,
+    final_reconstruction_error: Double,
+    final_train_accuracy: Double,
+    accuracy: Option[Double],
+    resumed_from: Option[String],
+    error: Option[String])
+
+/**
+ * The tables a run leaves in the catalog, appended to by every run and keyed
+ * by run_id: `<prefix>_runs` (one row per run), `<prefix>_rounds` (one per
+ * replica round), `<prefix>_params` (one per layer and unit: weights as an
+ * array), and on request `<prefix>_features` (the input, transformed).
+ */
+object RunTables {
+  def runs(prefix: String): String = s"${prefix}_runs"
+  def roundsTable(prefix: String): String = s"${prefix}_rounds"
+  def params(prefix: String): String = s"${prefix}_params"
+  def features(prefix: String): String = s"${prefix}_features"
+
+  def writeRun(spark: SparkSession, prefix: String, row: RunRow): Unit =
+    spark.createDataFrame(Seq(row)).coalesce(1).write.mode("append").saveAsTable(runs(prefix))
+
+  def writeRounds(spark: SparkSession, prefix: String, rounds: Seq[RoundMetrics]): Unit = if (rounds.nonEmpty) {
+    val df = spark.createDataFrame(rounds)
+    val snake = df.columns.map(c => df.col(c).as(c.replaceAll("([a-z])([A-Z])", "$1_$2").toLowerCase))
+    df.select(snake.toIndexedSeq: _*).coalesce(1).write.mode("append").saveAsTable(roundsTable(prefix))
+  }
+
+  val ParamsSchema: StructType = StructType(Seq(
+    StructField("run_id", StringType, nullable = false),
+    StructField("layer", IntegerType, nullable = false),
+    StructField("kind", StringType, nullable = false),
+    StructField("unit", IntegerType, nullable = false),
+    StructField("bias", FloatType, nullable = false),
+    StructField("weights", ArrayType(FloatType, containsNull = false), nullable = true)))
+
+  /**
+   * One row per unit: kind 'hidden' (layer l's hidden unit j: its bias and its
+   * incoming weights W[:, j]), 'visible' (layer l's visible bias, no weights),
+   * 'output' (soft-max class k: bias and weights from the top layer; layer = number of RBMs).
+   */
+  def paramsFrame(spark: SparkSession, runId: String, snapshot: Array[Byte]): DataFrame = {
+    val m = DbnSnapshots.read(snapshot, s"run $runId")
+    val rows = m.layers.zipWithIndex.flatMap { case (l, li) =>
+      val hidden = (0 until l.nHidden).map { j =>
+        Row(runId, li, "hidden", j, l.hiddenBias(j), Array.tabulate(l.nVisible)(i => l.weights(i * l.nHidden + j)).toSeq)
+      }
+      val visible = (0 until l.nVisible).map(i => Row(runId, li, "visible", i, l.visibleBias(i), null))
+      hidden ++ visible
+    } ++ m.output.toSeq.flatMap { o =>
+      (0 until o.nClasses).map(c => Row(runId, m.layers.length, "output", c, o.bias(c),
+        Array.tabulate(o.nIn)(i => o.weights(i * o.nClasses + c)).toSeq))
+    }
+    spark.createDataFrame(spark.sparkContext.parallelize(rows, 1), ParamsSchema)
+  }
+
+  def writeParams(spark: SparkSession, prefix: String, runId: String, snapshot: Array[Byte]): Unit =
+    paramsFrame(spark, runId, snapshot).write.mode("append").saveAsTable(params(prefix))
+}
