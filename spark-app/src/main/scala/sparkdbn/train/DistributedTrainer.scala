@@ -155,13 +155,20 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   // ---------------------------------------------------------------- driver-side model arithmetic
 
+  /** A call to the driver's sidecar; the calls are pure, so one that failed because the process died is retried once. */
   private def driverCall[T](what: String)(f: sparkdbn.sidecar.Sidecar => T): T = {
-    val sidecar = SidecarManager.get()
-    try f(sidecar) catch {
-      case e: io.grpc.StatusRuntimeException if e.getStatus.getCode == io.grpc.Status.Code.INVALID_ARGUMENT =>
-        throw new IllegalArgumentException(s"$what: ${e.getStatus.getDescription}")
-      case NonFatal(e) => throw sidecar.explain(e)
+    def attempt(retry: Boolean): T = {
+      val sidecar = SidecarManager.get()
+      try f(sidecar) catch {
+        case e: io.grpc.StatusRuntimeException if e.getStatus.getCode == io.grpc.Status.Code.INVALID_ARGUMENT =>
+          throw new IllegalArgumentException(s"$what: ${e.getStatus.getDescription}")
+        case NonFatal(e) if retry && sidecar.process.waitFor(2, TimeUnit.SECONDS) =>
+          log.warn(s"$what: the driver's sidecar died (${e.getMessage}); retrying with a new one")
+          attempt(retry = false)
+        case NonFatal(e) => throw sidecar.explain(e)
+      }
     }
+    attempt(retry = true)
   }
 
   private def initLayer(base: Array[Byte], layer: Int, means: Array[Double], classes: Int): SnapshotResponse =
