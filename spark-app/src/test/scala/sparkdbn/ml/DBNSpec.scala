@@ -1,0 +1,92 @@
+package sparkdbn.ml
+
+import java.nio.file.Files
+
+import org.apache.spark.sql.SparkSession
+import org.apache.spark.sql.functions._
+import org.scalatest.BeforeAndAfterAll
+import org.scalatest.funsuite.AnyFunSuite
+
+import sparkdbn.sidecar.SidecarManager
+import sparkdbn.train.ModelChannel
+
+/** The DBN estimator's params, its fit over a real local Spark and sidecar, and the model channel. */
+class DBNSpec extends AnyFunSuite with BeforeAndAfterAll {
+  private var spark: SparkSession = _
+  private val dir = Files.createTempDirectory("dbn-spec")
+
+  override def beforeAll(): Unit = {
+    spark = SparkSession.builder().master("local[2]").appName("DBNSpec")
+      .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+      .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate()
+  }
+  override def afterAll(): Unit = try if (spark != null) spark.stop() finally SidecarManager.stop()
+
+  test("defaults, set, and validation naming the param") {
+    val d = new DBN()
+    assert(d.getLayers.toSeq == Seq(500, 500))
+    assert(d.getMode == "async" && d.getSyncEvery == 5 && d.getOrDefault(d.mergeRule) == "sum")
+    assert(d.getOrDefault(d.momentum) == "0:0.5,5:0.9")
+    d.setLayers(Array(8, 4)).setMode("sync").setSyncEvery(3).setLearningRate("0:0.1,3:0.01")
+    assert(d.getLayers.toSeq == Seq(8, 4) && d.getMode == "sync" && d.getSyncEvery == 3)
+    val bad = Seq[() => Any](() => d.setMode("fast"), () => d.setLayers(Array.empty[Int]), () => d.setSyncEvery(0),
+      () => d.setLearningRate("0:0.1,0:0.2"), () => d.setLearningRate("11"), () => d.setMomentum("1.5"), () => d.setK(0))
+    bad.foreach(f => assert(intercept[IllegalArgumentException](f()).getMessage.matches("(?s).*(mode|layers|syncEvery|learningRate|momentum|k).*")))
+    assert(DBNParams.parseSchedule("0:0.5,5:0.9", 0, 1) == Right("[[0,0.5],[5,0.9]]"))
+    assert(DBNParams.parseSchedule("0.05", 0, 1) == Right("0.05"))
+    assert(DBNParams.parseSchedule("1:0.5", 0, 1).isLeft)
+  }
+
+  test("save and load keep every param") {
+    val d = new DBN().setLayers(Array(7, 3)).setMode("sync").setSeed(9).setLabelCol("y")
+    d.write.overwrite().save(dir.resolve("est").toString)
+    val back = DBN.load(dir.resolve("est").toString)
+    assert(back.uid == d.uid && back.getLayers.toSeq == Seq(7, 3) && back.getMode == "sync" && back.getSeed == 9 && back.getLabelCol == "y")
+  }
+
+  test("schema problems are raised in the driver before any work") {
+    val df = spark.range(10).select(col("id"), array(lit(0.5f), lit(0.25f)).as("features"), lit("a").as("y"))
+    val e1 = intercept[IllegalArgumentException](new DBN().setFeaturesCol("nope").fit(df))
+    assert(e1.getMessage.contains("column 'nope' does not exist"))
+    val e2 = intercept[IllegalArgumentException](new DBN().setLabelCol("y").fit(df))
+    assert(e2.getMessage.contains("label column 'y' is string, not numeric"))
+  }
+
+  test("fit over Spark (sync, 2 partitions) returns a model that scores, with its rounds in the summary") {
+    // Two prototypes with 10% noise: an 8-4 RBM with a soft-max learns to tell them apart.
+    val rng = new scala.util.Random(3)
+    val protos = Array(Array.tabulate(8)(i => if (i < 4) 1f else 0f), Array.tabulate(8)(i => if (i < 4) 0f else 1f))
+    val rows = (0 until 400).map { r =>
+      val y = r % 2
+      (protos(y).map(v => if (rng.nextDouble() < 0.1) 1 - v else v), y)
+    }
+    val session = spark
+    import session.implicits._
+    val df = rows.toDF("features", "label")
+    val model = new DBN().setLayers(Array(4)).setLabelCol("label").setEpochs(3).setFineTuneEpochs(5).setBatchSize(10)
+      .setLearningRate("0.1").setFineTuneLearningRate("0.2").setMode("sync").setSyncEvery(4).setNumPartitions(2).fit(df)
+    assert(model.numInputs == 8 && model.numFeatures == 4 && model.numClasses == 2)
+    val s = model.summary.get
+    // 200 rows a partition, 20 batches an epoch, 4 per round: 15 rounds of 2 replicas for layer 0, 25 for fine-tuning.
+    assert(s.rounds.count(_.topic == "layer0") == 30 && s.rounds.count(_.topic == "finetune") == 50)
+    assert(s.rounds.forall(r => r.status == "merged" && r.staleness == 0))
+    val acc = model.transform(df).select(avg((col("prediction") === col("label")).cast("double"))).head().getDouble(0)
+    assert(acc > 0.95, s"accuracy $acc")
+  }
+
+  test("the channel keeps at most two versions of a topic alive, plus those a running job holds") {
+    val ch = new ModelChannel(spark.sparkContext)
+    val v0 = ch.publish("t", Array[Byte](0), "a")
+    ch.publish("t", Array[Byte](1), "b")
+    val held = ch.subscribe("t")
+    ch.publish("t", Array[Byte](2), "c")
+    ch.publish("t", Array[Byte](3), "d")
+    assert(ch.alive("t") == Seq(1, 2, 3)) // 0 destroyed, 1 held
+    assert(intercept[Exception](v0.snapshot.value).getMessage.contains("destroyed"))
+    ch.release(held)
+    assert(ch.alive("t") == Seq(2, 3))
+    assert(ch.subscribe("t").number == 3 && ch.latest("t").get.version == "d")
+    ch.close()
+    assert(ch.alive("t").isEmpty && ch.destroyed == 4)
+  }
+}
