@@ -1,5 +1,6 @@
 import avro from 'avsc';
 import { createHash } from 'node:crypto';
+import { endianness } from 'node:os';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { schema } from '../gen/model-avsc.js';
@@ -34,8 +35,11 @@ interface SnapshotRecord {
   crc32: number;
 }
 
-/** float32 values as little-endian bytes (a copy). */
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/** float32 values as little-endian bytes (a copy; one memcpy on little-endian hosts). */
 function bytesOf(a: Float32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
   const b = Buffer.alloc(a.length * 4);
   for (let i = 0; i < a.length; i++) b.writeFloatLE(a[i], i * 4);
   return b;
@@ -45,7 +49,8 @@ function bytesOf(a: Float32Array): Buffer {
 function floatsOf(b: Buffer, n: number, what: string): Float32Array {
   if (b.length !== n * 4) throw new SnapshotError(`${what} has ${b.length} bytes, expected ${n * 4} (${n} float32)`);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = b.readFloatLE(i * 4);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(b);
+  else for (let i = 0; i < n; i++) out[i] = b.readFloatLE(i * 4);
   return out;
 }
 

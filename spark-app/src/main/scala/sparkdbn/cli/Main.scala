@@ -38,12 +38,24 @@ object Main {
       }),
     Command("import", "copies a data set into Parquet, with every array<double> column as array<float>", Seq(
       Opt("input", "input path", required = true),
-      Opt("format", "json, csv or parquet", Some("json")),
+      Opt("format", "json, csv, parquet, or f32 (raw little-endian float32 rows: id and features array<float>)", Some("json")),
+      Opt("cols", "f32 only: values per row", Some("784")),
       Opt("out", "where to write the Parquet data set (overwritten)", required = true),
       Opt("partitions", "write this many files", Some("2"))),
       (spark, a) => {
         val df = a("format") match {
           case "json" => spark.read.json(a("input"))
+          case "f32" =>
+            val n = a.int("cols")
+            val bytes = java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(a("input")))
+            if (bytes.length % (4 * n) != 0) throw new UsageException(s"import: ${a("input")} has ${bytes.length} bytes, not rows of $n float32")
+            val fb = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
+            val rows = (0 until bytes.length / (4 * n)).map { r =>
+              val v = new Array[Float](n)
+              fb.get(r * n, v)
+              (r.toLong, v)
+            }
+            spark.createDataFrame(rows).toDF("id", "features")
           case other => SkeletonJob.read(spark, a("input"), other)
         }
         val cols = df.schema.fields.map { f =>
