@@ -72,7 +72,12 @@ final class Checkpoint(dir: String, hadoop: Configuration) {
     if (!fs.exists(new Path(root, "state.json"))) return None
     implicit val formats: Formats = DefaultFormats
     val j = JsonMethods.parse(new String(read("state.json"), StandardCharsets.UTF_8))
-    val ois = new ObjectInputStream(new ByteArrayInputStream(read("rounds.bin")))
+    // The jar's own loader: under spark-submit the system loader does not see the application's classes.
+    val loader = getClass.getClassLoader
+    val ois = new ObjectInputStream(new ByteArrayInputStream(read("rounds.bin"))) {
+      override def resolveClass(d: java.io.ObjectStreamClass): Class[_] =
+        try Class.forName(d.getName, false, loader) catch { case _: ClassNotFoundException => super.resolveClass(d) }
+    }
     val rounds = try ois.readObject().asInstanceOf[List[RoundMetrics]] finally ois.close()
     Some(CheckpointState(
       (j \ "runId").extract[String],
