@@ -1,12 +1,9 @@
 package sparkdbn.jobs
 
-import java.util.concurrent.{CompletableFuture, TimeUnit}
 
 import scala.jdk.CollectionConverters._
-import scala.util.control.NonFatal
 
-import com.google.protobuf.ByteString
-import io.grpc.stub.{ClientCallStreamObserver, ClientResponseObserver}
+import com.google.protobuf.UnsafeByteOperations
 import org.apache.spark.{SparkEnv, TaskContext}
 import org.apache.spark.sql.{DataFrame, Row, SparkSession}
 import org.apache.spark.sql.types._
@@ -74,39 +71,11 @@ object SkeletonJob {
   def ingest(sidecar: Sidecar, chunks: Iterator[Array[Byte]], label: String): IngestSummary = {
     val ctx = Option(TaskContext.get())
     val task = ctx.fold(label)(c => s"$label (stage ${c.stageId()} attempt ${c.attemptNumber()})")
-    val result = new CompletableFuture[IngestSummary]()
-    val ready = new Object
-    val observer = new ClientResponseObserver[ArrowChunk, IngestSummary] {
-      override def beforeStart(req: ClientCallStreamObserver[ArrowChunk]): Unit =
-        req.setOnReadyHandler(() => ready.synchronized(ready.notifyAll()))
-      override def onNext(v: IngestSummary): Unit = result.complete(v)
-      override def onError(t: Throwable): Unit = {
-        result.completeExceptionally(t)
-        ready.synchronized(ready.notifyAll())
-      }
-      override def onCompleted(): Unit = ()
-    }
-    val requests = sidecar.asyncStub.ingestArrow(observer).asInstanceOf[ClientCallStreamObserver[ArrowChunk]]
     try {
-      chunks.foreach { bytes =>
-        // Wait for HTTP/2 flow control instead of buffering the whole partition.
-        ready.synchronized {
-          while (!requests.isReady && !result.isDone) ready.wait(100)
-        }
-        if (!result.isDone) {
-          requests.onNext(ArrowChunk.newBuilder().setIpcStream(ByteString.copyFrom(bytes)).setTask(task).build())
-        }
-      }
-      if (!result.isDone) requests.onCompleted()
-      result.get(1, TimeUnit.HOURS)
+      sidecar.clientStream[ArrowChunk, IngestSummary](sidecar.asyncStub.ingestArrow(_),
+        chunks.map(bytes => ArrowChunk.newBuilder().setIpcStream(UnsafeByteOperations.unsafeWrap(bytes)).setTask(task).build()))
     } catch {
-      case NonFatal(e) =>
-        val cause = e match {
-          case ee: java.util.concurrent.ExecutionException => ee.getCause
-          case other => other
-        }
-        try requests.cancel("task failed", cause) catch { case NonFatal(c) => cause.addSuppressed(c) }
-        throw sidecar.explain(cause)
+      case s: io.grpc.StatusRuntimeException => throw sidecar.explain(s)
     }
   }
 }

@@ -5,13 +5,13 @@ import java.util.concurrent.{LinkedBlockingQueue, TimeUnit}
 import scala.collection.mutable
 import scala.util.control.NonFatal
 
-import com.google.protobuf.{ByteString, UnsafeByteOperations}
+import com.google.protobuf.UnsafeByteOperations
 import io.grpc.{Status, StatusRuntimeException}
 import io.grpc.stub.StreamObserver
 import org.apache.spark.sql.catalyst.InternalRow
 
 import sparkdbn.io.{BoundSource, FeatureArrow}
-import sparkdbn.proto.{PutModelRequest, TransformRequest, TransformResponse, TransformStart}
+import sparkdbn.proto.{TransformRequest, TransformResponse, TransformStart}
 import sparkdbn.sidecar.{Sidecar, SidecarException}
 
 /** How a task streams its rows through the sidecar. */
@@ -51,15 +51,10 @@ final class SidecarScoring(
   ensureModel()
   open()
 
-  private def ensureModel(): Unit = if (!sidecar.loadedModels.contains(version)) {
-    try {
-      sidecar.blockingStub.withDeadlineAfter(5, TimeUnit.MINUTES)
-        .putModel(PutModelRequest.newBuilder().setVersion(version).setSnapshot(ByteString.copyFrom(snapshot())).build())
-      sidecar.loadedModels.add(version)
-    } catch {
+  private def ensureModel(): Unit =
+    try sidecar.ensureModel(version, snapshot()) catch {
       case NonFatal(e) => throw fail(e)
     }
-  }
 
   private def open(): Unit = {
     requests = sidecar.asyncStub.transform(new StreamObserver[TransformResponse] {

@@ -12,10 +12,11 @@ import scala.util.control.NonFatal
 import io.grpc.{ManagedChannel, Metadata, StatusRuntimeException}
 import io.grpc.health.v1.{HealthCheckRequest, HealthCheckResponse, HealthGrpc}
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder
-import io.grpc.stub.MetadataUtils
+import com.google.protobuf.UnsafeByteOperations
+import io.grpc.stub.{ClientCallStreamObserver, ClientResponseObserver, MetadataUtils, StreamObserver}
 import org.slf4j.LoggerFactory
 
-import sparkdbn.proto.{DescribeRequest, DescribeResponse, SidecarGrpc}
+import sparkdbn.proto.{DescribeRequest, DescribeResponse, PutModelRequest, SidecarGrpc}
 
 /**
  * One running sidecar process and the channel to it. Created by [[Sidecar.start]];
@@ -44,6 +45,63 @@ final class Sidecar private (
   def blockingStub: SidecarGrpc.SidecarBlockingStub = SidecarGrpc.newBlockingStub(channel).withInterceptors(auth)
   def asyncStub: SidecarGrpc.SidecarStub = SidecarGrpc.newStub(channel).withInterceptors(auth)
   def healthStub: HealthGrpc.HealthBlockingStub = HealthGrpc.newBlockingStub(channel).withInterceptors(auth)
+
+  /**
+   * Sends a model snapshot unless this JVM already sent that version. The
+   * process may evict it; a call that then fails with FAILED_PRECONDITION
+   * removes the version from loadedModels and sends it again.
+   */
+  def ensureModel(version: String, snapshot: => Array[Byte]): Unit = if (!loadedModels.contains(version)) {
+    // The array is the caller's and never changes: wrap it, no copy.
+    blockingStub.withDeadlineAfter(5, TimeUnit.MINUTES).putModel(
+      PutModelRequest.newBuilder().setVersion(version).setSnapshot(UnsafeByteOperations.unsafeWrap(snapshot)).build())
+    loadedModels.add(version)
+  }
+
+  /**
+   * A client-streaming call with HTTP/2 flow control: `open` starts it, then
+   * every message of `messages` is sent (drawn lazily, only when the transport
+   * is ready, so neither side holds the whole stream), then the one answer is
+   * returned. The call's own error (a StatusRuntimeException) is thrown as it
+   * is, for the caller to read its status; any other failure cancels the call
+   * and is explained with the process's state.
+   */
+  def clientStream[Req, Resp](open: StreamObserver[Resp] => StreamObserver[Req], messages: Iterator[Req]): Resp = {
+    val result = new CompletableFuture[Resp]()
+    val ready = new Object
+    val observer = new ClientResponseObserver[Req, Resp] {
+      override def beforeStart(req: ClientCallStreamObserver[Req]): Unit =
+        req.setOnReadyHandler(() => ready.synchronized(ready.notifyAll()))
+      override def onNext(v: Resp): Unit = result.complete(v)
+      override def onError(t: Throwable): Unit = {
+        result.completeExceptionally(t)
+        ready.synchronized(ready.notifyAll())
+      }
+      override def onCompleted(): Unit = ()
+    }
+    val requests = open(observer).asInstanceOf[ClientCallStreamObserver[Req]]
+    try {
+      while (!result.isDone && messages.hasNext) {
+        ready.synchronized {
+          while (!requests.isReady && !result.isDone) ready.wait(100)
+        }
+        if (!result.isDone) requests.onNext(messages.next())
+      }
+      if (!result.isDone) requests.onCompleted()
+      result.get(1, TimeUnit.HOURS)
+    } catch {
+      case NonFatal(e) =>
+        val cause = e match {
+          case ee: ExecutionException => ee.getCause
+          case other => other
+        }
+        try requests.cancel("the caller failed", cause) catch { case NonFatal(c) => cause.addSuppressed(c) }
+        cause match {
+          case s: StatusRuntimeException => throw s
+          case other => throw explain(other)
+        }
+    }
+  }
 
   def describe(): DescribeResponse =
     blockingStub.withDeadlineAfter(10, TimeUnit.SECONDS).describe(DescribeRequest.getDefaultInstance)

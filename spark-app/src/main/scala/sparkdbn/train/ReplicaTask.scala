@@ -1,17 +1,16 @@
 package sparkdbn.train
 
-import java.util.concurrent.{CompletableFuture, TimeUnit}
+import java.util.concurrent.TimeUnit
 
 import scala.jdk.CollectionConverters._
 import scala.util.control.NonFatal
 
-import com.google.protobuf.{ByteString, UnsafeByteOperations}
+import com.google.protobuf.UnsafeByteOperations
 import io.grpc.{Status, StatusRuntimeException}
-import io.grpc.stub.{ClientCallStreamObserver, ClientResponseObserver}
 import org.apache.spark.{SparkEnv, TaskContext}
 
 import sparkdbn.io.FeatureArrow
-import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, CacheStart, PutModelRequest, TrainRequest, TrainResponse}
+import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, CacheStart, TrainRequest, TrainResponse}
 import sparkdbn.sidecar.{Sidecar, SidecarException, SidecarManager}
 
 /** What the driver asks of one partition's replica in one round. */
@@ -52,7 +51,7 @@ object ReplicaTask {
     var modelSent = false
 
     def train(): TrainResponse = {
-      if (!sidecar.loadedModels.contains(version)) putModel(sidecar, version, snapshot())
+      sidecar.ensureModel(version, snapshot())
       // A round can be long; the sidecar's death fails the call at once (the connection closes).
       sidecar.blockingStub.withDeadlineAfter(6, TimeUnit.HOURS).train(req)
     }
@@ -84,52 +83,11 @@ object ReplicaTask {
       resp.getWarm, resent, SparkEnv.get.executorId, (System.nanoTime() - t0) / 1e9)
   }
 
-  def putModel(sidecar: Sidecar, version: String, snapshot: Array[Byte]): Unit = {
-    sidecar.blockingStub.withDeadlineAfter(5, TimeUnit.MINUTES)
-      .putModel(PutModelRequest.newBuilder().setVersion(version).setSnapshot(UnsafeByteOperations.unsafeWrap(snapshot)).build())
-    sidecar.loadedModels.add(version)
-  }
-
-  /** Streams a partition's chunks to the sidecar's session cache, with gRPC flow control. */
+  /** Streams a partition's chunks to the sidecar's session cache. */
   def cacheData(sidecar: Sidecar, session: String, n: Int, chunks: Iterator[Chunk], task: String): CacheDataResponse = {
-    val result = new CompletableFuture[CacheDataResponse]()
-    val ready = new Object
-    val observer = new ClientResponseObserver[CacheDataRequest, CacheDataResponse] {
-      override def beforeStart(req: ClientCallStreamObserver[CacheDataRequest]): Unit =
-        req.setOnReadyHandler(() => ready.synchronized(ready.notifyAll()))
-      override def onNext(v: CacheDataResponse): Unit = result.complete(v)
-      override def onError(t: Throwable): Unit = {
-        result.completeExceptionally(t)
-        ready.synchronized(ready.notifyAll())
-      }
-      override def onCompleted(): Unit = ()
-    }
-    val requests = sidecar.asyncStub.cacheData(observer).asInstanceOf[ClientCallStreamObserver[CacheDataRequest]]
-    try {
-      requests.onNext(CacheDataRequest.newBuilder().setStart(
-        CacheStart.newBuilder().setSession(session).setTask(task).setNInputs(n)).build())
-      chunks.foreach { c =>
-        ready.synchronized {
-          while (!requests.isReady && !result.isDone) ready.wait(100)
-        }
-        if (!result.isDone) {
-          val bytes = FeatureArrow.encode(c.values, c.rows, n, c.labels)
-          requests.onNext(CacheDataRequest.newBuilder().setBatch(UnsafeByteOperations.unsafeWrap(bytes)).build())
-        }
-      }
-      if (!result.isDone) requests.onCompleted()
-      result.get(1, TimeUnit.HOURS)
-    } catch {
-      case NonFatal(e) =>
-        val cause = e match {
-          case ee: java.util.concurrent.ExecutionException => ee.getCause
-          case other => other
-        }
-        try requests.cancel("task failed", cause) catch { case NonFatal(c) => cause.addSuppressed(c) }
-        cause match {
-          case s: StatusRuntimeException => throw s
-          case other => throw sidecar.explain(other)
-        }
-    }
+    val start = CacheDataRequest.newBuilder().setStart(CacheStart.newBuilder().setSession(session).setTask(task).setNInputs(n)).build()
+    val batches = chunks.map(c => CacheDataRequest.newBuilder()
+      .setBatch(UnsafeByteOperations.unsafeWrap(FeatureArrow.encode(c.values, c.rows, n, c.labels))).build())
+    sidecar.clientStream[CacheDataRequest, CacheDataResponse](sidecar.asyncStub.cacheData(_), Iterator(start) ++ batches)
   }
 }
