@@ -24,8 +24,13 @@ class InputRowException(message: String) extends IllegalArgumentException(messag
  */
 sealed trait FeatureSource {
   def describe: String
-  /** Throws IllegalArgumentException naming the column when the schema does not fit `n` inputs. */
+  /**
+   * Throws IllegalArgumentException naming the column when the schema does not
+   * fit `n` inputs; with n = FeatureSource.AnyWidth only the types are checked.
+   */
   def check(schema: StructType, n: Int): Unit
+  /** The input width the schema tells without reading data, if it does. */
+  def declaredWidth(schema: StructType): Option[Int]
   def bind(schema: StructType): BoundSource
 }
 
@@ -35,6 +40,9 @@ trait BoundSource extends Serializable {
 }
 
 object FeatureSource {
+  /** For `check` before the width is known (an estimator learns it from the data). */
+  val AnyWidth: Int = -1
+
   def isNumeric(t: DataType): Boolean = ArrowEncoder.isNumeric(t)
 
   private def field(schema: StructType, name: String): StructField =
@@ -42,7 +50,7 @@ object FeatureSource {
       s"column '$name' does not exist; the input has ${schema.fieldNames.mkString(", ")}"))
 
   /** A numeric value of type t at ordinal i of an internal row or array. */
-  private def numberAt(t: DataType): (SpecializedGetters, Int) => Float = t match {
+  private[sparkdbn] def numberAt(t: DataType): (SpecializedGetters, Int) => Float = t match {
     case FloatType => (r, i) => r.getFloat(i)
     case DoubleType => (r, i) => r.getDouble(i).toFloat
     case IntegerType => (r, i) => r.getInt(i).toFloat
@@ -57,13 +65,18 @@ object FeatureSource {
   final case class VectorColumn(name: String) extends FeatureSource {
     def describe: String = s"column '$name'"
 
+    /** ML attribute metadata of a Vector column, when present, tells the size before any work. */
+    def declaredWidth(schema: StructType): Option[Int] = field(schema, name) match {
+      case f if f.dataType == SQLDataTypes.VectorType =>
+        scala.util.Try(org.apache.spark.ml.attribute.AttributeGroup.fromStructField(f).size).toOption.filter(_ >= 0)
+      case _ => None
+    }
+
     def check(schema: StructType, n: Int): Unit = {
       val f = field(schema, name)
       f.dataType match {
         case SQLDataTypes.VectorType =>
-          // ML attribute metadata, when present, tells the size before any work.
-          val size = scala.util.Try(org.apache.spark.ml.attribute.AttributeGroup.fromStructField(f).size).getOrElse(-1)
-          if (size >= 0 && size != n) {
+          declaredWidth(schema).filter(size => n != AnyWidth && size != n).foreach { size =>
             throw new IllegalArgumentException(s"column '$name' holds vectors of size $size, the model takes $n inputs")
           }
         case ArrayType(e, _) if isNumeric(e) =>
@@ -127,8 +140,12 @@ object FeatureSource {
   final case class NumericColumns(names: Seq[String]) extends FeatureSource {
     def describe: String = s"columns ${names.mkString(", ")}"
 
+    def declaredWidth(schema: StructType): Option[Int] = Some(names.length)
+
     def check(schema: StructType, n: Int): Unit = {
-      if (names.length != n) throw new IllegalArgumentException(s"${names.length} input columns given, the model takes $n inputs")
+      if (n != AnyWidth && names.length != n) {
+        throw new IllegalArgumentException(s"${names.length} input columns given, the model takes $n inputs")
+      }
       names.foreach { c =>
         val f = field(schema, c)
         if (!isNumeric(f.dataType)) throw new IllegalArgumentException(s"column '$c' is ${f.dataType.simpleString}, not numeric")

@@ -54,14 +54,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
 
   /** Checks the input columns' types (the input width is known only from the data). */
   override def transformSchema(schema: StructType): StructType = {
-    featureSource match {
-      case sparkdbn.io.FeatureSource.NumericColumns(names) => featureSource.check(schema, names.length)
-      case v: sparkdbn.io.FeatureSource.VectorColumn =>
-        // Any width passes here; only the type is checked.
-        scala.util.Try(v.check(schema, -1)).failed.toOption.foreach { e =>
-          if (!e.getMessage.contains("holds vectors of size")) throw e
-        }
-    }
+    featureSource.check(schema, sparkdbn.io.FeatureSource.AnyWidth)
     TrainingData.checkLabel(schema, $(labelCol))
     if ($(resume) && $(checkpointDir).isEmpty) throw new IllegalArgumentException("resume needs checkpointDir")
     schema

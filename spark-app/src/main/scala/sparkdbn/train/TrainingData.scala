@@ -47,34 +47,25 @@ object TrainingData {
     }
   }
 
-  /** Schema checks, in the driver, before any work: the feature source, and the label column's type. */
-  def checkLabel(schema: StructType, labelCol: String): Unit = {
-    if (labelCol.nonEmpty) {
-      val f = schema.fields.find(_.name == labelCol).getOrElse(throw new IllegalArgumentException(
-        s"label column '$labelCol' does not exist; the input has ${schema.fieldNames.mkString(", ")}"))
-      f.dataType match {
-        case IntegerType | LongType | ShortType | ByteType | DoubleType | FloatType =>
-        case _: DecimalType =>
-        case other => throw new IllegalArgumentException(s"label column '$labelCol' is ${other.simpleString}, not numeric")
-      }
+  /** The label column exists and is numeric: checked in the driver, before any work. */
+  def checkLabel(schema: StructType, labelCol: String): Unit = if (labelCol.nonEmpty) {
+    val f = schema.fields.find(_.name == labelCol).getOrElse(throw new IllegalArgumentException(
+      s"label column '$labelCol' does not exist; the input has ${schema.fieldNames.mkString(", ")}"))
+    if (!FeatureSource.isNumeric(f.dataType)) {
+      throw new IllegalArgumentException(s"label column '$labelCol' is ${f.dataType.simpleString}, not numeric")
     }
   }
 
-  /** The input width: from a Vector column's metadata, an array column's first row, or the column count. */
-  def inputWidth(df: DataFrame, source: FeatureSource): Int = source match {
-    case FeatureSource.NumericColumns(names) => names.length
-    case FeatureSource.VectorColumn(name) =>
-      val meta = scala.util.Try(org.apache.spark.ml.attribute.AttributeGroup.fromStructField(df.schema(name)).size).getOrElse(-1)
-      if (meta > 0) meta
-      else {
-        val first = df.select(name).where(org.apache.spark.sql.functions.col(name).isNotNull).head(1)
-        if (first.isEmpty) throw new IllegalArgumentException(s"column '$name' has no non-null value: nothing to train on")
-        first.head.get(0) match {
-          case v: org.apache.spark.ml.linalg.Vector => v.size
-          case s: scala.collection.Seq[_] => s.length
-          case other => throw new IllegalArgumentException(s"column '$name' holds ${other.getClass.getSimpleName}")
-        }
-      }
+  /** The input width: what the schema declares, else the length of the first non-null vector or array. */
+  def inputWidth(df: DataFrame, source: FeatureSource): Int = source.declaredWidth(df.schema).getOrElse {
+    val name = source.asInstanceOf[FeatureSource.VectorColumn].name
+    val first = df.select(name).where(org.apache.spark.sql.functions.col(name).isNotNull).head(1)
+    if (first.isEmpty) throw new IllegalArgumentException(s"column '$name' has no non-null value: nothing to train on")
+    first.head.get(0) match {
+      case v: org.apache.spark.ml.linalg.Vector => v.size
+      case s: scala.collection.Seq[_] => s.length
+      case other => throw new IllegalArgumentException(s"column '$name' holds ${other.getClass.getSimpleName}")
+    }
   }
 
   def prepare(df: DataFrame, source: FeatureSource, n: Int, labelCol: String, partitions: Int): TrainingData = {
@@ -82,7 +73,7 @@ object TrainingData {
     checkLabel(df.schema, labelCol)
     val bound = source.bind(df.schema)
     val labelIndex = if (labelCol.isEmpty) -1 else df.schema.fieldIndex(labelCol)
-    val labelType = if (labelIndex < 0) null else df.schema(labelIndex).dataType
+    val labelAt = if (labelIndex < 0) null else FeatureSource.numberAt(df.schema(labelIndex).dataType)
     val P = if (partitions > 0) partitions else df.rdd.getNumPartitions
     val labelled = labelIndex >= 0
     val label = labelCol
@@ -96,16 +87,7 @@ object TrainingData {
         bound.fill(row, v, 0, n, s"$where: row $r")
         val y = if (labelIndex < 0) 0 else {
           if (row.isNullAt(labelIndex)) throw new InputRowException(s"$where: row $r: label column '$label' is null")
-          val d: Double = labelType match {
-            case IntegerType => row.getInt(labelIndex).toDouble
-            case LongType => row.getLong(labelIndex).toDouble
-            case ShortType => row.getShort(labelIndex).toDouble
-            case ByteType => row.getByte(labelIndex).toDouble
-            case DoubleType => row.getDouble(labelIndex)
-            case FloatType => row.getFloat(labelIndex).toDouble
-            case t: DecimalType => row.getDecimal(labelIndex, t.precision, t.scale).toDouble
-            case _ => Double.NaN
-          }
+          val d = labelAt(row, labelIndex)
           if (!(d >= 0 && d < 100000 && d == math.floor(d))) {
             throw new InputRowException(s"$where: row $r: label column '$label' is $d; labels must be integers 0..C-1")
           }
@@ -136,8 +118,12 @@ object TrainingData {
       var rows = 0L
       var maxLabel = -1
       it.foreach { c =>
-        var i = 0
-        while (i < c.rows * n) { sums(i % n) += c.values(i); i += 1 }
+        var o = 0
+        while (o < c.rows * n) {
+          var j = 0
+          while (j < n) { sums(j) += c.values(o + j); j += 1 }
+          o += n
+        }
         if (c.labels != null) c.labels.foreach(y => maxLabel = math.max(maxLabel, y))
         rows += c.rows
       }
