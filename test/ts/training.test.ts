@@ -9,7 +9,7 @@ import type { Matrix } from '../../ts/rbm/data.js';
 import { DBN } from '../../ts/rbm/dbn.js';
 import { flatten, weightedAverage } from '../../ts/rbm/params.js';
 import { RBM, columnMeans } from '../../ts/rbm/rbm.js';
-import { initLayer, mergeUpdates, snapshotVersion } from '../../ts/service/merge.js';
+import { initLayer, mergeUpdates } from '../../ts/service/merge.js';
 import { ReplicaStore, type TrainJob } from '../../ts/service/replica.js';
 import { TrainingPool } from '../../ts/service/training.js';
 import { SidecarError } from '../../ts/service/errors.js';
@@ -75,7 +75,7 @@ describe('distributed training pieces (engine side)', function () {
     let recon = NaN;
     for (let e = 0; e < 3; e++) {
       const snap = await encodeSnapshot(model);
-      const out = await store.train(job({ session: 'p0', modelVersion: snapshotVersion(snap), epoch: e }), snap);
+      const out = await store.train(job({ session: 'p0', modelVersion: `v${e}`, epoch: e }), snap);
       expect(out.warm).to.equal(e > 0);
       recon = decodeUpdate(out.update).reconstructionError;
       model = mergeUpdates(await decodeSnapshot(snap), [{ bytes: out.update, weight: 1 }], 1);
@@ -166,8 +166,8 @@ describe('training pool (worker threads)', function () {
     const snap = await encodeSnapshot(model);
     const run = async (parallel: boolean) => {
       pool = new TrainingPool({ workers: 2, threadsPerWorker: 1, cacheBytes: 1 << 30 });
-      await pool.cache('a', x, null);
-      await pool.cache('b', { ...x, data: x.data.slice().reverse() }, null);
+      await pool.cache('a', [x.data], x.cols, null);
+      await pool.cache('b', [x.data.slice().reverse()], x.cols, null);
       const go = (s: string) => pool.train(job({ session: s, batches: 40, configJson: JSON.stringify({ ...CFG, seed: s === 'a' ? 1 : 2 }) }), snap);
       const outs = parallel ? await Promise.all([go('a'), go('b')]) : [await go('a'), await go('b')];
       await pool.close();
@@ -180,11 +180,11 @@ describe('training pool (worker threads)', function () {
     const { x } = prototypes(100, 16, 8);
     const bytes = x.data.byteLength;
     pool = new TrainingPool({ workers: 1, threadsPerWorker: 1, cacheBytes: Math.floor(bytes * 2.5) });
-    expect((await pool.cache('a', x, null)).evicted).to.deep.equal([]);
-    await pool.cache('b', x, null);
+    expect((await pool.cache('a', [x.data], x.cols, null)).evicted).to.deep.equal([]);
+    await pool.cache('b', [x.data], x.cols, null);
     const snap = await encodeSnapshot(new DBN([RBM.create({ nVisible: 16, nHidden: 4, visible: 'bernoulli' }, { seed: 1 })]));
     await pool.train(job({ session: 'a', batches: 1 }), snap); // a is now the most recently used
-    expect((await pool.cache('c', x, null)).evicted).to.deep.equal(['b']);
+    expect((await pool.cache('c', [x.data.subarray(0, 800), x.data.subarray(800)], x.cols, null)).evicted).to.deep.equal(['b']);
     expect(pool.has('b')).to.equal(false);
     expect(pool.cachedBytes).to.be.at.most(bytes * 2.5);
     let err: unknown;
@@ -224,12 +224,12 @@ describe('training over gRPC (real sidecar process)', function () {
   it('caches rows, answers NOT_FOUND for an unknown session, trains a round, and answers health while it trains', async () => {
     const client = sc.client();
     const { x, labels } = prototypes(2000, 784, 9, 10);
-    const init = await unary<object, { snapshot: Buffer; version: string; sizes: number[] }>(client, 'initLayer', {
+    const init = await unary<object, { snapshot: Buffer; sizes: number[] }>(client, 'initLayer', {
       base: Buffer.alloc(0), sizes: [784, 500], layer: 0, visible: 'bernoulli', inputMeans: Array.from(columnMeans(x)),
       classes: 0, seed: 4, trainingConfig: '{}' });
     expect(init.sizes).to.deep.equal([784, 500]);
-    await unary(client, 'putModel', { version: init.version, snapshot: init.snapshot });
-    const req = { session: 'run/0', modelVersion: init.version, layer: 0, configJson: JSON.stringify({ batchSize: 100 }), batches: 300,
+    await unary(client, 'putModel', { version: 'v0', snapshot: init.snapshot });
+    const req = { session: 'run/0', modelVersion: 'v0', layer: 0, configJson: JSON.stringify({ batchSize: 100 }), batches: 300,
       epoch: 0, inputSums: false, independent: false, task: 'stage 2 partition 0' };
     const missing = await unary(client, 'train', req).catch((e: grpc.ServiceError) => e);
     expect((missing as grpc.ServiceError).code).to.equal(grpc.status.NOT_FOUND);
@@ -258,7 +258,7 @@ describe('training over gRPC (real sidecar process)', function () {
     expect(Math.max(...latencies)).to.be.lessThan(100);
 
     // Merging on the same sidecar: the new version differs from the base by the delta.
-    const merged = await unary<object, { snapshot: Buffer; version: string }>(client, 'merge', {
+    const merged = await unary<object, { snapshot: Buffer }>(client, 'merge', {
       base: init.snapshot, updates: [{ update: r.update, weight: 0.5 }], epochs: 1, trainingConfig: '{}' });
     const before = flatten((await decodeSnapshot(init.snapshot)).layers[0]);
     const after = flatten((await decodeSnapshot(merged.snapshot)).layers[0]);

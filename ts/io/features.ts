@@ -4,6 +4,7 @@ import {
 } from 'apache-arrow';
 import type { Matrix } from '../rbm/data.js';
 import { PayloadError } from './errors.js';
+import { concatArrays } from './floats.js';
 
 /**
  * The data plane's batch format: one column, FixedSizeList<Float32>(n), rows
@@ -71,8 +72,9 @@ function decodeBatch(ipc: Uint8Array, nInputs: number, label: string, labelsAllo
     if (e instanceof PayloadError) throw e;
     throw new PayloadError(`${label}: malformed record batch: ${(e as Error).message}`);
   }
-  const labels = withLabels ? concat(labelParts, rows, (n) => new Int32Array(n)) : null;
-  return { x: { data: concat(parts, rows * nInputs, (n) => new Float32Array(n)), rows, cols: nInputs }, labels };
+  const one = <T extends Float32Array | Int32Array>(p: T[], make: (n: number) => T): T => (p.length === 1 ? p[0] : concatArrays(p, make));
+  const labels = withLabels ? one(labelParts, (n) => new Int32Array(n)) : null;
+  return { x: { data: one(parts, (n) => new Float32Array(n)), rows, cols: nInputs }, labels };
 }
 
 function checkNoNulls(d: { nullCount: number; nullBitmap?: Uint8Array | null; length: number; offset: number }, before: number,
@@ -86,16 +88,6 @@ function checkNoNulls(d: { nullCount: number; nullBitmap?: Uint8Array | null; le
   }
 }
 
-function concat<T extends Float32Array | Int32Array>(parts: T[], n: number, make: (n: number) => T): T {
-  if (parts.length === 1) return parts[0];
-  const out = make(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 function vectorColumn(name: string, m: Matrix): { field: Field; data: ReturnType<typeof makeData> } {
   const type = new FixedSizeList(m.cols, new Field('element', new Float32(), false));

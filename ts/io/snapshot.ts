@@ -1,9 +1,9 @@
 import avro from 'avsc';
 import { createHash } from 'node:crypto';
-import { endianness } from 'node:os';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { schema } from '../gen/model-avsc.js';
+import { bytesToFloats, floatsToBytes } from './floats.js';
 import { DBN, type SoftmaxLayer } from '../rbm/dbn.js';
 import { SnapshotError } from '../rbm/errors.js';
 import { RBM } from '../rbm/rbm.js';
@@ -35,23 +35,10 @@ interface SnapshotRecord {
   crc32: number;
 }
 
-const LITTLE_ENDIAN = endianness() === 'LE';
-
-/** float32 values as little-endian bytes (a copy; one memcpy on little-endian hosts). */
-function bytesOf(a: Float32Array): Buffer {
-  if (LITTLE_ENDIAN) return Buffer.from(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
-  const b = Buffer.alloc(a.length * 4);
-  for (let i = 0; i < a.length; i++) b.writeFloatLE(a[i], i * 4);
-  return b;
-}
-
 /** Little-endian bytes as float32 values; `what` names the field in errors. */
 function floatsOf(b: Buffer, n: number, what: string): Float32Array {
   if (b.length !== n * 4) throw new SnapshotError(`${what} has ${b.length} bytes, expected ${n * 4} (${n} float32)`);
-  const out = new Float32Array(n);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(b);
-  else for (let i = 0; i < n; i++) out[i] = b.readFloatLE(i * 4);
-  return out;
+  return bytesToFloats(b);
 }
 
 function payloadCrc(layers: LayerRecord[], output: SnapshotRecord['output']): number {
@@ -68,15 +55,15 @@ function toRecord(model: DBN | RBM, trainingConfig: unknown): SnapshotRecord {
     nVisible: l.nVisible,
     nHidden: l.nHidden,
     visibleUnits: l.visible === 'gaussian' ? 'GAUSSIAN' : 'BERNOULLI',
-    weights: bytesOf(l.W),
-    visibleBias: bytesOf(l.vBias),
-    hiddenBias: bytesOf(l.hBias),
+    weights: floatsToBytes(l.W),
+    visibleBias: floatsToBytes(l.vBias),
+    hiddenBias: floatsToBytes(l.hBias),
     epochs: l.counters.epochs,
     updates: l.counters.updates,
     samples: l.counters.samples,
   }));
   const o = dbn.output;
-  const output = o ? { nIn: o.nIn, nClasses: o.nClasses, weights: bytesOf(o.W), bias: bytesOf(o.bias) } : null;
+  const output = o ? { nIn: o.nIn, nClasses: o.nClasses, weights: floatsToBytes(o.W), bias: floatsToBytes(o.bias) } : null;
   return {
     formatVersion: FORMAT_VERSION,
     layers,

@@ -1,13 +1,12 @@
 import avro from 'avsc';
-import { endianness } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { schema } from '../gen/update-avsc.js';
 import { PayloadError } from './errors.js';
+import { bytesToFloats, floatsToBytes } from './floats.js';
 
 /** The update format this code writes and the only one it reads. */
 export const UPDATE_FORMAT_VERSION = 1;
 const updateType = avro.Type.forSchema(schema as unknown as avro.Schema);
-const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** proto/update.avsc, with delta as float32 values. */
 export interface ModelUpdate {
@@ -31,23 +30,9 @@ interface UpdateRecord extends Omit<ModelUpdate, 'delta'> {
   crc32: number;
 }
 
-function floatBytes(a: Float32Array): Buffer {
-  if (LITTLE_ENDIAN) return Buffer.from(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
-  const b = Buffer.alloc(a.length * 4);
-  for (let i = 0; i < a.length; i++) b.writeFloatLE(a[i], i * 4);
-  return b;
-}
-
-function bytesFloats(b: Buffer): Float32Array {
-  const out = new Float32Array(b.length / 4);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(b);
-  else for (let i = 0; i < out.length; i++) out[i] = b.readFloatLE(i * 4);
-  return out;
-}
-
 /** Avro binary encoding of one update (the schema is known to both sides: no container). */
 export function encodeUpdate(u: ModelUpdate): Buffer {
-  const delta = floatBytes(u.delta);
+  const delta = floatsToBytes(u.delta);
   const record: UpdateRecord = { ...u, formatVersion: UPDATE_FORMAT_VERSION, paramCount: u.delta.length, delta, crc32: crc32(delta) };
   return updateType.toBuffer(record);
 }
@@ -68,5 +53,5 @@ export function decodeUpdate(bytes: Uint8Array, what = 'update'): ModelUpdate {
   }
   if (crc32(r.delta) !== r.crc32) throw new PayloadError(`${what}: crc32 does not match delta: the payload is corrupt`);
   const { formatVersion: _f, paramCount: _p, crc32: _c, ...rest } = r;
-  return { ...rest, delta: bytesFloats(r.delta) };
+  return { ...rest, delta: bytesToFloats(r.delta) };
 }

@@ -104,6 +104,14 @@ export class DBN {
     return new DBN(layers);
   }
 
+  /** A deep copy: parameters and counters. */
+  clone(): DBN {
+    const o = this.output;
+    const d = new DBN(this.layers.map((l) => l.clone()), o ? { ...o, W: o.W.slice(), bias: o.bias.slice() } : null);
+    Object.assign(d.fineTuneCounters, this.fineTuneCounters);
+    return d;
+  }
+
   get top(): RBM {
     return this.layers[this.layers.length - 1];
   }

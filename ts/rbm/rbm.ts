@@ -114,12 +114,16 @@ export interface EpochStats {
   seconds: number;
 }
 
+/** Per-column sums, accumulated in double. */
+export function columnSums(m: Matrix): Float64Array {
+  const sum = new Float64Array(m.cols);
+  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) sum[c] += m.data[r * m.cols + c];
+  return sum;
+}
+
 /** Per-column means, accumulated in double. */
 export function columnMeans(m: Matrix): Float64Array {
-  const mean = new Float64Array(m.cols);
-  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) mean[c] += m.data[r * m.cols + c];
-  for (let c = 0; c < m.cols; c++) mean[c] /= m.rows;
-  return mean;
+  return columnSums(m).map((s) => s / m.rows);
 }
 
 export function softplus(x: number): number {

@@ -23,3 +23,14 @@ export function toStatus(err: unknown): { code: status; details: string } {
   const message = err instanceof Error ? err.message : String(err);
   return { code: status.INTERNAL, details: `internal error: ${message}` };
 }
+
+/**
+ * A DataError about row r of a batch, reworded for the task that sent it: the
+ * row counted from the start of the partition (`rowOffset` rows before the
+ * batch), the task named. Anything else is returned as it is.
+ */
+export function inPartition(e: unknown, task: string, rowOffset = 0): unknown {
+  if (!(e instanceof DataError) || e.row < 0) return e;
+  const row = rowOffset + e.row;
+  return new DataError(`${task}: row ${row}, column ${e.column}: ${e.reason}`, row, e.column, e.reason);
+}

@@ -1,15 +1,9 @@
-import { createHash } from 'node:crypto';
-import { decodeSnapshot, encodeSnapshot } from '../io/snapshot.js';
+import { encodeSnapshot } from '../io/snapshot.js';
 import { decodeUpdate } from '../io/update.js';
 import { DBN } from '../rbm/dbn.js';
 import { ConfigError } from '../rbm/errors.js';
 import { paramArrays } from '../rbm/params.js';
 import { RBM, type VisibleUnits } from '../rbm/rbm.js';
-
-/** Version id of a snapshot: its content hash (equal models, equal ids). */
-export function snapshotVersion(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex').slice(0, 32);
-}
 
 export interface InitLayerArgs {
   /** The model so far; null for the first layer. */
@@ -89,15 +83,12 @@ export function mergeUpdates(base: DBN, updates: { bytes: Uint8Array; weight: nu
   return base;
 }
 
-export async function snapshotOf(dbn: DBN, trainingConfig: string): Promise<{ snapshot: Buffer; version: string }> {
+export async function snapshotOf(dbn: DBN, trainingConfig: string): Promise<Buffer> {
   let cfg: unknown = {};
   try {
     cfg = trainingConfig ? JSON.parse(trainingConfig) : {};
   } catch {
     throw new ConfigError('trainingConfig', 'is not JSON');
   }
-  const snapshot = await encodeSnapshot(dbn, { trainingConfig: cfg });
-  return { snapshot, version: snapshotVersion(snapshot) };
+  return encodeSnapshot(dbn, { trainingConfig: cfg });
 }
-
-export { decodeSnapshot };

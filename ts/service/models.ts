@@ -42,8 +42,8 @@ export class ModelCache {
       throw new PayloadError(`PutModel ${version}: ${(e as Error).message}`);
     }
     this.models.delete(version);
-    // A copy: the request's buffer belongs to gRPC.
-    this.models.set(version, { dbn, bytes: Uint8Array.from(snapshot) });
+    // Kept as given: a caller whose buffer is not its own passes a copy.
+    this.models.set(version, { dbn, bytes: snapshot });
     while (this.models.size > this.capacity) this.models.delete(this.models.keys().next().value!);
     return dbn;
   }

@@ -1,10 +1,12 @@
-import { decodeSnapshot } from '../io/snapshot.js';
+import { status } from '@grpc/grpc-js';
+import { SidecarError, inPartition } from './errors.js';
+import { ModelCache } from './models.js';
 import { encodeUpdate, type ModelUpdate } from '../io/update.js';
 import { type Matrix, validateData } from '../rbm/data.js';
 import { BackpropTrainer, DBN, fineTuneConfig } from '../rbm/dbn.js';
 import { DataError } from '../rbm/errors.js';
 import { difference, flatten, unflattenInto } from '../rbm/params.js';
-import { RBM, RBMTrainer, columnMeans, trainConfig } from '../rbm/rbm.js';
+import { RBM, RBMTrainer, columnMeans, columnSums, trainConfig } from '../rbm/rbm.js';
 
 /** One round of one replica, as the Train call asks for it. */
 export interface TrainJob {
@@ -67,10 +69,7 @@ export class Session {
         try {
           validateData(this.x, dbn.layers[0].nVisible, dbn.layers[0].visible);
         } catch (e) {
-          if (e instanceof DataError && e.row >= 0) {
-            throw new DataError(`${task}: row ${e.row}, column ${e.column}: ${e.reason}`, e.row, e.column, e.reason);
-          }
-          throw e;
+          throw inPartition(e, task);
         }
         this.checked.add(0);
       }
@@ -91,7 +90,7 @@ export class Session {
  */
 export class ReplicaStore {
   readonly sessions = new Map<string, Session>();
-  private readonly models = new Map<string, DBN>();
+  private readonly models = new ModelCache();
 
   setData(session: string, x: Matrix, labels: Int32Array | null): void {
     this.sessions.set(session, new Session(x, labels));
@@ -101,21 +100,10 @@ export class ReplicaStore {
     this.sessions.delete(session);
   }
 
-  /** The published model (decoded once per version; the last few are kept). */
-  async model(version: string, snapshot: Uint8Array): Promise<DBN> {
-    let m = this.models.get(version);
-    if (!m) {
-      m = await decodeSnapshot(snapshot);
-      this.models.set(version, m);
-      while (this.models.size > 4) this.models.delete(this.models.keys().next().value!);
-    }
-    return m;
-  }
-
   async train(job: TrainJob, snapshot: Uint8Array): Promise<TrainOutcome> {
     const session = this.sessions.get(job.session);
-    if (!session) throw new SessionMissing(job.session);
-    const base = await this.model(job.modelVersion, snapshot);
+    if (!session) throw new SidecarError(status.NOT_FOUND, `session ${job.session} is not cached in this sidecar: send CacheData`);
+    const base = this.models.get(job.modelVersion) ?? await this.models.put(job.modelVersion, snapshot);
     const t0 = performance.now();
     const out = job.layer >= 0 ? this.pretrain(session, base, job) : this.fineTune(session, base, job);
     if (out.update) out.update.seconds = (performance.now() - t0) / 1000;
@@ -136,7 +124,7 @@ export class ReplicaStore {
       throw new DataError(`${job.task}: layer ${L} is not in model version ${job.modelVersion} (${base.layers.length} layers)`);
     }
     const input = session.input(base, L, job.task);
-    const inputSums = job.inputSums ? Array.from(columnMeans(input), (m) => m * input.rows) : [];
+    const inputSums = job.inputSums ? Array.from(columnSums(input)) : [];
     if (measureOnly) return { update: null, inputSums, warm: false };
     const published = base.layers[L];
     const cfg = trainConfig(JSON.parse(job.configJson || '{}'));
@@ -186,8 +174,7 @@ export class ReplicaStore {
     const warm = replica !== null && replica.config === job.configJson;
     if (!replica || !warm) {
       base.validateLabels(x, session.labels);
-      const dbn = new DBN(base.layers.map((l) => l.clone()),
-        { ...base.output, W: base.output.W.slice(), bias: base.output.bias.slice() });
+      const dbn = base.clone();
       replica = { config: job.configJson, dbn, trainer: new BackpropTrainer(dbn, cfg) };
       session.fineTune = replica;
     } else if (!job.independent) {
@@ -215,10 +202,3 @@ export class ReplicaStore {
   }
 }
 
-/** The session is not (or no longer) cached: the task must send its rows again. */
-export class SessionMissing extends Error {
-  constructor(readonly session: string) {
-    super(`session ${session} is not cached in this sidecar: send CacheData`);
-    this.name = 'SessionMissing';
-  }
-}

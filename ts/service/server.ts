@@ -14,17 +14,16 @@ import {
 } from '../gen/sidecar.js';
 import { decodeTrainingBatch } from '../io/features.js';
 import { TrainingPool } from './training.js';
-import { initLayer, mergeUpdates, snapshotOf, decodeSnapshot } from './merge.js';
-import type { Matrix } from '../rbm/data.js';
+import { initLayer, mergeUpdates, snapshotOf } from './merge.js';
+import { decodeSnapshot } from '../io/snapshot.js';
 import { decodeFeatureBatch, encodeResultBatch } from '../io/features.js';
 import { argmaxRows, type DBN } from '../rbm/dbn.js';
-import { DataError } from '../rbm/errors.js';
 import { ModelCache } from './models.js';
 import { SidecarError } from './errors.js';
 import { ArrowIngest } from '../io/arrow.js';
 import { loadKernels, nativeModule } from '../math/native.js';
 import { type SidecarConfig, validateSidecarConfig } from './config.js';
-import { toStatus } from './errors.js';
+import { inPartition, toStatus } from './errors.js';
 
 export const SECRET_METADATA = 'x-dbn-secret';
 export const SIDECAR_VERSION = '0.1.0';
@@ -64,7 +63,9 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
       let session = '';
       let task = 'cache';
       let nInputs = 0;
-      const parts: Matrix[] = [];
+      // Views on the requests' bytes (grpc-js gives every message a buffer of its own):
+      // the pool copies them once, into memory its worker shares.
+      const parts: Float32Array[] = [];
       const labelParts: Int32Array[] = [];
       let rows = 0;
       let labelled: boolean | undefined;
@@ -87,14 +88,12 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
           }
           if (!session) throw new SidecarError(status.FAILED_PRECONDITION, `${task}: the first message must be 'start'`);
           const b = decodeTrainingBatch(req.batch ?? new Uint8Array(0), nInputs, `${task}, rows ${rows}..`);
-          const hasLabels = b.labels !== null;
-          if (labelled !== undefined && labelled !== hasLabels) {
+          if (labelled !== undefined && labelled !== (b.labels !== null)) {
             throw new SidecarError(status.INVALID_ARGUMENT, `${task}: every batch must carry labels, or none`);
           }
-          labelled = hasLabels;
-          // Copies: the request's bytes belong to gRPC and are reused.
-          parts.push({ data: b.x.data.slice(), rows: b.x.rows, cols: nInputs });
-          if (b.labels) labelParts.push(b.labels.slice());
+          labelled = b.labels !== null;
+          parts.push(b.x.data);
+          if (b.labels) labelParts.push(b.labels);
           rows += b.x.rows;
         } catch (e) {
           fail(e);
@@ -103,22 +102,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
       call.on('end', () => {
         if (failed) return;
         if (!session) return fail(new SidecarError(status.INVALID_ARGUMENT, 'CacheData: no start message'));
-        const x = new Float32Array(rows * nInputs);
-        let o = 0;
-        for (const p of parts) {
-          x.set(p.data, o);
-          o += p.data.length;
-        }
-        let labels: Int32Array | null = null;
-        if (labelled) {
-          labels = new Int32Array(rows);
-          o = 0;
-          for (const l of labelParts) {
-            labels.set(l, o);
-            o += l.length;
-          }
-        }
-        training.cache(session, { data: x, rows, cols: nInputs }, labels).then(
+        training.cache(session, parts, nInputs, labelled ? labelParts : null).then(
           (r) => callback(null, { rows, bytes: r.bytes, evicted: r.evicted }),
           (e) => fail(e),
         );
@@ -155,8 +139,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
         }
         const dbn = initLayer({ base, sizes: r.sizes, layer: r.layer, visible, inputMeans: r.inputMeans, classes: r.classes,
           seed: r.seed });
-        const s = await snapshotOf(dbn, r.trainingConfig);
-        return { snapshot: s.snapshot, version: s.version, sizes: dbn.sizes };
+        return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes };
       })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },
     merge: (call, callback) => {
@@ -164,8 +147,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
       (async () => {
         const base = await decodeSnapshot(r.base);
         const dbn = mergeUpdates(base, r.updates.map((u) => ({ bytes: u.update, weight: u.weight })), r.epochs);
-        const s = await snapshotOf(dbn, r.trainingConfig);
-        return { snapshot: s.snapshot, version: s.version, sizes: dbn.sizes };
+        return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes };
       })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },
     putModel: (call, callback) => {
@@ -211,11 +193,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
             features = model.transform(x);
           } catch (e) {
             // Row numbers within the partition, not within this batch.
-            if (e instanceof DataError && e.row >= 0) {
-              const row = rows + e.row;
-              throw new DataError(`${task}: row ${row}, column ${e.column}: ${e.reason}`, row, e.column, e.reason);
-            }
-            throw e;
+            throw inPartition(e, task, rows);
           }
           let out: Uint8Array;
           if (probabilities) {

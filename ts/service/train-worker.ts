@@ -2,19 +2,15 @@
 // and its replicas) and runs rounds, so the gRPC event loop stays free.
 import { parentPort, workerData } from 'node:worker_threads';
 import { setBlasThreads } from '../math/native.js';
-import { ReplicaStore, SessionMissing } from './replica.js';
+import { toStatus } from './errors.js';
+import { ReplicaStore } from './replica.js';
 import type { WorkerReply, WorkerRequest } from './training.js';
 
 const store = new ReplicaStore();
 // Per-thread (OpenMP) count: the BLAS calls of this thread use this many.
 setBlasThreads((workerData as { threads: number }).threads);
 
-function errorInfo(e: unknown): WorkerReply['error'] {
-  const err = e instanceof Error ? e : new Error(String(e));
-  return { name: err instanceof SessionMissing ? 'SessionMissing' : err.name, message: err.message,
-    field: (err as { field?: string }).field };
-}
-
+// Errors cross the thread as the status the client will see.
 parentPort!.on('message', (msg: WorkerRequest) => {
   const reply = (r: Omit<WorkerReply, 'id'>) => parentPort!.postMessage({ id: msg.id, ...r });
   try {
@@ -28,10 +24,10 @@ parentPort!.on('message', (msg: WorkerRequest) => {
         reply({});
         break;
       case 'train':
-        store.train(msg.job, msg.snapshot).then((outcome) => reply({ outcome }), (e: unknown) => reply({ error: errorInfo(e) }));
+        store.train(msg.job, msg.snapshot).then((outcome) => reply({ outcome }), (e: unknown) => reply({ error: toStatus(e) }));
         break;
     }
   } catch (e) {
-    reply({ error: errorInfo(e) });
+    reply({ error: toStatus(e) });
   }
 });

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { Worker } from 'node:worker_threads';
-import type { Matrix } from '../rbm/data.js';
 import { ConfigError } from '../rbm/errors.js';
+import { concatArrays } from '../io/floats.js';
 import { SidecarError } from './errors.js';
 import type { TrainJob, TrainOutcome } from './replica.js';
 
@@ -14,7 +14,7 @@ export type WorkerRequest = WorkerMessage & { id: number };
 
 export interface WorkerReply {
   id: number;
-  error?: { name: string; message: string; field?: string };
+  error?: { code: status; details: string };
   outcome?: TrainOutcome;
 }
 
@@ -49,8 +49,6 @@ interface SessionEntry {
   busy: number;
 }
 
-const INVALID = new Set(['DataError', 'ConfigError', 'SnapshotError', 'PayloadError']);
-
 /**
  * The sidecar's training side: worker threads that hold the sessions' rows and
  * replicas, a session -> worker map (a session stays on its worker, where its
@@ -59,7 +57,6 @@ const INVALID = new Set(['DataError', 'ConfigError', 'SnapshotError', 'PayloadEr
  */
 export class TrainingPool {
   private readonly workers: (Worker | null)[];
-  private readonly load: number[];
   private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void; worker: number }>();
   /** Least recently used first. */
   private readonly sessions = new Map<string, SessionEntry>();
@@ -69,7 +66,6 @@ export class TrainingPool {
   constructor(readonly config: TrainingConfig, private readonly log: (line: string) => void = () => {}) {
     validateTrainingConfig(config);
     this.workers = new Array<Worker | null>(config.workers).fill(null);
-    this.load = new Array<number>(config.workers).fill(0);
   }
 
   get cachedBytes(): number {
@@ -82,27 +78,27 @@ export class TrainingPool {
     return this.sessions.has(session);
   }
 
-  /** Stores a session's rows (replacing what it held); answers the sessions dropped to make room. */
-  async cache(session: string, x: Matrix, labels: Int32Array | null): Promise<{ bytes: number; evicted: string[] }> {
+  /**
+   * Stores a session's rows, given as consecutive row-major parts of `cols`
+   * values (replacing what it held); answers the sessions dropped to make room.
+   */
+  async cache(session: string, parts: Float32Array[], cols: number, labelParts: Int32Array[] | null):
+    Promise<{ bytes: number; evicted: string[] }> {
     if (!session) throw new SidecarError(status.INVALID_ARGUMENT, 'CacheData: session is empty');
-    if (labels && labels.length !== x.rows) throw new SidecarError(status.INVALID_ARGUMENT, `${labels.length} labels for ${x.rows} rows`);
     const old = this.sessions.get(session);
     if (old && old.busy > 0) throw new SidecarError(status.ABORTED, `session ${session} is training; send its rows when the round ends`);
-    let worker: number;
-    if (old) {
-      worker = old.worker;
-      this.sessions.delete(session);
-    } else {
-      worker = this.load.indexOf(Math.min(...this.load));
-      this.load[worker]++;
-    }
-    // Shared memory: the worker reads the rows without a copy.
-    const data = new Float32Array(new SharedArrayBuffer(x.data.byteLength));
-    data.set(x.data);
-    const entry: SessionEntry = { worker, dataBytes: data.byteLength + (labels?.byteLength ?? 0), derivedBytes: 0, busy: 1 };
+    // Shared memory: the one copy of the rows, which the worker reads in place.
+    const x = concatArrays(parts, (n) => new Float32Array(new SharedArrayBuffer(n * 4)));
+    const rows = x.length / cols;
+    const labels = labelParts ? concatArrays(labelParts, (n) => new Int32Array(n)) : null;
+    if (labels && labels.length !== rows) throw new SidecarError(status.INVALID_ARGUMENT, `${labels.length} labels for ${rows} rows`);
+    // A session stays on its worker (its replica lives there); a new one goes to the least loaded.
+    const worker = old ? old.worker : this.leastLoaded();
+    this.sessions.delete(session);
+    const entry: SessionEntry = { worker, dataBytes: x.byteLength + (labels?.byteLength ?? 0), derivedBytes: 0, busy: 1 };
     this.sessions.set(session, entry);
     try {
-      await this.call(worker, { kind: 'data', session, x: data, rows: x.rows, cols: x.cols, labels: labels ? labels.slice() : null });
+      await this.call(worker, { kind: 'data', session, x, rows, cols, labels });
     } catch (e) {
       this.forget(session);
       throw e;
@@ -111,6 +107,12 @@ export class TrainingPool {
     }
     const evicted = this.evict();
     return { bytes: entry.dataBytes + entry.derivedBytes, evicted };
+  }
+
+  private leastLoaded(): number {
+    const load = new Array<number>(this.workers.length).fill(0);
+    for (const s of this.sessions.values()) load[s.worker]++;
+    return load.indexOf(Math.min(...load));
   }
 
   async train(job: TrainJob, snapshot: Uint8Array): Promise<TrainOutcome> {
@@ -146,7 +148,6 @@ export class TrainingPool {
     const s = this.sessions.get(session);
     if (!s) return;
     this.sessions.delete(session);
-    this.load[s.worker]--;
     // Nothing to free in a worker that is gone.
     if (this.workers[s.worker]) this.call(s.worker, { kind: 'drop', session }).catch(() => {});
   }
@@ -188,11 +189,8 @@ export class TrainingPool {
       this.pending.set(id, { resolve, reject, worker });
       this.worker(worker).postMessage({ ...req, id });
     }).then((r) => {
-      if (!r.error) return r;
-      const { name, message } = r.error;
-      if (name === 'SessionMissing') throw new SidecarError(status.NOT_FOUND, message);
-      if (INVALID.has(name)) throw new SidecarError(status.INVALID_ARGUMENT, message);
-      throw new SidecarError(status.INTERNAL, `internal error: ${message}`);
+      if (r.error) throw new SidecarError(r.error.code, r.error.details);
+      return r;
     });
   }
 
@@ -201,3 +199,4 @@ export class TrainingPool {
     await Promise.all(this.workers.map((w) => w?.terminate()));
   }
 }
+

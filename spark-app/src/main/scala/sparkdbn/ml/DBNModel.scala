@@ -116,7 +116,7 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
 }
 
 object DBNModel extends MLReadable[DBNModel] {
-  /** Content hash of a snapshot: the id sidecars cache it by (the engine computes the same, ts/service/merge.ts). */
+  /** Content hash of a snapshot: the version id sidecars cache it by (ids are the JVM's to choose). */
   def versionOf(snapshot: Array[Byte]): String =
     HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(snapshot)).take(32)
 

@@ -23,9 +23,12 @@ final case class CheckpointState(
 
 /**
  * A run's checkpoint directory (any Hadoop path): `<topic>-v<n>.avro`, every
- * published snapshot as it is published (the last two of a topic are kept); `rounds.bin`,
- * the metrics so far; `state.json`, which names them and is replaced last and
- * atomically (write, then rename), so a reader never sees half a checkpoint.
+ * published snapshot as it is published (the last two of a topic are kept);
+ * `rounds-<k>.bin`, the metrics from round k on, one file per save holding only
+ * the rounds added since the previous one (merged into `rounds-0.bin` now and
+ * then), so a save costs the same late in a run as early; `state.json`, which
+ * names them and is replaced last and atomically (write, then rename), so a
+ * reader never sees half a checkpoint.
  */
 final class Checkpoint(dir: String, hadoop: Configuration) {
   private val root = new Path(dir)
@@ -45,15 +48,29 @@ final class Checkpoint(dir: String, hadoop: Configuration) {
     try in.readAllBytes() finally in.close()
   }
 
+  /** Rounds already in rounds-*.bin files. */
+  private var savedRounds = 0
+  private var roundFiles = 0
+
+  private def writeRounds(from: Int, rounds: List[RoundMetrics]): Unit = {
+    val buf = new ByteArrayOutputStream()
+    val oos = new ObjectOutputStream(buf)
+    oos.writeObject(rounds)
+    oos.close()
+    write(s"rounds-$from.bin", buf.toByteArray)
+  }
+
   def save(st: CheckpointState): Unit = {
     fs.mkdirs(root)
     val file = s"${st.topic}-v${st.number}.avro"
     write(file, st.snapshot)
-    val buf = new ByteArrayOutputStream()
-    val oos = new ObjectOutputStream(buf)
-    oos.writeObject(st.rounds)
-    oos.close()
-    write("rounds.bin", buf.toByteArray)
+    val compact = roundFiles >= 64
+    if (compact) writeRounds(0, st.rounds)
+    else if (st.rounds.size > savedRounds) {
+      writeRounds(savedRounds, st.rounds.drop(savedRounds))
+      roundFiles += 1
+    }
+    savedRounds = st.rounds.size
     val json = JObject(
       "runId" -> JString(st.runId),
       "fingerprint" -> JString(st.fingerprint),
@@ -65,7 +82,16 @@ final class Checkpoint(dir: String, hadoop: Configuration) {
       "rounds" -> JInt(st.rounds.size))
     write("state.json", JsonMethods.compact(JsonMethods.render(json)).getBytes(StandardCharsets.UTF_8))
     fs.delete(new Path(root, s"${st.topic}-v${st.number - 2}.avro"), false)
+    if (compact) {
+      roundFileStarts.filter(_ > 0).foreach(k => fs.delete(new Path(root, s"rounds-$k.bin"), false))
+      roundFiles = 0
+    }
   }
+
+  private def roundFileStarts: Seq[Int] =
+    Option(fs.listStatus(root)).toSeq.flatten.map(_.getPath.getName).collect {
+      case Checkpoint.RoundsFile(k) => k.toInt
+    }.sorted
 
   /** The saved state, or None when the directory holds no checkpoint. */
   def load(): Option[CheckpointState] = {
@@ -74,11 +100,20 @@ final class Checkpoint(dir: String, hadoop: Configuration) {
     val j = JsonMethods.parse(new String(read("state.json"), StandardCharsets.UTF_8))
     // The jar's own loader: under spark-submit the system loader does not see the application's classes.
     val loader = getClass.getClassLoader
-    val ois = new ObjectInputStream(new ByteArrayInputStream(read("rounds.bin"))) {
-      override def resolveClass(d: java.io.ObjectStreamClass): Class[_] =
-        try Class.forName(d.getName, false, loader) catch { case _: ClassNotFoundException => super.resolveClass(d) }
+    def readRounds(name: String): List[RoundMetrics] = {
+      val ois = new ObjectInputStream(new ByteArrayInputStream(read(name))) {
+        override def resolveClass(d: java.io.ObjectStreamClass): Class[_] =
+          try Class.forName(d.getName, false, loader) catch { case _: ClassNotFoundException => super.resolveClass(d) }
+      }
+      try ois.readObject().asInstanceOf[List[RoundMetrics]] finally ois.close()
     }
-    val rounds = try ois.readObject().asInstanceOf[List[RoundMetrics]] finally ois.close()
+    // Files may overlap (a merge into rounds-0 whose clean-up did not finish): keep each round once.
+    val rounds = roundFileStarts.foldLeft(Vector.empty[RoundMetrics]) { (acc, k) =>
+      if (k > acc.size) acc else acc ++ readRounds(s"rounds-$k.bin").drop(acc.size - k)
+    }
+    val count = (j \ "rounds").extract[Int]
+    savedRounds = count
+    roundFiles = roundFileStarts.size
     Some(CheckpointState(
       (j \ "runId").extract[String],
       (j \ "fingerprint").extract[String],
@@ -87,6 +122,10 @@ final class Checkpoint(dir: String, hadoop: Configuration) {
       (j \ "done").extract[List[Long]].toArray,
       (j \ "finished").extract[Boolean],
       read((j \ "snapshot").extract[String]),
-      rounds.take((j \ "rounds").extract[Int])))
+      rounds.take(count).toList))
   }
+}
+
+object Checkpoint {
+  private val RoundsFile = """rounds-(\d+)\.bin""".r
 }

@@ -210,14 +210,14 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     val t0 = System.nanoTime()
     from match {
       case Some(st) =>
-        channel.publish(topic, st.snapshot, sparkdbn.ml.DBNModel.versionOf(st.snapshot), Some(st.number))
+        channel.publish(topic, st.snapshot, Some(st.number))
       case None =>
         val base = prevSnapshot.get
         val init = if (layer == 0) initLayer(base, 0, data.means, 0)
         else if (layer > 0) initLayer(base, layer, layerInputMeans(topic, layer, base), 0)
         else initLayer(base, -1, Array.emptyDoubleArray, data.numClasses)
-        val pub = channel.publish(topic, init.getSnapshot.toByteArray, init.getVersion)
-        saveCheckpoint(topic, pub, prog, init.getSnapshot.toByteArray, finished = epochs == 0)
+        val pub = channel.publish(topic, init.getSnapshot.toByteArray)
+        saveCheckpoint(topic, pub, prog, pub.snapshot.value, finished = epochs == 0)
     }
     progress(f"$topic: ${epochs} epochs, ${prog.total.sum} mini-batches over $P partitions (${s.mode}, syncEvery ${s.syncEvery})")
     if (s.mode == "sync") syncLoop(topic, layer, prog) else asyncLoop(topic, layer, prog)
@@ -257,22 +257,22 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     }, parts).toSeq
   }
 
-  private def decode(update: Array[Byte]): ModelUpdate = {
-    val reader = new SpecificDatumReader[ModelUpdate](classOf[ModelUpdate])
-    reader.read(null, DecoderFactory.get().binaryDecoder(update, null))
-  }
+  private def decode(update: Array[Byte]): ModelUpdate =
+    new SpecificDatumReader[ModelUpdate](classOf[ModelUpdate]).read(null, DecoderFactory.get().binaryDecoder(update, null))
 
-  private def metrics(topic: String, layer: Int, round: Int, version: Int, pub: Publication, r: RoundResult, staleness: Int,
-      status: String, epoch: Int, roundSeconds: Double, mergeSeconds: Double, publishSeconds: Double): RoundMetrics = {
-    val u = decode(r.update)
+  private def metrics(topic: String, layer: Int, round: Int, version: Int, pub: Publication, r: RoundResult, u: ModelUpdate,
+      staleness: Int, status: String, epoch: Int, roundSeconds: Double, mergeSeconds: Double, publishSeconds: Double): RoundMetrics =
     RoundMetrics(s.runId, topic, layer, round, version, pub.number, r.partition, staleness, status, epoch, u.getSamples,
       u.getBatches, u.getReconstructionError, u.getFreeEnergy, u.getLoss, u.getAccuracy, u.getSeconds, r.taskSeconds,
       roundSeconds, mergeSeconds, publishSeconds, r.executor, r.warm, r.resent, System.currentTimeMillis())
-  }
 
-  private def figure(m: RoundMetrics): String =
-    if (m.layer >= 0) f"recon ${m.reconstructionError}%.3f, free energy ${m.freeEnergy}%.2f"
-    else f"loss ${m.loss}%.4f, accuracy ${m.accuracy * 100}%.2f%%"
+  /** The round's figures for the progress line, averaged over its replicas. */
+  private def figure(ms: Seq[RoundMetrics]): String = {
+    def mean(f: RoundMetrics => Double) = ms.map(f).sum / ms.size
+    val of = if (ms.size > 1) s" (mean of ${ms.size})" else ""
+    if (ms.head.layer >= 0) f"recon ${mean(_.reconstructionError)}%.3f, free energy ${mean(_.freeEnergy)}%.2f$of"
+    else f"loss ${mean(_.loss)}%.4f, accuracy ${mean(_.accuracy) * 100}%.2f%%$of"
+  }
 
   private def syncLoop(topic: String, layer: Int, prog: Progress): Unit = {
     var round = rounds.count(_.topic == topic)
@@ -293,18 +293,17 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         val m0 = System.nanoTime()
         val weight = (u: ModelUpdate) => if (s.sumUpdates) 1.0 else u.getSamples / total
         val merged = merge(pub.snapshot.value, decoded.map { case (r, u) => (r.update, weight(u)) }, prog.minEpoch - epochBefore)
+          .getSnapshot.toByteArray
         val mergeSeconds = (System.nanoTime() - m0) / 1e9
         val p0 = System.nanoTime()
-        val next = channel.publish(topic, merged.getSnapshot.toByteArray, merged.getVersion)
+        val next = channel.publish(topic, merged)
         val publishSeconds = (System.nanoTime() - p0) / 1e9
-        val ms = results.map(r => metrics(topic, layer, round, next.number, pub, r, 0, "merged", epochs0(r.partition),
-          roundSeconds, mergeSeconds, publishSeconds))
+        val ms = decoded.map { case (r, u) =>
+          metrics(topic, layer, round, next.number, pub, r, u, 0, "merged", epochs0(r.partition), roundSeconds, mergeSeconds, publishSeconds)
+        }
         rounds.synchronized(rounds ++= ms)
-        saveCheckpoint(topic, next, prog, merged.getSnapshot.toByteArray, finished = false)
-        val mean = ms.head.copy(reconstructionError = ms.map(_.reconstructionError).sum / ms.size,
-          freeEnergy = ms.map(_.freeEnergy).sum / ms.size, loss = ms.map(_.loss).sum / ms.size,
-          accuracy = ms.map(_.accuracy).sum / ms.size)
-        progress(f"$topic round $round -> version ${next.number}: ${figure(mean)} (mean of ${ms.size}), " +
+        saveCheckpoint(topic, next, prog, merged, finished = false)
+        progress(f"$topic round $round -> version ${next.number}: ${figure(ms)}, " +
           f"epoch ${prog.minEpoch}, round ${roundSeconds}%.2f s, merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s")
       } finally channel.release(pub)
     }
@@ -320,7 +319,6 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     val failure = new AtomicReference[Throwable]()
     val lock = new Object
     var round = rounds.count(_.topic == topic)
-    // Spark properties (the job group) are inherited by new threads: set them in each.
     val futures = (0 until P).map { p =>
       Future {
         while (prog.remaining(p) > 0 && failure.get() == null) {
@@ -328,23 +326,16 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
           try {
             val batches = math.min(s.syncEvery.toLong, prog.remaining(p)).toInt
             val started = System.nanoTime()
-            val results = try {
-              runRound(topic, layer, pub, Seq(p), _ => batches, prog.epoch, s"$topic partition $p (from version ${pub.number})")
-            } catch {
-              case NonFatal(e) =>
-                failure.compareAndSet(null, e)
-                sc.cancelJobGroup(group)
-                throw e
-            }
-            val r = results.head
+            val r = runRound(topic, layer, pub, Seq(p), _ => batches, prog.epoch, s"$topic partition $p (from version ${pub.number})").head
             val roundSeconds = (System.nanoTime() - started) / 1e9
+            val u = decode(r.update)
             lock.synchronized {
               round += 1
               val latest = channel.latest(topic).get
               val staleness = latest.number - pub.number
               if (staleness > s.maxStaleness) {
-                val m = metrics(topic, layer, round, -1, pub, r, staleness, "rejected", prog.epoch(p), roundSeconds, 0, 0)
-                rounds.synchronized(rounds += m)
+                rounds.synchronized(rounds += metrics(topic, layer, round, -1, pub, r, u, staleness, "rejected", prog.epoch(p),
+                  roundSeconds, 0, 0))
                 progress(s"$topic partition $p: update from version ${pub.number} is $staleness versions old " +
                   s"(maxStaleness ${s.maxStaleness}): rejected, redoing the round")
               } else {
@@ -353,21 +344,23 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
                 prog.done(p) += batches
                 val m0 = System.nanoTime()
                 val weight = if (s.sumUpdates) math.min(1.0, P.toDouble / (staleness + 1)) else 1.0 / math.max(P, staleness + 1)
-                val merged = merge(latest.snapshot.value, Seq(r.update -> weight), prog.minEpoch - epochBefore)
+                val merged = merge(latest.snapshot.value, Seq(r.update -> weight), prog.minEpoch - epochBefore).getSnapshot.toByteArray
                 val mergeSeconds = (System.nanoTime() - m0) / 1e9
                 val p0 = System.nanoTime()
-                val next = channel.publish(topic, merged.getSnapshot.toByteArray, merged.getVersion)
+                val next = channel.publish(topic, merged)
                 val publishSeconds = (System.nanoTime() - p0) / 1e9
-                val m = metrics(topic, layer, round, next.number, pub, r, staleness, "merged", epoch, roundSeconds, mergeSeconds, publishSeconds)
+                val m = metrics(topic, layer, round, next.number, pub, r, u, staleness, "merged", epoch, roundSeconds, mergeSeconds,
+                  publishSeconds)
                 rounds.synchronized(rounds += m)
-                saveCheckpoint(topic, next, prog, merged.getSnapshot.toByteArray, finished = false)
-                progress(f"$topic partition $p -> version ${next.number}: ${figure(m)}, staleness $staleness, " +
+                saveCheckpoint(topic, next, prog, merged, finished = false)
+                progress(f"$topic partition $p -> version ${next.number}: ${figure(Seq(m))}, staleness $staleness, " +
                   f"epoch $epoch, ${m.batches} batches in ${m.trainSeconds}%.2f s (round ${roundSeconds}%.2f s), " +
                   f"merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s, executor ${m.executor}")
               }
             }
           } catch {
             case NonFatal(e) =>
+              // The first failure stops every partition's loop and cancels their running jobs.
               failure.compareAndSet(null, e)
               sc.cancelJobGroup(group)
               throw e

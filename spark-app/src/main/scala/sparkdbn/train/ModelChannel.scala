@@ -36,11 +36,11 @@ final class ModelChannel(sc: SparkContext) {
   private var destroyedCount = 0
 
   /** Publishes `snapshot` as the next version of `topic` (or as `number` when resuming). */
-  def publish(topic: String, snapshot: Array[Byte], version: String, number: Option[Int] = None): Publication = synchronized {
+  def publish(topic: String, snapshot: Array[Byte], number: Option[Int] = None): Publication = synchronized {
     val entries = topics.getOrElseUpdate(topic, mutable.ArrayBuffer.empty)
     val next = number.getOrElse(entries.lastOption.map(_.pub.number + 1).getOrElse(0))
     require(entries.isEmpty || next > entries.last.pub.number, s"$topic: version $next is not after ${entries.last.pub.number}")
-    val pub = Publication(topic, next, version, sc.broadcast(snapshot), System.currentTimeMillis())
+    val pub = Publication(topic, next, sparkdbn.ml.DBNModel.versionOf(snapshot), sc.broadcast(snapshot), System.currentTimeMillis())
     entries += new Entry(pub)
     collect(topic)
     pub

@@ -4,26 +4,16 @@ import java.nio.file.Files
 
 import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.functions._
-import org.scalatest.BeforeAndAfterAll
 import org.scalatest.funsuite.AnyFunSuite
+
+import sparkdbn.testing.LocalSpark
 
 import sparkdbn.sidecar.SidecarManager
 
 /** A real local Spark, a real sidecar: one per executor, replaced when it dies. */
-class SkeletonJobSpec extends AnyFunSuite with BeforeAndAfterAll {
-  private var spark: SparkSession = _
+class SkeletonJobSpec extends AnyFunSuite with LocalSpark {
   private val dir = Files.createTempDirectory("skeleton-spec")
 
-  override def beforeAll(): Unit = {
-    spark = SparkSession.builder().master("local[2]").appName("SkeletonJobSpec")
-      .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
-      .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-      .getOrCreate()
-  }
-  override def afterAll(): Unit = {
-    // Cleanup must not hide a test failure: each step on its own.
-    try if (spark != null) spark.stop() finally SidecarManager.stop()
-  }
 
   private def sidecarPids(partitions: Int): Set[Long] = spark.sparkContext
     .parallelize(0 until partitions, partitions).mapPartitions(_ => Iterator(SidecarManager.get().pid)).collect().toSet

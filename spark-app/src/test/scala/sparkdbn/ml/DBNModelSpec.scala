@@ -12,24 +12,19 @@ import org.apache.spark.ml.Pipeline
 import org.apache.spark.ml.linalg.{Vector, Vectors}
 import org.apache.spark.sql.{DataFrame, Row, SparkSession}
 import org.apache.spark.sql.functions._
-import org.scalatest.BeforeAndAfterAll
 import org.scalatest.funsuite.AnyFunSuite
+
+import sparkdbn.testing.LocalSpark
 
 import sparkdbn.model.DbnParams
 import sparkdbn.sidecar.SidecarManager
 
 /** DBNModel over a real local Spark (up to 3 attempts per task) and a real sidecar. */
-class DBNModelSpec extends AnyFunSuite with BeforeAndAfterAll {
-  private var spark: SparkSession = _
+class DBNModelSpec extends AnyFunSuite with LocalSpark {
+  override protected def master: String = "local[2,3]"
   private val snapshot = Files.readAllBytes(new File("../proto/testdata/dbn-v1.avro").toPath)
   private val dir = Files.createTempDirectory("dbn-model-spec")
 
-  override def beforeAll(): Unit = {
-    spark = SparkSession.builder().master("local[2,3]").appName("DBNModelSpec")
-      .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-      .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate()
-  }
-  override def afterAll(): Unit = try if (spark != null) spark.stop() finally SidecarManager.stop()
 
   /** The naive reference: sigmoid layers, then soft-max, in double. */
   private def forward(p: DbnParams, x: Array[Double]): (Array[Double], Array[Double]) = {

@@ -4,23 +4,17 @@ import java.nio.file.Files
 
 import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.functions._
-import org.scalatest.BeforeAndAfterAll
 import org.scalatest.funsuite.AnyFunSuite
+
+import sparkdbn.testing.LocalSpark
 
 import sparkdbn.sidecar.SidecarManager
 import sparkdbn.train.ModelChannel
 
 /** The DBN estimator's params, its fit over a real local Spark and sidecar, and the model channel. */
-class DBNSpec extends AnyFunSuite with BeforeAndAfterAll {
-  private var spark: SparkSession = _
+class DBNSpec extends AnyFunSuite with LocalSpark {
   private val dir = Files.createTempDirectory("dbn-spec")
 
-  override def beforeAll(): Unit = {
-    spark = SparkSession.builder().master("local[2]").appName("DBNSpec")
-      .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-      .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate()
-  }
-  override def afterAll(): Unit = try if (spark != null) spark.stop() finally SidecarManager.stop()
 
   test("defaults, set, and validation naming the param") {
     val d = new DBN()
@@ -76,17 +70,35 @@ class DBNSpec extends AnyFunSuite with BeforeAndAfterAll {
 
   test("the channel keeps at most two versions of a topic alive, plus those a running job holds") {
     val ch = new ModelChannel(spark.sparkContext)
-    val v0 = ch.publish("t", Array[Byte](0), "a")
-    ch.publish("t", Array[Byte](1), "b")
+    val v0 = ch.publish("t", Array[Byte](0))
+    ch.publish("t", Array[Byte](1))
     val held = ch.subscribe("t")
-    ch.publish("t", Array[Byte](2), "c")
-    ch.publish("t", Array[Byte](3), "d")
+    ch.publish("t", Array[Byte](2))
+    ch.publish("t", Array[Byte](3))
     assert(ch.alive("t") == Seq(1, 2, 3)) // 0 destroyed, 1 held
     assert(intercept[Exception](v0.snapshot.value).getMessage.contains("destroyed"))
     ch.release(held)
     assert(ch.alive("t") == Seq(2, 3))
-    assert(ch.subscribe("t").number == 3 && ch.latest("t").get.version == "d")
+    assert(ch.subscribe("t").number == 3 && ch.latest("t").get.version == DBNModel.versionOf(Array[Byte](3)))
     ch.close()
     assert(ch.alive("t").isEmpty && ch.destroyed == 4)
+  }
+
+  test("a checkpoint keeps every round once, in order, across many saves and a reload") {
+    val ckpt = dir.resolve("ckpt").toString
+    def round(i: Int) = sparkdbn.train.RoundMetrics("r", "layer0", 0, i, i, i - 1, i % 2, 0, "merged", 0, 10L, 1, 1.0, -2.0,
+      Double.NaN, Double.NaN, 0.1, 0.2, 0.3, 0.01, 0.001, "driver", warm = true, resent = false, 0L)
+    val c = new sparkdbn.train.Checkpoint(ckpt, spark.sparkContext.hadoopConfiguration)
+    // 150 saves of 2 new rounds each: the files are merged into one along the way.
+    (1 to 150).foreach { n =>
+      c.save(sparkdbn.train.CheckpointState("r", "fp", "layer0", n, Array(n.toLong, n.toLong), finished = false,
+        Array[Byte](n.toByte), (1 to 2 * n).map(round).toList))
+    }
+    val files = new java.io.File(ckpt).list().filter(_.startsWith("rounds-"))
+    assert(files.length < 64, files.mkString(", "))
+    val back = new sparkdbn.train.Checkpoint(ckpt, spark.sparkContext.hadoopConfiguration).load().get
+    assert(back.number == 150 && back.snapshot.toSeq == Seq(150.toByte) && back.done.toSeq == Seq(150L, 150L))
+    assert(back.rounds.map(_.round) == (1 to 300))
+    assert(new java.io.File(ckpt).list().count(_.endsWith(".avro")) == 2)
   }
 }
