@@ -1,9 +1,11 @@
 package sparkdbn.io
 
-import java.io.{ByteArrayInputStream, ByteArrayOutputStream}
+import java.io.ByteArrayOutputStream
 
 import scala.jdk.CollectionConverters._
 
+import com.google.protobuf.{ByteString, UnsafeByteOperations}
+import org.apache.arrow.memory.ArrowBuf
 import org.apache.arrow.vector.{Float4Vector, Float8Vector, VectorSchemaRoot}
 import org.apache.arrow.vector.complex.FixedSizeListVector
 import org.apache.arrow.vector.ipc.{ArrowStreamReader, ArrowStreamWriter}
@@ -13,6 +15,7 @@ import org.apache.spark.ml.linalg.{SQLDataTypes, Vector}
 import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.expressions.SpecializedGetters
 import org.apache.spark.sql.types._
+import org.apache.spark.unsafe.Platform
 
 /** Bad input found while a task reads its rows; names the partition and row. */
 class InputRowException(message: String) extends IllegalArgumentException(message)
@@ -178,10 +181,14 @@ object FeatureArrow {
   }
 
   /** values (rows * n, row-major) as an Arrow IPC stream of one batch. */
-  def encode(values: Array[Float], rows: Int, n: Int): Array[Byte] = encode(values, rows, n, null)
+  def encode(values: Array[Float], rows: Int, n: Int): ByteString = encode(values, rows, n, null)
 
-  /** As above, plus an Int32 column `label` when labels is not null (training batches). */
-  def encode(values: Array[Float], rows: Int, n: Int, labels: Array[Int]): Array[Byte] = {
+  /**
+   * As above, plus an Int32 column `label` when labels is not null (training
+   * batches). Two copies of the values: into Arrow's buffer, and from it into
+   * the stream's bytes, which are wrapped, not copied again, for protobuf.
+   */
+  def encode(values: Array[Float], rows: Int, n: Int, labels: Array[Int]): ByteString = {
     val base = schema("features", n)
     val withLabels = if (labels == null) base else new Schema(java.util.List.of(base.getFields.get(0),
       new Field("label", FieldType.notNullable(new ArrowType.Int(32, true)), null)))
@@ -199,31 +206,49 @@ object FeatureArrow {
       list.allocateNew()
       val child = list.getDataVector.asInstanceOf[Float4Vector]
       child.allocateNew(rows * n)
-      // One bulk copy into the data buffer (Arrow is little-endian), then mark everything valid.
       val total = rows * n
-      val le = java.nio.ByteBuffer.allocate(total * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN)
-      le.asFloatBuffer().put(values, 0, total)
-      child.getDataBuffer.setBytes(0, le.array(), 0, total.toLong * 4)
+      copyIn(values, total, child.getDataBuffer)
       child.getValidityBuffer.setOne(0, ((total + 7) / 8).toLong)
       list.getValidityBuffer.setOne(0, ((rows + 7) / 8).toLong)
       child.setValueCount(total)
       list.setValueCount(rows)
       root.setRowCount(rows)
-      val out = new ByteArrayOutputStream(total * 4 + 512)
+      val out = new ExposedBytes(total * 4 + 1024)
       val writer = new ArrowStreamWriter(root, null, out)
       writer.start()
       writer.writeBatch()
       writer.end()
       writer.close()
-      out.toByteArray
+      out.wrap
     } finally root.close()
+  }
+
+  /** A stream whose bytes are handed out without the copy toByteArray makes; nothing writes to it after. */
+  private final class ExposedBytes(size: Int) extends ByteArrayOutputStream(size) {
+    def wrap: ByteString = UnsafeByteOperations.unsafeWrap(buf, 0, count)
+  }
+
+  // Arrow buffers are little-endian; so are the JVM's arrays on the hosts we run on (checked).
+  private val nativeLittleEndian = java.nio.ByteOrder.nativeOrder() == java.nio.ByteOrder.LITTLE_ENDIAN
+
+  /** values(0 until count) into buf from byte 0: one memory copy. */
+  private def copyIn(values: Array[Float], count: Int, buf: ArrowBuf): Unit =
+    if (nativeLittleEndian) Platform.copyMemory(values, Platform.FLOAT_ARRAY_OFFSET, null, buf.memoryAddress(), count.toLong * 4)
+    else { var i = 0; while (i < count) { buf.setFloat(i.toLong * 4, values(i)); i += 1 } }
+
+  /** count floats of buf from value `from` on, into a new array: one memory copy. */
+  private def copyOut(buf: ArrowBuf, from: Int, count: Int): Array[Float] = {
+    val out = new Array[Float](count)
+    if (nativeLittleEndian) Platform.copyMemory(null, buf.memoryAddress() + from.toLong * 4, out, Platform.FLOAT_ARRAY_OFFSET, count.toLong * 4)
+    else { var i = 0; while (i < count) { out(i) = buf.getFloat((from + i).toLong * 4); i += 1 } }
+    out
   }
 
   /** A decoded result batch: each named vector column as row-major floats, plus `prediction` if present. */
   final case class Result(rows: Int, vectors: Map[String, (Int, Array[Float])], prediction: Option[Array[Double]])
 
-  def decode(bytes: Array[Byte]): Result = {
-    val reader = new ArrowStreamReader(new ByteArrayInputStream(bytes), ArrowEncoder.allocator)
+  def decode(bytes: ByteString): Result = {
+    val reader = new ArrowStreamReader(bytes.newInput(), ArrowEncoder.allocator)
     try {
       val root = reader.getVectorSchemaRoot
       var rows = 0
@@ -234,11 +259,7 @@ object FeatureArrow {
         root.getFieldVectors.asScala.foreach {
           case l: FixedSizeListVector =>
             val n = l.getListSize
-            val child = l.getDataVector.asInstanceOf[Float4Vector]
-            val out = new Array[Float](rows * n)
-            var i = 0
-            while (i < out.length) { out(i) = child.get(i); i += 1 }
-            vectors += l.getName -> (n, out)
+            vectors += l.getName -> (n, copyOut(l.getDataVector.getDataBuffer, 0, rows * n))
           case d: Float8Vector =>
             prediction = Some(Array.tabulate(rows)(d.get))
           case other => throw new IllegalStateException(s"unexpected result column ${other.getName}")

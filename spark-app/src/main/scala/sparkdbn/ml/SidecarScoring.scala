@@ -5,7 +5,7 @@ import java.util.concurrent.{LinkedBlockingQueue, TimeUnit}
 import scala.collection.mutable
 import scala.util.control.NonFatal
 
-import com.google.protobuf.UnsafeByteOperations
+import com.google.protobuf.ByteString
 import io.grpc.{Status, StatusRuntimeException}
 import io.grpc.stub.StreamObserver
 import org.apache.spark.sql.catalyst.InternalRow
@@ -38,7 +38,7 @@ final class SidecarScoring(
 
   private val perBatch = conf.rowsPerBatch(nInputs)
   // Sent and not yet answered, oldest first: rows and their encoded batch (kept to replay).
-  private val pending = mutable.Queue.empty[(Array[InternalRow], Array[Byte])]
+  private val pending = mutable.Queue.empty[(Array[InternalRow], ByteString)]
   private val answers = new LinkedBlockingQueue[Either[Throwable, TransformResponse]]()
   private case object Ended extends Throwable
   private var requests: StreamObserver[TransformRequest] = _
@@ -67,9 +67,8 @@ final class SidecarScoring(
     pending.foreach { case (_, bytes) => sendBatch(bytes) }
   }
 
-  private def sendBatch(bytes: Array[Byte]): Unit =
-    // The array is ours and never changes after encoding: wrap it, no copy.
-    requests.onNext(TransformRequest.newBuilder().setBatch(UnsafeByteOperations.unsafeWrap(bytes)).build())
+  private def sendBatch(bytes: ByteString): Unit =
+    requests.onNext(TransformRequest.newBuilder().setBatch(bytes).build())
 
   /** Reads up to one batch of input rows, encodes and sends it. */
   private def sendNext(): Unit = {
@@ -114,7 +113,7 @@ final class SidecarScoring(
       nextAnswer() match {
         case Right(resp) =>
           val (input, _) = pending.dequeue()
-          val result = FeatureArrow.decode(resp.getBatch.toByteArray)
+          val result = FeatureArrow.decode(resp.getBatch)
           if (result.rows != input.length) {
             throw new SidecarException(s"$task: the sidecar answered ${result.rows} rows for a batch of ${input.length}")
           }

@@ -5,7 +5,6 @@ import java.util.concurrent.TimeUnit
 import scala.jdk.CollectionConverters._
 import scala.util.control.NonFatal
 
-import com.google.protobuf.UnsafeByteOperations
 import io.grpc.{Status, StatusRuntimeException}
 import org.apache.spark.{SparkEnv, TaskContext}
 
@@ -87,7 +86,7 @@ object ReplicaTask {
   def cacheData(sidecar: Sidecar, session: String, n: Int, chunks: Iterator[Chunk], task: String): CacheDataResponse = {
     val start = CacheDataRequest.newBuilder().setStart(CacheStart.newBuilder().setSession(session).setTask(task).setNInputs(n)).build()
     val batches = chunks.map(c => CacheDataRequest.newBuilder()
-      .setBatch(UnsafeByteOperations.unsafeWrap(FeatureArrow.encode(c.values, c.rows, n, c.labels))).build())
+      .setBatch(FeatureArrow.encode(c.values, c.rows, n, c.labels)).build())
     sidecar.clientStream[CacheDataRequest, CacheDataResponse](sidecar.asyncStub.cacheData(_), Iterator(start) ++ batches)
   }
 }
