@@ -18,7 +18,7 @@ const template = {
     opt: [
       'outputServices=grpc-js',
       'esModuleInterop=true',
-      'env=node',
+      'env=both',
       'importSuffix=.js',
       'forceLong=number',
       'useOptionals=none',

@@ -211,11 +211,11 @@ describe('training over gRPC (real sidecar process)', function () {
   function cacheData(client: SidecarClient, session: string, x: Matrix, labels?: Int32Array): Promise<{ rows: number }> {
     return new Promise((resolve, reject) => {
       const call = client.cacheData(md(sc.secret), (e, r) => (e ? reject(e) : resolve(r!)));
-      call.write({ start: { session, task: 'stage 1 partition 0', nInputs: x.cols } });
+      call.write({ align: new Uint8Array(0), start: { session, task: 'stage 1 partition 0', nInputs: x.cols } });
       const half = Math.floor(x.rows / 2);
       for (const [from, to] of [[0, half], [half, x.rows]]) {
         const part = { data: x.data.subarray(from * x.cols, to * x.cols), rows: to - from, cols: x.cols };
-        call.write({ batch: Buffer.from(encodeTrainingBatch(part, labels?.subarray(from, to))) });
+        call.write({ align: new Uint8Array(0), batch: Buffer.from(encodeTrainingBatch(part, labels?.subarray(from, to))) });
       }
       call.end();
     });
@@ -270,9 +270,9 @@ describe('training over gRPC (real sidecar process)', function () {
     const { x } = prototypes(10, 4, 1);
     const err = await new Promise<grpc.ServiceError>((resolve) => {
       const call = client.cacheData(md(sc.secret), (e) => resolve(e!));
-      call.write({ start: { session: 'bad', task: 'stage 1 partition 9', nInputs: 4 } });
-      call.write({ batch: Buffer.from(encodeTrainingBatch(x, new Int32Array(10))) });
-      call.write({ batch: Buffer.from(encodeTrainingBatch(x)) });
+      call.write({ align: new Uint8Array(0), start: { session: 'bad', task: 'stage 1 partition 9', nInputs: 4 } });
+      call.write({ align: new Uint8Array(0), batch: Buffer.from(encodeTrainingBatch(x, new Int32Array(10))) });
+      call.write({ align: new Uint8Array(0), batch: Buffer.from(encodeTrainingBatch(x)) });
       call.end();
     });
     expect(err.code).to.equal(grpc.status.INVALID_ARGUMENT);

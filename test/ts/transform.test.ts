@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { RecordBatchReader } from 'apache-arrow';
 import { encodeResultBatch } from '../../ts/io/features.js';
 import { encodeSnapshot } from '../../ts/io/snapshot.js';
-import type { TransformResponse, SidecarClient } from '../../ts/gen/sidecar.js';
+import { TransformRequest, type DescribeResponse, type TransformResponse, type SidecarClient } from '../../ts/gen/sidecar.js';
 import { fillUniform, newRngState } from '../../ts/math/rng.js';
 import { DBN } from '../../ts/rbm/dbn.js';
 import { md, spawnSidecar, type SpawnedSidecar } from './helpers/sidecar.js';
@@ -28,16 +28,16 @@ function readColumns(ipc: Uint8Array): Record<string, Float32Array | Float64Arra
   return out;
 }
 
-function transform(client: SidecarClient, secret: string, version: string, batches: Buffer[], probabilities = false):
-  Promise<TransformResponse[]> {
+function transform(client: SidecarClient, secret: string, version: string, batches: Buffer[], probabilities = false,
+  pads: number[] = []): Promise<TransformResponse[]> {
   return new Promise((resolve, reject) => {
     const call = client.transform(md(secret));
     const got: TransformResponse[] = [];
     call.on('data', (r: TransformResponse) => got.push(r));
     call.on('error', reject);
     call.on('end', () => resolve(got));
-    call.write({ start: { modelVersion: version, task: 'stage 1 partition 3', probabilities } });
-    for (const b of batches) call.write({ batch: b });
+    call.write({ align: new Uint8Array(0), start: { modelVersion: version, task: 'stage 1 partition 3', probabilities } });
+    batches.forEach((b, i) => call.write({ align: new Uint8Array(pads[i] ?? 0), batch: b }));
     call.end();
   });
 }
@@ -111,5 +111,24 @@ describe('sidecar Transform (real process, real gRPC)', function () {
       sc.client().putModel({ version: 'bad', snapshot: Buffer.from('not avro') }, md(sc.secret), (e) => res(e)));
     expect(err3?.code).to.equal(grpc.status.INVALID_ARGUMENT);
     expect(err3?.details).to.match(/PutModel bad: not an Avro object container file/);
+  });
+
+  it('reads a batch that starts 8-byte aligned in its gRPC frame in place, and counts one that does not (proto Alignment)', async () => {
+    const rows = 2000;
+    const b = featureBatch(new Float32Array(rows * 12).fill(0.25), rows, 12);
+    // Where the batch starts in its frame (a 5-byte gRPC prefix, then the message) for k bytes of `align`.
+    const offset = (k: number) => 5 + TransformRequest.encode({ align: new Uint8Array(k), batch: b }).finish().length - b.length;
+    const ks = Array.from({ length: 11 }, (_, k) => k);
+    const aligned = ks.find((k) => offset(k) % 8 === 0)!;
+    const unaligned = ks.find((k) => offset(k) % 8 !== 0)!;
+    const describe = () => new Promise<DescribeResponse>((res, rej) =>
+      sc.client().describe({}, md(sc.secret), (e, r) => (e ? rej(e) : res(r!))));
+    const before = (await describe()).unalignedBatches;
+    const ok = await transform(sc.client(), sc.secret, 'v1', [b, b], false, [aligned, aligned]);
+    expect(ok.map((r) => r.rows)).to.deep.equal([rows, rows]);
+    expect((await describe()).unalignedBatches).to.equal(before);
+    const slow = await transform(sc.client(), sc.secret, 'v1', [b], false, [unaligned]);
+    expect(slow[0].rows).to.equal(rows);
+    expect((await describe()).unalignedBatches).to.equal(before + 1);
   });
 });

@@ -58,6 +58,13 @@ export interface RunningSidecar {
 
 function sidecarHandlers(config: SidecarConfig, startedAt: number, training: TrainingPool): SidecarServer {
   const models = new ModelCache();
+  // proto/sidecar.proto's Alignment: Arrow JS copies a batch whose body is not 8-byte aligned.
+  let unalignedBatches = 0;
+  const counted = (batch: Uint8Array | undefined): Uint8Array => {
+    if (!batch) return new Uint8Array(0);
+    if (batch.byteOffset % 8 !== 0) unalignedBatches++;
+    return batch;
+  };
   return {
     cacheData: (call, callback) => {
       let session = '';
@@ -87,7 +94,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
             return;
           }
           if (!session) throw new SidecarError(status.FAILED_PRECONDITION, `${task}: the first message must be 'start'`);
-          const b = decodeTrainingBatch(req.batch ?? new Uint8Array(0), nInputs, `${task}, rows ${rows}..`);
+          const b = decodeTrainingBatch(counted(req.batch), nInputs, `${task}, rows ${rows}..`);
           if (labelled !== undefined && labelled !== (b.labels !== null)) {
             throw new SidecarError(status.INVALID_ARGUMENT, `${task}: every batch must carry labels, or none`);
           }
@@ -187,7 +194,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
           }
           if (!model) throw new SidecarError(status.FAILED_PRECONDITION, `${task}: the first message must be 'start'`);
           const label = `${task}, rows ${rows}..`;
-          const x = decodeFeatureBatch(req.batch ?? new Uint8Array(0), model.sizes[0], label);
+          const x = decodeFeatureBatch(counted(req.batch), model.sizes[0], label);
           let features;
           try {
             features = model.transform(x);
@@ -225,6 +232,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
         kernels: loadKernels().name,
         threads: nativeModule()?.getThreads() ?? 1,
         maxRssBytes: process.resourceUsage().maxRSS * 1024,
+        unalignedBatches,
       };
       callback(null, res);
     },
@@ -260,6 +268,17 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
   };
 }
 
+function raiseReceiveWindow(server: grpc.Server, bytes: number): void {
+  const s = server as unknown as { commonServerOptions: { settings?: Record<string, number> }; createHttp2Server: (c: unknown) => import('node:http2').Http2Server };
+  s.commonServerOptions.settings = { ...(s.commonServerOptions.settings ?? {}), initialWindowSize: bytes, maxFrameSize: 1 << 20 };
+  const create = s.createHttp2Server.bind(server);
+  s.createHttp2Server = (c: unknown) => {
+    const h = create(c);
+    h.on('session', (session) => session.setLocalWindowSize(bytes));
+    return h;
+  };
+}
+
 /** Starts the gRPC server; resolves once it is bound and SERVING. */
 export async function startSidecar(config: SidecarConfig): Promise<RunningSidecar> {
   validateSidecarConfig(config);
@@ -269,6 +288,7 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'sparkdbn.v1.Sidecar': 'NOT_SERVING' });
   health.addToServer(server);
+  raiseReceiveWindow(server, 8 << 20);
   const training = new TrainingPool(
     { workers: config.trainWorkers, threadsPerWorker: config.workerThreads, cacheBytes: config.cacheBytes },
     (line) => process.stderr.write(line + '\n'));

@@ -12,7 +12,7 @@ import org.apache.spark.sql.catalyst.InternalRow
 
 import sparkdbn.io.{BoundSource, FeatureArrow}
 import sparkdbn.proto.{TransformRequest, TransformResponse, TransformStart}
-import sparkdbn.sidecar.{Sidecar, SidecarException}
+import sparkdbn.sidecar.{Alignment, Sidecar, SidecarException}
 
 /** How a task streams its rows through the sidecar. */
 final case class ScoringConf(batchRows: Int, batchBytes: Long, maxInFlight: Int) {
@@ -68,7 +68,7 @@ final class SidecarScoring(
   }
 
   private def sendBatch(bytes: ByteString): Unit =
-    requests.onNext(TransformRequest.newBuilder().setBatch(bytes).build())
+    requests.onNext(TransformRequest.newBuilder().setAlign(Alignment.pad(bytes.size)).setBatch(bytes).build())
 
   /** Reads up to one batch of input rows, encodes and sends it. */
   private def sendNext(): Unit = {

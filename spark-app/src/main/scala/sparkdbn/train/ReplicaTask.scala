@@ -10,7 +10,7 @@ import org.apache.spark.{SparkEnv, TaskContext}
 
 import sparkdbn.io.FeatureArrow
 import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, CacheStart, TrainRequest, TrainResponse}
-import sparkdbn.sidecar.{Sidecar, SidecarException, SidecarManager}
+import sparkdbn.sidecar.{Alignment, Sidecar, SidecarException, SidecarManager}
 
 /** What the driver asks of one partition's replica in one round. */
 final case class RoundSpec(
@@ -85,8 +85,10 @@ object ReplicaTask {
   /** Streams a partition's chunks to the sidecar's session cache. */
   def cacheData(sidecar: Sidecar, session: String, n: Int, chunks: Iterator[Chunk], task: String): CacheDataResponse = {
     val start = CacheDataRequest.newBuilder().setStart(CacheStart.newBuilder().setSession(session).setTask(task).setNInputs(n)).build()
-    val batches = chunks.map(c => CacheDataRequest.newBuilder()
-      .setBatch(FeatureArrow.encode(c.values, c.rows, n, c.labels)).build())
+    val batches = chunks.map { c =>
+      val bytes = FeatureArrow.encode(c.values, c.rows, n, c.labels)
+      CacheDataRequest.newBuilder().setAlign(Alignment.pad(bytes.size)).setBatch(bytes).build()
+    }
     sidecar.clientStream[CacheDataRequest, CacheDataResponse](sidecar.asyncStub.cacheData(_), Iterator(start) ++ batches)
   }
 }
