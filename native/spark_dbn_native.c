@@ -97,6 +97,15 @@ static napi_value js_sgemm(napi_env env, napi_callback_info info) {
   if (brows > 0 && (int64_t)B.length < (brows - 1) * ldb + bcols) FAIL(env, "sgemm: B has %zu elements, too few", B.length);
   if (M > 0 && (int64_t)C.length < (M - 1) * ldc + N) FAIL(env, "sgemm: C has %zu elements, too few", C.length);
   if (M == 0 || N == 0) return NULL;
+  if (N == 1) {
+    // One output column is a matrix-vector product: sgemm would first pack all of A (a copy of the
+    // whole batch for a 784 -> 1 layer); sgemv streams A once. op(B) is a column: element k of it sits
+    // at B[k * ldb], or at B[k] when B is stored transposed, (1, K).
+    cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, (int)arows, (int)acols, (float)alpha,
+                (const float *)A.data, (int)lda, (const float *)B.data, tb ? 1 : (int)ldb, (float)beta,
+                (float *)C.data, (int)ldc);
+    return NULL;
+  }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               (int)M, (int)N, (int)K, (float)alpha, (const float *)A.data, (int)lda,
               (const float *)B.data, (int)ldb, (float)beta, (float *)C.data, (int)ldc);

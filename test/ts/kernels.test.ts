@@ -40,7 +40,7 @@ describe('math kernels: fast path against the TypeScript reference', function ()
     }
   });
 
-  const shapes: [number, number, number][] = [[1, 1, 1], [1, 7, 3], [7, 13, 5], [33, 65, 17], [64, 100, 784], [3, 1, 9]];
+  const shapes: [number, number, number][] = [[1, 1, 1], [1, 7, 3], [7, 13, 5], [33, 65, 17], [64, 100, 784], [3, 1, 9], [300, 1, 784]];
   for (const [M, N, K] of shapes) {
     for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
       it(`sgemm ${M}x${N}x${K} transA=${ta} transB=${tb}, alpha and beta, padded leading dimensions`, () => {

@@ -13,7 +13,7 @@ import org.apache.arrow.vector.types.FloatingPointPrecision
 import org.apache.arrow.vector.types.pojo.{ArrowType, Field, FieldType, Schema}
 import org.apache.spark.ml.linalg.{SQLDataTypes, Vector}
 import org.apache.spark.sql.catalyst.InternalRow
-import org.apache.spark.sql.catalyst.expressions.SpecializedGetters
+import org.apache.spark.sql.catalyst.expressions.{SpecializedGetters, UnsafeArrayData}
 import org.apache.spark.sql.types._
 import org.apache.spark.unsafe.Platform
 
@@ -123,7 +123,14 @@ object FeatureSource {
                     j += 1
                   }
                 }
-                System.arraycopy(a.toFloatArray(), 0, out, offset, n)
+                a match {
+                  // Spark's own layout: the values are one run of floats after the header; copy them
+                  // straight across (toFloatArray would allocate and copy once more).
+                  case u: UnsafeArrayData =>
+                    Platform.copyMemory(u.getBaseObject, u.getBaseOffset + UnsafeArrayData.calculateHeaderPortionInBytes(n),
+                      out, Platform.FLOAT_ARRAY_OFFSET + offset.toLong * 4, n.toLong * 4)
+                  case other => System.arraycopy(other.toFloatArray(), 0, out, offset, n)
+                }
               } else {
                 var j = 0
                 while (j < n) {

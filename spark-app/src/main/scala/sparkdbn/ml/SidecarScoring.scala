@@ -47,6 +47,8 @@ final class SidecarScoring(
   private var rowNumber = 0L
   private var current: (Array[InternalRow], FeatureArrow.Result) = _
   private var pos = 0
+  // One batch of input values, refilled for every batch: encode copies it out.
+  private lazy val values = new Array[Float](perBatch * nInputs)
 
   ensureModel()
   open()
@@ -73,7 +75,6 @@ final class SidecarScoring(
   /** Reads up to one batch of input rows, encodes and sends it. */
   private def sendNext(): Unit = {
     val batch = new mutable.ArrayBuffer[InternalRow](perBatch)
-    val values = new Array[Float](perBatch * nInputs)
     while (batch.length < perBatch && rows.hasNext) {
       val row = rows.next()
       val r = rowNumber
