@@ -254,26 +254,41 @@ static napi_value js_uniform(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// Counter-based uniforms for sampling (rng.ts counterUniform): value i of a call is a hash of
+// (key, i), the key one draw of the xoshiro state. Any thread can make any value, so sampling
+// splits across threads and the stream does not depend on how many there are.
+static inline uint32_t hash32(uint32_t x) {  // "triple32" (C. Wellons): full avalanche, a bijection
+  x ^= x >> 17; x *= 0xed5ad4bbu;
+  x ^= x >> 11; x *= 0xac4c1b51u;
+  x ^= x >> 15; x *= 0x31848babu;
+  x ^= x >> 14;
+  return x;
+}
+
+/** One step of the 16 lanes; a 32-bit key from lanes 0 and 1 (rng.ts nextKey). */
+static uint32_t next_key(uint32_t *st) {
+  float u[LANES];
+  fill_uniform(st, u, LANES);
+  return (uint32_t)(u[0] * 16777216.0f) ^ ((uint32_t)(u[1] * 16777216.0f) << 8);
+}
+
 // bernoulli(P, out, n, state): out = u < P ? 1 : 0 with fresh uniforms u; NaN stays NaN.
-// P and out may be the same array. One thread: splitting the 16 lanes between
-// threads interleaves their writes within every cache line (measured 3x slower),
-// and splitting by blocks would change the random stream.
+// P and out may be the same array.
 static napi_value js_bernoulli(napi_env env, napi_callback_info info) {
   ARGS(4);
   F32(0, P); F32(1, out); INT(2, n);
   uint32_t *st;
   if (!get_state(env, argv[3], &st)) FAIL(env, "bernoulli: state must be a Uint32Array(64)");
   if (n < 0 || (int64_t)P.length < n || (int64_t)out.length < n) FAIL(env, "bernoulli: arrays shorter than n=%lld", (long long)n);
+  if (n > 4294967296LL) FAIL(env, "bernoulli: n=%lld is more than one counter stream (2^32)", (long long)n);
   const float *p = (const float *)P.data;
   float *o = (float *)out.data;
-  float u[1024];
-  for (int64_t i = 0; i < n; i += 1024) {
-    int64_t m = n - i < 1024 ? n - i : 1024;
-    fill_uniform(st, u, m);
-    for (int64_t j = 0; j < m; j++) {
-      float pj = p[i + j];
-      o[i + j] = pj != pj ? pj : (u[j] < pj ? 1.0f : 0.0f);
-    }
+  const uint32_t key = next_key(st);
+#pragma omp parallel for num_threads(threads_for(n)) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    float u = (float)(hash32(key + (uint32_t)i * 0x9e3779b9u) >> 8) * (1.0f / 16777216.0f);
+    float pi = p[i];
+    o[i] = pi != pi ? pi : (u < pi ? 1.0f : 0.0f);
   }
   return NULL;
 }
@@ -289,7 +304,9 @@ static napi_value js_col_sums(napi_env env, napi_callback_info info) {
   // Heap, not stack: cols can be as large as the caller's feature count.
   float *acc = calloc((size_t)(cols > 0 ? cols : 1), sizeof(float));
   if (!acc) FAIL(env, "colSums: out of memory for %lld columns", (long long)cols);
-  // One thread: this loop is bound by memory bandwidth, threads did not help.
+  // One thread: threads taking ranges of columns measured slower here (30 ms against 21 ms an
+  // epoch of scripts/bench rbm: each reads a strided part of every row); splitting rows would make
+  // the sums depend on the thread count.
   for (int64_t r = 0; r < rows; r++)
     for (int64_t c = 0; c < cols; c++) acc[c] += x[r * cols + c];
   for (int64_t c = 0; c < cols; c++) o[c] = (bt == 0.0f ? 0.0f : bt * o[c]) + a * acc[c];
@@ -323,34 +340,64 @@ static napi_value js_first_outside(napi_env env, napi_callback_info info) {
   const float *x = (const float *)X.data;
   const float l = (float)lo, h = (float)hi;
   int64_t found = -1;
-  for (int64_t i = 0; i < n && found < 0; i += 4096) {
-    int64_t m = n - i < 4096 ? n - i : 4096;
-    int bad = 0;
-    for (int64_t j = 0; j < m; j++) bad |= !(x[i + j] >= l && x[i + j] <= h);
-    if (bad) {
-      for (int64_t j = 0; j < m; j++) {
-        if (!(x[i + j] >= l && x[i + j] <= h)) { found = i + j; break; }
+  // Each thread scans one contiguous share in blocks of 4096 and stops at its first bad value;
+  // the answer is the smallest index any thread found.
+#pragma omp parallel num_threads(threads_for(n))
+  {
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    int64_t from = n * t / T, to = n * (t + 1) / T, mine = -1;
+    for (int64_t i = from; i < to && mine < 0; i += 4096) {
+      int64_t m = to - i < 4096 ? to - i : 4096;
+      int bad = 0;
+      for (int64_t j = 0; j < m; j++) bad |= !(x[i + j] >= l && x[i + j] <= h);
+      if (bad) {
+        for (int64_t j = 0; j < m; j++) {
+          if (!(x[i + j] >= l && x[i + j] <= h)) { mine = i + j; break; }
+        }
       }
     }
+#pragma omp critical
+    if (mine >= 0 && (found < 0 || mine < found)) found = mine;
   }
   napi_value r;
   CHECK(env, napi_create_int64(env, found, &r));
   return r;
 }
 
-// decayAdd(W, V, n, decay): V -= decay * W; W += V. The momentum buffer V already
-// holds momentum * V + lr * gradient (accumulated by sgemm/colSums with beta).
+// gatherRows(X, cols, idx, from, n, out): out (n, cols) = rows idx[from..from+n) of X (rows, cols).
+static napi_value js_gather_rows(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  F32(0, X); INT(1, cols); INT(3, from); INT(4, n); F32(5, out);
+  view_t ix;
+  if (!get_view(env, argv[2], napi_uint32_array, &ix)) FAIL(env, "gatherRows: idx must be a Uint32Array");
+  if (cols < 1 || n < 0 || from < 0 || from + n > (int64_t)ix.length || (int64_t)out.length < n * cols)
+    FAIL(env, "gatherRows: shape mismatch (cols=%lld from=%lld n=%lld)", (long long)cols, (long long)from, (long long)n);
+  const int64_t rows = (int64_t)X.length / cols;
+  const uint32_t *idx = (const uint32_t *)ix.data + from;
+  for (int64_t r = 0; r < n; r++)
+    if ((int64_t)idx[r] >= rows) FAIL(env, "gatherRows: index %u is beyond the %lld rows", idx[r], (long long)rows);
+  const float *x = (const float *)X.data;
+  float *o = (float *)out.data;
+#pragma omp parallel for num_threads(threads_for(n * cols)) schedule(static)
+  for (int64_t r = 0; r < n; r++) memcpy(o + r * cols, x + (int64_t)idx[r] * cols, (size_t)cols * sizeof(float));
+  return NULL;
+}
+
+// decayAdd(W, V, n, decay, scale): V -= decay * W; W += V; V *= scale. The momentum buffer V
+// already holds the step's update; scale is the next step's momentum, applied here, in the pass
+// that reads V anyway, so that the next gradient product adds to V with beta = 1 (a beta other
+// than 0 or 1 costs BLAS a pass of its own over V).
 static napi_value js_decay_add(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  F32(0, W); F32(1, V); INT(2, n); NUM(3, decay);
+  ARGS(5);
+  F32(0, W); F32(1, V); INT(2, n); NUM(3, decay); NUM(4, scale);
   if (n < 0 || (int64_t)W.length < n || (int64_t)V.length < n) FAIL(env, "decayAdd: arrays shorter than n");
   float *w = (float *)W.data, *v = (float *)V.data;
-  const float d = (float)decay;
+  const float d = (float)decay, sc = (float)scale;
 #pragma omp parallel for num_threads(threads_for(n)) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     float vi = v[i] - d * w[i];
-    v[i] = vi;
     w[i] += vi;
+    v[i] = sc * vi;
   }
   return NULL;
 }
@@ -388,6 +435,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"momentumStep", NULL, js_momentum_step, NULL, NULL, NULL, napi_default, NULL},
     {"firstOutside", NULL, js_first_outside, NULL, NULL, NULL, napi_default, NULL},
     {"decayAdd", NULL, js_decay_add, NULL, NULL, NULL, napi_default, NULL},
+    {"gatherRows", NULL, js_gather_rows, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_default, NULL},
     {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_default, NULL},
     {"config", NULL, js_config, NULL, NULL, NULL, napi_default, NULL},

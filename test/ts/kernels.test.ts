@@ -140,6 +140,69 @@ describe('math kernels: fast path against the TypeScript reference', function ()
     expect(a[7]).to.equal(1);
   });
 
+  it('bernoulli over 65,536 values and more (split across threads) samples identically to TypeScript, at rate p, pairs uncorrelated', () => {
+    const n = 300_001;
+    const P = new Float32Array(n).fill(0.3);
+    const a = new Float32Array(n);
+    const b = new Float32Array(n);
+    const s1 = newRngState(9);
+    const s2 = newRngState(9);
+    for (let draw = 0; draw < 2; draw++) {
+      fast.bernoulli(P, a, n, s1);
+      ref.bernoulli(P, b, n, s2);
+      expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer)), `draw ${draw}`).to.equal(true);
+    }
+    expect(Array.from(s1)).to.deep.equal(Array.from(s2));
+    let ones = 0;
+    let both = 0;
+    for (let i = 0; i < n; i++) {
+      ones += a[i];
+      if (i > 0) both += a[i] * a[i - 1];
+    }
+    // Standard error of the rate: sqrt(0.3 * 0.7 / n) = 8.4e-4; of the neighbour pairs' rate (0.09): 5.2e-4. Five of each.
+    expect(ones / n).to.be.closeTo(0.3, 0.0042);
+    expect(both / (n - 1)).to.be.closeTo(0.09, 0.0026);
+    // A new draw is a new key: the two draws differ.
+    const c = new Float32Array(n);
+    fast.bernoulli(P, c, n, s1);
+    expect(Buffer.from(a.buffer).equals(Buffer.from(c.buffer))).to.equal(false);
+  });
+
+  it('colSums and firstOutside over 65,536 values and more (split across threads) match the reference', () => {
+    const rows = 301;
+    const cols = 509; // not a multiple of 16: the last thread's columns end mid-block
+    const X = randn(rows * cols, 31).map((x) => Math.abs(x) / 4);
+    const o1 = randn(cols, 32);
+    const o2 = o1.slice();
+    fast.colSums(X, rows, cols, o1, 0.5, 0.9);
+    ref.colSums(X, rows, cols, o2, 0.5, 0.9);
+    expectClose(o1, o2, 1e-5, 1e-6, 'colSums');
+    const n = X.length;
+    for (const at of [[n - 1], [n / 2 + 10], [17, n - 3], [n / 2 - 1, n / 2 + 1], []]) {
+      const Y = X.map((x) => Math.min(x, 1));
+      for (const i of at) Y[Math.floor(i)] = NaN;
+      const want = at.length ? Math.floor(Math.min(...at)) : -1;
+      expect(fast.firstOutside(Y, n, 0, 1), `bad at ${at}`).to.equal(want);
+      expect(ref.firstOutside(Y, n, 0, 1)).to.equal(want);
+    }
+  });
+
+  it('gatherRows copies the indexed rows like the reference, small and large, and refuses an index past the end', () => {
+    for (const [rows, cols, n] of [[10, 3, 4], [1000, 784, 256]]) {
+      const X = randn(rows * cols, 41);
+      const idx = Uint32Array.from({ length: rows }, (_, i) => (i * 7919 + 3) % rows);
+      const a = new Float32Array(n * cols);
+      const b = new Float32Array(n * cols);
+      fast.gatherRows(X, cols, idx, 5, n, a);
+      ref.gatherRows(X, cols, idx, 5, n, b);
+      expectClose(a, b, 0, 0, 'rows');
+      expect(Array.from(a.subarray(0, cols))).to.deep.equal(Array.from(X.subarray(idx[5] * cols, (idx[5] + 1) * cols)));
+    }
+    const bad = Uint32Array.from([0, 10]);
+    expect(() => fast.gatherRows(new Float32Array(30), 3, bad, 0, 2, new Float32Array(6))).to.throw(RangeError, /index 10 is beyond the 10 rows/);
+    expect(() => ref.gatherRows(new Float32Array(30), 3, bad, 0, 2, new Float32Array(6))).to.throw(RangeError, /index 10 is beyond the 10 rows/);
+  });
+
   it('colSums, addBias and momentumStep match', () => {
     const rows = 37;
     const cols = 29;
@@ -171,8 +234,8 @@ describe('math kernels: fast path against the TypeScript reference', function ()
     const V1 = randn(3000, 22);
     const W2 = W1.slice();
     const V2 = V1.slice();
-    fast.decayAdd(W1, V1, 3000, 3e-4);
-    ref.decayAdd(W2, V2, 3000, 3e-4);
+    fast.decayAdd(W1, V1, 3000, 3e-4, 0.9);
+    ref.decayAdd(W2, V2, 3000, 3e-4, 0.9);
     expectClose(W1, W2, 1e-7, 1e-6, 'W');
     expectClose(V1, V2, 1e-7, 1e-6, 'V');
     const X = randn(10000, 23).map((x) => Math.abs(x));

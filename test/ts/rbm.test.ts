@@ -101,8 +101,11 @@ describe('RBM: exact partition function and likelihood', function () {
   it('the CD-k gradient approaches the exact gradient as k grows', () => {
     const r = randomRBM(6, 5, 'bernoulli', 33, 1.2);
     const base = binaryRows(40, 6, 9);
-    // 40 distinct rows, each repeated 1500 times: sampling noise ~ 0.5 / sqrt(60000) = 0.002 per entry.
-    const rows = 60000;
+    // 40 distinct rows, each repeated 6000 times: sampling noise ~ 0.5 / sqrt(240000) = 0.001 per entry,
+    // ~0.005 over the 30 weights. CD-k's bias shrinks fast with k on this model: measured over seeds
+    // 4-7, k = 1: 0.125-0.131, k = 2: 0.016-0.020, k = 5 and k = 100: 0.002-0.004, i.e. noise. So the
+    // test compares k = 1, 2 and 100 (k = 5 against 100 would compare noise with noise).
+    const rows = 240000;
     const data = new Float32Array(rows * 6);
     for (let i = 0; i < rows; i++) data.set(base.data.subarray((i % 40) * 6, (i % 40 + 1) * 6), i * 6);
     const exact = exactGradient(r, base);
@@ -114,12 +117,11 @@ describe('RBM: exact partition function and likelihood', function () {
       return Math.sqrt(s);
     };
     const e1 = err(1);
-    const e5 = err(5);
+    const e2 = err(2);
     const e100 = err(100);
-    expect(e1).to.be.greaterThan(2 * e5);
-    expect(e5).to.be.greaterThan(e100);
-    // With 30 weights each off by ~0.002 of noise, the norm of pure noise is ~0.02.
-    expect(e100).to.be.lessThan(0.04);
+    expect(e1).to.be.greaterThan(2 * e2);
+    expect(e2).to.be.greaterThan(2 * e100);
+    expect(e100).to.be.lessThan(0.02);
   });
 });
 

@@ -16,14 +16,22 @@ export interface Kernels {
   addBias(X: Float32Array, rows: number, cols: number, bias: Float32Array): void;
   /** out[0..n) = uniforms in [0, 1) from the 16-lane xoshiro128** state (rng.ts). */
   uniform(state: Uint32Array, out: Float32Array, n: number): void;
-  /** out[i] = u < P[i] ? 1 : 0 with fresh uniforms; NaN stays NaN; P and out may alias. */
+  /**
+   * out[i] = u_i < P[i] ? 1 : 0, u_i = counterUniform(key, i) for one key drawn from the state
+   * (rng.ts nextKey); NaN stays NaN; P and out may alias; n at most 2^32.
+   */
   bernoulli(P: Float32Array, out: Float32Array, n: number, state: Uint32Array): void;
   /** out (cols) = beta * out + alpha * (sum over rows of X (rows, cols)). */
   colSums(X: Float32Array, rows: number, cols: number, out: Float32Array, alpha: number, beta: number): void;
   /** V = momentum * V + lr * (G - decay * W); W += V, over the first n elements. */
   momentumStep(W: Float32Array, V: Float32Array, G: Float32Array, n: number, lr: number, momentum: number, decay: number): void;
-  /** V -= decay * W; W += V: the end of an update whose V already holds momentum * V + lr * G. */
-  decayAdd(W: Float32Array, V: Float32Array, n: number, decay: number): void;
+  /**
+   * V -= decay * W; W += V; V *= scale: the end of an update whose V holds momentum * V + lr * G,
+   * scale the next update's momentum (so that its gradient product adds to V with beta = 1).
+   */
+  decayAdd(W: Float32Array, V: Float32Array, n: number, decay: number, scale: number): void;
+  /** out (n, cols) = rows idx[from..from+n) of X (rows, cols): a mini-batch. RangeError for an index past the end. */
+  gatherRows(X: Float32Array, cols: number, idx: Uint32Array, from: number, n: number, out: Float32Array): void;
   /** Index of the first X[i], i < n, outside [lo, hi] or NaN; -1 when there is none. */
   firstOutside(X: Float32Array, n: number, lo: number, hi: number): number;
 }

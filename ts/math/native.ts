@@ -69,6 +69,7 @@ function pick(m: NativeModule): Omit<Kernels, 'name'> {
     momentumStep: m.momentumStep,
     decayAdd: m.decayAdd,
     firstOutside: m.firstOutside,
+    gatherRows: m.gatherRows,
   };
 }
 

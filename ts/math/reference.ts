@@ -1,5 +1,5 @@
 import type { Kernels } from './kernels.js';
-import { fillUniform } from './rng.js';
+import { counterUniform, fillUniform, nextKey } from './rng.js';
 
 /** sigmoid in double, rounded once to float32 by the store. */
 export function sigmoid(x: number): number {
@@ -51,14 +51,11 @@ export const referenceKernels: Kernels = {
   },
 
   bernoulli(P, out, n, state) {
-    const u = new Float32Array(Math.min(n, 1024));
-    for (let i = 0; i < n; i += 1024) {
-      const m = Math.min(1024, n - i);
-      fillUniform(state, u, m);
-      for (let j = 0; j < m; j++) {
-        const p = P[i + j];
-        out[i + j] = Number.isNaN(p) ? p : u[j] < p ? 1 : 0;
-      }
+    if (n > 2 ** 32) throw new RangeError(`bernoulli: n=${n} is more than one counter stream (2^32)`);
+    const key = nextKey(state);
+    for (let i = 0; i < n; i++) {
+      const p = P[i];
+      out[i] = Number.isNaN(p) ? p : counterUniform(key, i) < p ? 1 : 0;
     }
   },
 
@@ -71,11 +68,21 @@ export const referenceKernels: Kernels = {
     for (let c = 0; c < cols; c++) out[c] = (beta === 0 ? 0 : beta * out[c]) + alpha * acc[c];
   },
 
-  decayAdd(W, V, n, decay) {
+  decayAdd(W, V, n, decay, scale) {
+    const sc = Math.fround(scale);
     for (let i = 0; i < n; i++) {
       const v = Math.fround(V[i] - decay * W[i]);
-      V[i] = v;
       W[i] += v;
+      V[i] = sc * v;
+    }
+  },
+
+  gatherRows(X, cols, idx, from, n, out) {
+    const rows = Math.floor(X.length / cols);
+    for (let r = 0; r < n; r++) {
+      const i = idx[from + r];
+      if (i >= rows) throw new RangeError(`gatherRows: index ${i} is beyond the ${rows} rows`);
+      out.set(X.subarray(i * cols, (i + 1) * cols), r * cols);
     }
   },
 

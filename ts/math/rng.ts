@@ -57,3 +57,25 @@ export function fillNormal(st: Uint32Array, out: Float32Array, n: number, mean =
     if (i + 1 < n) out[i + 1] = mean + std * r * Math.sin(a);
   }
 }
+
+/** One step of the 16 lanes; a 32-bit key from lanes 0 and 1 (the native next_key does the same). */
+export function nextKey(st: Uint32Array): number {
+  const u = new Float32Array(LANES);
+  fillUniform(st, u, LANES);
+  return ((u[0] * 16777216) ^ ((u[1] * 16777216) << 8)) >>> 0;
+}
+
+/**
+ * Value i of the counter-based stream `key`: uniform in [0, 1) with 24 bits, a
+ * hash ("triple32", C. Wellons: full avalanche, a bijection) of key + i * golden
+ * ratio. Any thread can make any value, so native sampling splits across threads
+ * and the stream does not depend on how many there are.
+ */
+export function counterUniform(key: number, i: number): number {
+  let x = (key + Math.imul(i >>> 0, 0x9e3779b9)) >>> 0;
+  x = Math.imul(x ^ (x >>> 17), 0xed5ad4bb);
+  x = Math.imul(x ^ (x >>> 11), 0xac4c1b51);
+  x = Math.imul(x ^ (x >>> 15), 0x31848bab);
+  x = (x ^ (x >>> 14)) >>> 0;
+  return (x >>> 8) * (1 / 16777216);
+}

@@ -55,11 +55,3 @@ export function shuffleOrder(order: Uint32Array, rng: Uint32Array, kernels: Kern
   }
 }
 
-/** Copies rows idx[from..from+n) of m into out (n, cols): a mini-batch. */
-export function gatherRows(m: Matrix, idx: Uint32Array, from: number, n: number, out: Float32Array): void {
-  const c = m.cols;
-  for (let r = 0; r < n; r++) {
-    const src = idx[from + r] * c;
-    out.set(m.data.subarray(src, src + c), r * c);
-  }
-}

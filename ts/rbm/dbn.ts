@@ -1,6 +1,6 @@
 import type { Kernels } from '../math/kernels.js';
 import { fillNormal, newRngState } from '../math/rng.js';
-import { type Matrix, gatherRows, shuffleOrder, validateData } from './data.js';
+import { type Matrix, shuffleOrder, validateData } from './data.js';
 import { ConfigError, DataError } from './errors.js';
 import { RBM, type EpochStats, type RBMTrainConfig, type VisibleUnits } from './rbm.js';
 import { type Schedule, scheduleAt, validateSchedule } from './schedule.js';
@@ -354,7 +354,7 @@ export class BackpropTrainer {
         this.cursor = 0;
       }
       const n = Math.min(this.cfg.batchSize, data.rows - this.cursor);
-      gatherRows(data, this.order, this.cursor, n, this.acts[0]);
+      this.dbn.kernels.gatherRows(data.data, data.cols, this.order, this.cursor, n, this.acts[0]);
       for (let i = 0; i < n; i++) this.labelBatch[i] = labels[this.order[this.cursor + i]];
       this.cursor += n;
       const [l, c] = this.step(n, this.labelBatch, lr, mom);

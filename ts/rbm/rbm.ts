@@ -1,7 +1,7 @@
 import type { Kernels } from '../math/kernels.js';
 import { loadKernels } from '../math/native.js';
 import { fillNormal, newRngState } from '../math/rng.js';
-import { type Matrix, gatherRows, shuffleOrder, validateData } from './data.js';
+import { type Matrix, shuffleOrder, validateData } from './data.js';
 import { ConfigError } from './errors.js';
 import { type Schedule, scheduleAt, validateSchedule } from './schedule.js';
 
@@ -358,6 +358,8 @@ export class RBMTrainer {
   readonly cfg: RBMTrainConfig;
   private readonly rng: Uint32Array;
   private readonly vW: Float32Array;
+  /** The momentum vW is already scaled by (see step). */
+  private vWScale = 0;
   private readonly vb: Float32Array;
   private readonly vc: Float32Array;
   private readonly q: Float32Array;
@@ -436,7 +438,7 @@ export class RBMTrainer {
         this.reshuffle(data.rows);
       }
       const n = Math.min(this.cfg.batchSize, data.rows - this.cursor);
-      gatherRows(data, this.order, this.cursor, n, this.batch);
+      this.rbm.kernels.gatherRows(data.data, data.cols, this.order, this.cursor, n, this.batch);
       this.cursor += n;
       this.step(this.batch, n);
     }
@@ -444,7 +446,8 @@ export class RBMTrainer {
 
   /**
    * One CD-k / PCD-k update on v0 (n, V). The gradient goes straight into the
-   * momentum buffers (GEMM's beta scales them), so an update is
+   * momentum buffers, which hold momentum * (the last update) when a step starts (decayAdd
+   * scales them in the pass it makes anyway), so an update is
    *   vW = momentum * vW + lr * (v0' h0 / n - v1' h1 / m);  vW -= lr * decay * W;  W += vW
    * with five matrix products for k = 1:
    *   h0 = P(h|v0)   (n, H)  product 1       v1 = E[v|h]    (m, V)  product 3
@@ -457,10 +460,19 @@ export class RBMTrainer {
     const cfg = this.cfg;
     const lr = scheduleAt(cfg.learningRate, rbm.counters.epochs);
     const mom = scheduleAt(cfg.momentum, rbm.counters.epochs);
-    this.accumulate(v0, n, this.vW, this.vb, this.vc, lr, mom);
-    k.decayAdd(rbm.W, this.vW, rbm.W.length, lr * cfg.weightDecay);
-    k.decayAdd(rbm.vBias, this.vb, rbm.nVisible, 0);
-    k.decayAdd(rbm.hBias, this.vc, rbm.nHidden, 0);
+    // vW already holds vWScale * (the last update): the last decayAdd applied the momentum it
+    // expected; when the schedule has moved on since, it is corrected here (once per change).
+    if (this.vWScale !== mom) {
+      if (this.vWScale !== 0) {
+        const f = mom / this.vWScale;
+        for (let i = 0; i < this.vW.length; i++) this.vW[i] *= f;
+      }
+      this.vWScale = mom;
+    }
+    this.accumulate(v0, n, this.vW, this.vb, this.vc, lr, 1, mom);
+    k.decayAdd(rbm.W, this.vW, rbm.W.length, lr * cfg.weightDecay, mom);
+    k.decayAdd(rbm.vBias, this.vb, rbm.nVisible, 0, 1);
+    k.decayAdd(rbm.hBias, this.vc, rbm.nHidden, 0, 1);
     rbm.counters.updates++;
     rbm.counters.samples += n;
   }
@@ -475,22 +487,22 @@ export class RBMTrainer {
     if (v0.rows > this.cfg.batchSize) throw new ConfigError('batchSize', `is ${this.cfg.batchSize}, the batch has ${v0.rows} rows`);
     const { nVisible: V, nHidden: H } = this.rbm;
     const g = { W: new Float32Array(V * H), vBias: new Float32Array(V), hBias: new Float32Array(H) };
-    this.accumulate(v0.data, v0.rows, g.W, g.vBias, g.hBias, 1, 0);
+    this.accumulate(v0.data, v0.rows, g.W, g.vBias, g.hBias, 1, 0, 0);
     return g;
   }
 
-  /** tW = beta * tW + alpha * dW (likewise tb, tc), dW the CD-k / PCD-k gradient on v0 (n, V). */
+  /** tW = betaW * tW + alpha * dW, tb = betaB * tb + alpha * db (likewise tc), (dW, db, dc) the CD-k / PCD-k gradient on v0 (n, V). */
   private accumulate(v0: Float32Array, n: number, tW: Float32Array, tb: Float32Array, tc: Float32Array,
-    alpha: number, beta: number): void {
+    alpha: number, betaW: number, betaB: number): void {
     const rbm = this.rbm;
     const k = rbm.kernels;
     const { nVisible: V, nHidden: H } = rbm;
     const cfg = this.cfg;
 
     rbm.hiddenProbsUnchecked(v0, n, this.h0);
-    k.sgemm(true, false, V, H, n, alpha / n, v0, V, this.h0, H, beta, tW, H);
-    k.colSums(v0, n, V, tb, alpha / n, beta);
-    k.colSums(this.h0, n, H, tc, alpha / n, beta);
+    k.sgemm(true, false, V, H, n, alpha / n, v0, V, this.h0, H, betaW, tW, H);
+    k.colSums(v0, n, V, tb, alpha / n, betaB);
+    k.colSums(this.h0, n, H, tc, alpha / n, betaB);
 
     let m: number;
     if (this.chainsV && this.chainsH) {

@@ -157,10 +157,12 @@ object Sidecar {
     // One pool for BLAS and the element-wise kernels (OpenMP), sized to the executor.
     env.put("OMP_NUM_THREADS", conf.threads.toString)
     env.put("OPENBLAS_NUM_THREADS", conf.threads.toString)
-    // The executor's own threads share these cores: OpenMP threads that spin while they wait for
-    // work take the core from the task that would feed them (scoring ran 0.49 -> 0.57 of PySpark's
-    // rate with passive waits, scripts/bench ingest). spark.dbn.sidecar.env.OMP_WAIT_POLICY overrides.
-    env.put("OMP_WAIT_POLICY", "passive")
+    // The executor's own threads share these cores: OpenMP threads that spin long while they wait
+    // for work take the core from the task that would feed them, and threads that never spin make
+    // every BLAS call pay a wake-up. A short spin (libgomp's default is 300,000) served both here:
+    // scripts/bench ingest 0.49 -> 0.53-0.56 of PySpark, and CD-1 at full speed (passive waits: 15% slower).
+    // spark.dbn.sidecar.env.GOMP_SPINCOUNT overrides.
+    env.put("GOMP_SPINCOUNT", "10000")
     env.put("SPARK_DBN_TRAIN_WORKERS", conf.trainWorkers.toString)
     env.put("SPARK_DBN_WORKER_THREADS", conf.taskCpus.toString)
     env.put("SPARK_DBN_CACHE_BYTES", conf.cacheBytes.toString)
