@@ -2,6 +2,9 @@ import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { makeData, Field, FixedSizeList, Float32, Float64, Int32, RecordBatch, Schema, Struct, tableToIPC, Table, vectorFromArray, Utf8 } from 'apache-arrow';
 import type { IngestSummary, SidecarClient } from '../../ts/gen/sidecar.js';
+import type { Http2Session } from 'node:http2';
+import { HealthImplementation } from 'grpc-health-check';
+import { raiseReceiveWindow } from '../../ts/service/server.js';
 import { md, spawnSidecar, type SpawnedSidecar } from './helpers/sidecar.js';
 
 function ingest(client: SidecarClient, secret: string, chunks: Uint8Array[]): Promise<IngestSummary> {
@@ -147,5 +150,30 @@ describe('sidecar lifetime', function () {
   it('refuses to start without a secret and says why on stderr', async () => {
     const err = await spawnSidecar({ SPARK_DBN_SECRET: 'short' }).then(() => null, (e: Error) => e);
     expect(err?.message).to.match(/secret: must be at least 16 characters/);
+  });
+});
+
+describe('sidecar HTTP/2 receive window', () => {
+  it('raiseReceiveWindow gives each connection the asked stream and connection windows (grpc-js has no option for them)', async () => {
+    const server = new grpc.Server();
+    const sessions: Http2Session[] = [];
+    expect(raiseReceiveWindow(server, 4 << 20, (s) => sessions.push(s))).to.equal(true);
+    const health = new HealthImplementation({ '': 'SERVING' });
+    health.addToServer(server);
+    const port = await new Promise<number>((res, rej) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      // Any call opens the connection.
+      await new Promise<void>((res, rej) => client.waitForReady(Date.now() + 5000, (e) => (e ? rej(e) : res())));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(sessions).to.have.length(1);
+      expect(sessions[0].localSettings.initialWindowSize).to.equal(4 << 20);
+      expect(sessions[0].localSettings.maxFrameSize).to.equal(1 << 20);
+      expect(sessions[0].state.effectiveLocalWindowSize).to.equal(4 << 20);
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
   });
 });

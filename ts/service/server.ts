@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import type { Http2Server, Http2Session } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import {
@@ -268,16 +269,35 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
   };
 }
 
-function raiseReceiveWindow(server: grpc.Server, bytes: number): void {
-  const s = server as unknown as { commonServerOptions: { settings?: Record<string, number> }; createHttp2Server: (c: unknown) => import('node:http2').Http2Server };
+/**
+ * Raises the HTTP/2 receive windows of `server`'s connections (the stream's through SETTINGS,
+ * the connection's through setLocalWindowSize) and the largest DATA frame it accepts. grpc-js
+ * (1.14) has no option for these on a server: its default 64 KiB windows make a sender of
+ * 8 MB batches wait for a WINDOW_UPDATE every 64 KiB. This reaches into two private members
+ * (commonServerOptions, createHttp2Server), so it checks they exist and returns false, changing
+ * nothing, when a grpc-js upgrade removed them; test/ts/sidecar.test.ts checks that it works.
+ */
+export function raiseReceiveWindow(server: grpc.Server, bytes: number, onSession?: (s: Http2Session) => void): boolean {
+  const s = server as unknown as {
+    commonServerOptions?: { settings?: Record<string, number> };
+    createHttp2Server?: (c: unknown) => Http2Server;
+  };
+  if (typeof s.commonServerOptions !== 'object' || typeof s.createHttp2Server !== 'function') return false;
   s.commonServerOptions.settings = { ...(s.commonServerOptions.settings ?? {}), initialWindowSize: bytes, maxFrameSize: 1 << 20 };
   const create = s.createHttp2Server.bind(server);
   s.createHttp2Server = (c: unknown) => {
     const h = create(c);
-    h.on('session', (session) => session.setLocalWindowSize(bytes));
+    h.on('session', (session: Http2Session) => {
+      session.setLocalWindowSize(bytes);
+      onSession?.(session);
+    });
     return h;
   };
+  return true;
 }
+
+/** The sidecar's receive window: a few 8 MB batches in flight per connection. */
+const RECEIVE_WINDOW_BYTES = 32 << 20;
 
 /** Starts the gRPC server; resolves once it is bound and SERVING. */
 export async function startSidecar(config: SidecarConfig): Promise<RunningSidecar> {
@@ -288,7 +308,9 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'sparkdbn.v1.Sidecar': 'NOT_SERVING' });
   health.addToServer(server);
-  raiseReceiveWindow(server, 8 << 20);
+  if (!raiseReceiveWindow(server, RECEIVE_WINDOW_BYTES)) {
+    process.stderr.write('spark-dbn sidecar: this grpc-js has no hook for the HTTP/2 receive window; using its 64 KiB default\n');
+  }
   const training = new TrainingPool(
     { workers: config.trainWorkers, threadsPerWorker: config.workerThreads, cacheBytes: config.cacheBytes },
     (line) => process.stderr.write(line + '\n'));
