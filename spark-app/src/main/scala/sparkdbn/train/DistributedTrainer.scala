@@ -321,12 +321,14 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     var round = rounds.count(_.topic == topic)
     val futures = (0 until P).map { p =>
       Future {
+        var own = 0 // this partition's rounds, for the Spark job descriptions
         while (prog.remaining(p) > 0 && failure.get() == null) {
+          own += 1
           val pub = channel.subscribe(topic)
           try {
             val batches = math.min(s.syncEvery.toLong, prog.remaining(p)).toInt
             val started = System.nanoTime()
-            val r = runRound(topic, layer, pub, Seq(p), _ => batches, prog.epoch, s"$topic partition $p (from version ${pub.number})").head
+            val r = runRound(topic, layer, pub, Seq(p), _ => batches, prog.epoch, s"$topic partition $p round $own (from version ${pub.number})").head
             val roundSeconds = (System.nanoTime() - started) / 1e9
             val u = decode(r.update)
             lock.synchronized {

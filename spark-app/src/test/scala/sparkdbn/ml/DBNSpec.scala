@@ -1,5 +1,7 @@
 package sparkdbn.ml
 
+import scala.jdk.CollectionConverters._
+
 import java.nio.file.Files
 
 import org.apache.spark.sql.SparkSession
@@ -46,7 +48,7 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     assert(e2.getMessage.contains("label column 'y' is string, not numeric"))
   }
 
-  test("fit over Spark (sync, 2 partitions) returns a model that scores, with its rounds in the summary") {
+  test("fit over Spark (sync, 2 partitions) returns a model that scores, with its rounds in the summary and the job descriptions") {
     // Two prototypes with 10% noise: an 8-4 RBM with a soft-max learns to tell them apart.
     val rng = new scala.util.Random(3)
     val protos = Array(Array.tabulate(8)(i => if (i < 4) 1f else 0f), Array.tabulate(8)(i => if (i < 4) 0f else 1f))
@@ -57,8 +59,21 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     val session = spark
     import session.implicits._
     val df = rows.toDF("features", "label")
-    val model = new DBN().setLayers(Array(4)).setLabelCol("label").setEpochs(3).setFineTuneEpochs(5).setBatchSize(10)
+    // The Spark job of every round says which layer and round it is (the UI and event log show it).
+    val descriptions = new java.util.concurrent.ConcurrentLinkedQueue[String]()
+    val listener = new org.apache.spark.scheduler.SparkListener {
+      override def onJobStart(e: org.apache.spark.scheduler.SparkListenerJobStart): Unit =
+        Option(e.properties).flatMap(p => Option(p.getProperty("spark.job.description"))).foreach(descriptions.add)
+    }
+    spark.sparkContext.addSparkListener(listener)
+    val model = try new DBN().setLayers(Array(4)).setLabelCol("label").setEpochs(3).setFineTuneEpochs(5).setBatchSize(10)
       .setLearningRate("0.1").setFineTuneLearningRate("0.2").setMode("sync").setSyncEvery(4).setNumPartitions(2).fit(df)
+    finally spark.sparkContext.removeSparkListener(listener)
+    // Listeners hear of jobs asynchronously: give the bus a moment.
+    def rounds(topic: String) = descriptions.asScala.count(_.matches(s""".*: $topic round \\d+ \\(from version \\d+\\)"""))
+    val deadline = System.nanoTime() + 10L * 1000000000L
+    while ((rounds("layer0") < 15 || rounds("finetune") < 25) && System.nanoTime() < deadline) Thread.sleep(50)
+    assert(rounds("layer0") == 15 && rounds("finetune") == 25, descriptions)
     assert(model.numInputs == 8 && model.numFeatures == 4 && model.numClasses == 2)
     val s = model.summary.get
     // 200 rows a partition, 20 batches an epoch, 4 per round: 15 rounds of 2 replicas for layer 0, 25 for fine-tuning.
