@@ -8,8 +8,9 @@ import { concatArrays } from './floats.js';
 
 /**
  * The data plane's batch format: one column, FixedSizeList<Float32>(n), rows
- * row-major. Decoding returns a view on the message's bytes when they are
- * 4-byte aligned (Arrow JS needs that for a Float32Array), else one copy.
+ * row-major. Decoding returns a view on the message's bytes when the batch
+ * starts 8-byte aligned (senders see to it: proto/sidecar.proto, Alignment);
+ * otherwise Arrow JS copies the batch's body once.
  */
 export function decodeFeatureBatch(ipc: Uint8Array, nInputs: number, label: string): Matrix {
   return decodeBatch(ipc, nInputs, label, false).x;
