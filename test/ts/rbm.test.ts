@@ -158,6 +158,37 @@ describe('RBM: training, inference and sampling', function () {
   const split = mnistSplit({ binarise: true });
   const small = downsample(split.train.images);
 
+  for (const [m0, m1] of [[0, 0.9], [0.5, 0.9], [0.5, 0]]) {
+    it(`momentum follows its schedule across a change (${m0} -> ${m1}): the second step adds ${m1} x the first update`, () => {
+      // Two trainers, same seed and data, so the same gradients; the first step starts from zero
+      // velocity in both. With momentum m1 for the second step, W2 differs from a momentum-free
+      // trainer's W2 by exactly m1 * (W1 - W0).
+      const x = { data: small.data.subarray(0, 40 * 196), rows: 40, cols: 196 };
+      const make = (mom: [number, number][]) => {
+        const r = RBM.create({ nVisible: 196, nHidden: 30, visible: 'bernoulli' }, { seed: 5, data: small });
+        return { r, t: new RBMTrainer(r, { batchSize: 40, k: 1, learningRate: 0.1, momentum: mom, weightDecay: 1e-3, seed: 9 }) };
+      };
+      const a = make([[0, m0], [1, m1]]);
+      const b = make([[0, 0]]);
+      const W0 = a.r.W.slice();
+      a.t.runBatches(x, 1);
+      b.t.runBatches(x, 1);
+      const W1 = a.r.W.slice();
+      expect(Array.from(b.r.W)).to.deep.equal(Array.from(W1));
+      a.r.counters.epochs = 1;
+      b.r.counters.epochs = 1;
+      a.t.runBatches(x, 1);
+      b.t.runBatches(x, 1);
+      let worst = 0;
+      for (let i = 0; i < W0.length; i++) {
+        const want = m1 * (W1[i] - W0[i]);
+        worst = Math.max(worst, Math.abs(a.r.W[i] - b.r.W[i] - want));
+      }
+      // float32 rounding of W (|W| < 0.1) and of the velocity: well under 1e-7.
+      expect(worst).to.be.lessThan(1e-7);
+    });
+  }
+
   it('follows Hinton\'s initialisation: W ~ N(0, 0.01^2), visible biases log(p / (1 - p))', () => {
     const r = RBM.create({ nVisible: 196, nHidden: 300, visible: 'bernoulli' }, { seed: 1, data: small });
     let s = 0;

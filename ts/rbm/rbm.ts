@@ -358,8 +358,8 @@ export class RBMTrainer {
   readonly cfg: RBMTrainConfig;
   private readonly rng: Uint32Array;
   private readonly vW: Float32Array;
-  /** The momentum vW is already scaled by (see step). */
-  private vWScale = 0;
+  /** The momentum vW is already scaled by (see step); never 0. */
+  private vWScale = 1;
   private readonly vb: Float32Array;
   private readonly vc: Float32Array;
   private readonly q: Float32Array;
@@ -460,17 +460,17 @@ export class RBMTrainer {
     const cfg = this.cfg;
     const lr = scheduleAt(cfg.learningRate, rbm.counters.epochs);
     const mom = scheduleAt(cfg.momentum, rbm.counters.epochs);
-    // vW already holds vWScale * (the last update): the last decayAdd applied the momentum it
-    // expected; when the schedule has moved on since, it is corrected here (once per change).
-    if (this.vWScale !== mom) {
-      if (this.vWScale !== 0) {
-        const f = mom / this.vWScale;
-        for (let i = 0; i < this.vW.length; i++) this.vW[i] *= f;
-      }
-      this.vWScale = mom;
+    // vW holds vWScale * (the last update): the last decayAdd scaled it by its own step's momentum,
+    // expecting this step's to be the same; when the schedule has moved on, it is rescaled here
+    // (once per change). Zero momentum never scales (the next step's momentum would need the
+    // update back): its product overwrites vW instead (beta 0).
+    if (mom !== 0 && this.vWScale !== mom) {
+      const f = mom / this.vWScale;
+      for (let i = 0; i < this.vW.length; i++) this.vW[i] *= f;
     }
-    this.accumulate(v0, n, this.vW, this.vb, this.vc, lr, 1, mom);
-    k.decayAdd(rbm.W, this.vW, rbm.W.length, lr * cfg.weightDecay, mom);
+    this.accumulate(v0, n, this.vW, this.vb, this.vc, lr, mom === 0 ? 0 : 1, mom);
+    this.vWScale = mom === 0 ? 1 : mom;
+    k.decayAdd(rbm.W, this.vW, rbm.W.length, lr * cfg.weightDecay, this.vWScale);
     k.decayAdd(rbm.vBias, this.vb, rbm.nVisible, 0, 1);
     k.decayAdd(rbm.hBias, this.vc, rbm.nHidden, 0, 1);
     rbm.counters.updates++;
