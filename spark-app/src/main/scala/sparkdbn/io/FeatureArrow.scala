@@ -1,12 +1,10 @@
 package sparkdbn.io
 
-import java.io.ByteArrayOutputStream
-
 import scala.jdk.CollectionConverters._
 
 import com.google.protobuf.{ByteString, UnsafeByteOperations}
 import org.apache.arrow.memory.ArrowBuf
-import org.apache.arrow.vector.{Float4Vector, Float8Vector, VectorSchemaRoot}
+import org.apache.arrow.vector.{Float4Vector, Float8Vector, IntVector, VectorSchemaRoot}
 import org.apache.arrow.vector.complex.FixedSizeListVector
 import org.apache.arrow.vector.ipc.{ArrowStreamReader, ArrowStreamWriter}
 import org.apache.arrow.vector.types.FloatingPointPrecision
@@ -190,48 +188,93 @@ object FeatureArrow {
   /** values (rows * n, row-major) as an Arrow IPC stream of one batch. */
   def encode(values: Array[Float], rows: Int, n: Int): ByteString = encode(values, rows, n, null)
 
-  /**
-   * As above, plus an Int32 column `label` when labels is not null (training
-   * batches). Two copies of the values: into Arrow's buffer, and from it into
-   * the stream's bytes, which are wrapped, not copied again, for protobuf.
-   */
+  /** As above, plus an Int32 column `label` when labels is not null (training batches). */
   def encode(values: Array[Float], rows: Int, n: Int, labels: Array[Int]): ByteString = {
-    val base = schema("features", n)
-    val withLabels = if (labels == null) base else new Schema(java.util.List.of(base.getFields.get(0),
-      new Field("label", FieldType.notNullable(new ArrowType.Int(32, true)), null)))
-    val root = VectorSchemaRoot.create(withLabels, ArrowEncoder.allocator)
+    val e = new Encoder(n, labels != null, rows)
+    try e.encode(values, rows, labels) finally e.close()
+  }
+
+  /**
+   * Encodes a task's batches of up to `maxRows` rows of `n` values (plus labels
+   * when `labelled`), each as a self-contained Arrow IPC stream (schema, one
+   * batch, end), reusing one set of Arrow buffers: they are allocated, zeroed and
+   * marked valid once per task, not once per batch. Two copies of the values:
+   * into Arrow's buffer, and from it straight into the batch's own byte array
+   * (no intermediate stream buffer), which protobuf wraps without copying. Each
+   * call returns new bytes: gRPC may hold a message after onNext, and scoring
+   * keeps sent batches to replay them.
+   */
+  final class Encoder(n: Int, labelled: Boolean, maxRows: Int) extends AutoCloseable {
+    require(n > 0 && maxRows > 0, s"n = $n and maxRows = $maxRows must be positive")
+    require(maxRows.toLong * n <= Int.MaxValue / 4, s"$maxRows rows of $n values do not fit one Arrow buffer")
+    private val root = {
+      val base = schema("features", n)
+      val s = if (!labelled) base else new Schema(java.util.List.of(base.getFields.get(0),
+        new Field("label", FieldType.notNullable(new ArrowType.Int(32, true)), null)))
+      VectorSchemaRoot.create(s, ArrowEncoder.allocator)
+    }
+    private val list = root.getVector(0).asInstanceOf[FixedSizeListVector]
+    private val child = list.getDataVector.asInstanceOf[Float4Vector]
+    private val label = if (labelled) root.getVector(1).asInstanceOf[IntVector] else null
     try {
-      if (labels != null) {
-        val l = root.getVector(1).asInstanceOf[org.apache.arrow.vector.IntVector]
-        l.allocateNew(rows)
-        var i = 0
-        while (i < rows) { l.set(i, labels(i)); i += 1 }
-        l.setValueCount(rows)
-      }
-      val list = root.getVector(0).asInstanceOf[FixedSizeListVector]
-      list.setInitialCapacity(rows)
+      list.setInitialCapacity(maxRows)
       list.allocateNew()
-      val child = list.getDataVector.asInstanceOf[Float4Vector]
-      child.allocateNew(rows * n)
+      child.allocateNew(maxRows * n)
+      // Every value is valid, in every batch: set once.
+      child.getValidityBuffer.setOne(0, ((maxRows.toLong * n + 7) / 8))
+      list.getValidityBuffer.setOne(0, ((maxRows + 7) / 8).toLong)
+      if (labelled) label.allocateNew(maxRows)
+    } catch {
+      case e: Throwable =>
+        root.close()
+        throw e
+    }
+
+    def encode(values: Array[Float], rows: Int, labels: Array[Int]): ByteString = {
+      require(rows > 0 && rows <= maxRows, s"a batch of $rows rows; this encoder takes 1 to $maxRows")
+      require(values.length >= rows * n, s"${values.length} values for $rows rows of $n")
+      require(labelled == (labels != null), if (labelled) "labels missing" else "labels given to an unlabelled encoder")
       val total = rows * n
       copyIn(values, total, child.getDataBuffer)
-      child.getValidityBuffer.setOne(0, ((total + 7) / 8).toLong)
-      list.getValidityBuffer.setOne(0, ((rows + 7) / 8).toLong)
       child.setValueCount(total)
       list.setValueCount(rows)
+      if (labelled) {
+        var i = 0
+        while (i < rows) { label.set(i, labels(i)); i += 1 }
+        label.setValueCount(rows)
+      }
       root.setRowCount(rows)
-      val out = new ExposedBytes(total * 4 + 1024)
+      // Values, their validity bits, the list's and the labels' buffers (each padded to 8), metadata.
+      val out = new ArrayChannel(total.toLong * 4 + total / 8 + (if (labelled) rows.toLong * 5 else 0) + rows / 8 + 4096)
       val writer = new ArrowStreamWriter(root, null, out)
       writer.start()
       writer.writeBatch()
       writer.end()
       writer.close()
       out.wrap
-    } finally root.close()
+    }
+
+    private var closed = false
+    override def close(): Unit = if (!closed) {
+      closed = true
+      root.close()
+    }
   }
 
-  /** A stream whose bytes are handed out without the copy toByteArray makes; nothing writes to it after. */
-  private final class ExposedBytes(size: Int) extends ByteArrayOutputStream(size) {
+  /** Collects a stream's bytes in one array, copying each buffer in once (Arrow's buffers are direct). */
+  private final class ArrayChannel(capacity: Long) extends java.nio.channels.WritableByteChannel {
+    require(capacity < Int.MaxValue - 8, s"a batch of $capacity bytes is too large for one message")
+    private var buf = new Array[Byte](capacity.toInt)
+    private var count = 0
+    override def write(src: java.nio.ByteBuffer): Int = {
+      val k = src.remaining()
+      if (count + k > buf.length) buf = java.util.Arrays.copyOf(buf, math.max(count + k, buf.length + (buf.length >> 1)))
+      src.get(buf, count, k)
+      count += k
+      k
+    }
+    override def isOpen: Boolean = true
+    override def close(): Unit = ()
     def wrap: ByteString = UnsafeByteOperations.unsafeWrap(buf, 0, count)
   }
 

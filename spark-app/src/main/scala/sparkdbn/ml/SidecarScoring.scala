@@ -8,6 +8,7 @@ import scala.util.control.NonFatal
 import com.google.protobuf.ByteString
 import io.grpc.{Status, StatusRuntimeException}
 import io.grpc.stub.StreamObserver
+import org.apache.spark.TaskContext
 import org.apache.spark.sql.catalyst.InternalRow
 
 import sparkdbn.io.{BoundSource, FeatureArrow}
@@ -49,6 +50,7 @@ final class SidecarScoring(
   private var pos = 0
   // One batch of input values, refilled for every batch: encode copies it out.
   private lazy val values = new Array[Float](perBatch * nInputs)
+  private var encoder: FeatureArrow.Encoder = _
 
   ensureModel()
   open()
@@ -83,7 +85,13 @@ final class SidecarScoring(
       batch += row.copy()
       rowNumber += 1
     }
-    val bytes = FeatureArrow.encode(values, batch.length, nInputs)
+    if (encoder == null) {
+      encoder = new FeatureArrow.Encoder(nInputs, labelled = false, perBatch)
+      // Its Arrow buffers are off-heap: freed when the task ends, however it ends.
+      val e = encoder
+      Option(TaskContext.get()).foreach(_.addTaskCompletionListener[Unit](_ => e.close()))
+    }
+    val bytes = encoder.encode(values, batch.length, null)
     pending.enqueue((batch.toArray, bytes))
     sendBatch(bytes)
   }

@@ -36,6 +36,8 @@ final case class RoundResult(
 
 /** The executor side of a round: runs inside a Spark task, talks to this executor's sidecar. */
 object ReplicaTask {
+  private val log = org.slf4j.LoggerFactory.getLogger(getClass)
+
   def run(spec: RoundSpec, version: String, snapshot: () => Array[Byte], batches: Int, epoch: Int,
       chunks: Iterator[Chunk]): RoundResult = {
     val t0 = System.nanoTime()
@@ -84,11 +86,24 @@ object ReplicaTask {
 
   /** Streams a partition's chunks to the sidecar's session cache. */
   def cacheData(sidecar: Sidecar, session: String, n: Int, chunks: Iterator[Chunk], task: String): CacheDataResponse = {
+    val t0 = System.nanoTime()
+    var encodeNanos = 0L
+    var rows = 0L
     val start = CacheDataRequest.newBuilder().setStart(CacheStart.newBuilder().setSession(session).setTask(task).setNInputs(n)).build()
+    var encoder: FeatureArrow.Encoder = null
     val batches = chunks.map { c =>
-      val bytes = FeatureArrow.encode(c.values, c.rows, n, c.labels)
-      CacheDataRequest.newBuilder().setAlign(Alignment.pad(bytes.size)).setBatch(bytes).build()
+      val e0 = System.nanoTime()
+      if (encoder == null) encoder = new FeatureArrow.Encoder(n, c.labels != null, TrainingData.chunkRows(n))
+      val bytes = encoder.encode(c.values, c.rows, c.labels)
+      rows += c.rows
+      val req = CacheDataRequest.newBuilder().setAlign(Alignment.pad(bytes.size)).setBatch(bytes).build()
+      encodeNanos += System.nanoTime() - e0
+      req
     }
-    sidecar.clientStream[CacheDataRequest, CacheDataResponse](sidecar.asyncStub.cacheData(_), Iterator(start) ++ batches)
+    val r = try sidecar.clientStream[CacheDataRequest, CacheDataResponse](sidecar.asyncStub.cacheData(_), Iterator(start) ++ batches)
+    finally if (encoder != null) encoder.close()
+    log.info(f"$task: sent $rows rows (${rows * n * 4 / 1e6}%.0f MB) to the sidecar in ${(System.nanoTime() - t0) / 1e9}%.2f s " +
+      f"(encoding ${encodeNanos / 1e9}%.2f s)")
+    r
   }
 }

@@ -40,6 +40,9 @@ final class TrainingData(val chunks: RDD[Chunk], val nInputs: Int, val labelled:
 object TrainingData {
   val ChunkRows = 4096
 
+  /** Rows per chunk for inputs of width n: at most ChunkRows, and at most 8 MB of values. */
+  def chunkRows(n: Int): Int = math.max(1, math.min(ChunkRows, (8 << 20) / (4 * n)))
+
   private final class ModPartitioner(val numPartitions: Int) extends Partitioner {
     override def getPartition(key: Any): Int = {
       val k = key.asInstanceOf[Long]
@@ -99,7 +102,7 @@ object TrainingData {
       }
     }
     val chunks = keyed.repartitionAndSortWithinPartitions(new ModPartitioner(P)).mapPartitions { it =>
-      val perChunk = math.max(1, math.min(ChunkRows, (8 << 20) / (4 * n)))
+      val perChunk = chunkRows(n)
       it.grouped(perChunk).map { group =>
         val rows = group.length
         val values = new Array[Float](rows * n)

@@ -1,0 +1,68 @@
+package sparkdbn.io
+
+import org.apache.arrow.vector.{Float4Vector, IntVector}
+import org.apache.arrow.vector.complex.FixedSizeListVector
+import org.apache.arrow.vector.ipc.ArrowStreamReader
+import org.scalatest.funsuite.AnyFunSuite
+
+import com.google.protobuf.ByteString
+
+class FeatureArrowSpec extends AnyFunSuite {
+  /** Reads a batch with Arrow's own reader: (list size, rows, values row-major, labels or null, validity all set). */
+  private def read(bytes: ByteString): (Int, Int, Array[Float], Array[Int], Boolean) = {
+    val reader = new ArrowStreamReader(bytes.newInput(), ArrowEncoder.allocator)
+    try {
+      val root = reader.getVectorSchemaRoot
+      assert(reader.loadNextBatch())
+      val list = root.getVector(0).asInstanceOf[FixedSizeListVector]
+      val child = list.getDataVector.asInstanceOf[Float4Vector]
+      val rows = root.getRowCount
+      val n = list.getListSize
+      val values = Array.tabulate(rows * n)(child.get)
+      val valid = (0 until rows).forall(r => !list.isNull(r)) && (0 until rows * n).forall(i => !child.isNull(i))
+      val labels = if (root.getFieldVectors.size > 1) Array.tabulate(rows)(root.getVector(1).asInstanceOf[IntVector].get) else null
+      assert(!reader.loadNextBatch(), "one batch per stream")
+      (n, rows, values, labels, valid)
+    } finally reader.close()
+  }
+
+  test("one Encoder encodes batches of any size up to its maximum; each result stays intact after the next encode") {
+    val n = 3
+    val before = ArrowEncoder.allocator.getAllocatedMemory
+    val enc = new FeatureArrow.Encoder(n, labelled = true, maxRows = 5)
+    try {
+      val sizes = Seq(5, 2, 5, 1)
+      val batches = sizes.zipWithIndex.map { case (rows, b) =>
+        val values = Array.tabulate(rows * n)(i => b * 100 + i + 0.25f)
+        val labels = Array.tabulate(rows)(r => b * 10 + r)
+        (values, labels, enc.encode(values, rows, labels))
+      }
+      // Read only after every encode: no result shares the encoder's buffers.
+      batches.zip(sizes).foreach { case ((values, labels, bytes), rows) =>
+        val (gotN, gotRows, got, gotLabels, valid) = read(bytes)
+        assert(gotN == n && gotRows == rows)
+        assert(got.sameElements(values))
+        assert(gotLabels.sameElements(labels))
+        assert(valid, "every row and value is valid")
+      }
+    } finally enc.close()
+    assert(ArrowEncoder.allocator.getAllocatedMemory == before, "close frees the encoder's Arrow buffers")
+  }
+
+  test("the one-off encode and the Encoder give the same bytes") {
+    val values = Array.tabulate(4 * 7)(_.toFloat / 3)
+    val enc = new FeatureArrow.Encoder(7, labelled = false, maxRows = 9)
+    try assert(enc.encode(values, 4, null) == FeatureArrow.encode(values, 4, 7))
+    finally enc.close()
+  }
+
+  test("an Encoder rejects a batch over its maximum, missing or unexpected labels") {
+    val enc = new FeatureArrow.Encoder(2, labelled = false, maxRows = 3)
+    try {
+      val e = intercept[IllegalArgumentException](enc.encode(new Array[Float](8), 4, null))
+      assert(e.getMessage.contains("1 to 3"))
+      intercept[IllegalArgumentException](enc.encode(new Array[Float](2), 1, Array(1)))
+      intercept[IllegalArgumentException](enc.encode(new Array[Float](2), 2, null))
+    } finally enc.close()
+  }
+}
