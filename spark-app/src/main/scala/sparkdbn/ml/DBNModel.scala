@@ -12,7 +12,7 @@ import org.apache.spark.ml.linalg.{SQLDataTypes, Vectors}
 import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.util._
 import org.apache.spark.sql.{DataFrame, Dataset, DbnSqlBridge}
-import org.apache.spark.sql.catalyst.expressions.{GenericInternalRow, JoinedRow, UnsafeProjection}
+import org.apache.spark.sql.catalyst.expressions.{GenericInternalRow, JoinedRow}
 import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData
 import org.apache.spark.sql.types._
 import org.json4s._
@@ -87,7 +87,6 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
       val ctx = TaskContext.get()
       val task = s"stage ${ctx.stageId()} partition $pid attempt ${ctx.attemptNumber()}"
       val udt = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[org.apache.spark.ml.linalg.Vector]]
-      val project = UnsafeProjection.create(outSchema)
       val joined = new JoinedRow()
       val extra = new GenericInternalRow(extraCount)
       val scoring = new SidecarScoring(SidecarManager.get(), ver, () => snapshotBc.value, rows, source, n, probs, conf, task)
@@ -102,7 +101,9 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
           k += 1
         }
         if (withPred) extra.update(k, res.prediction.get(i))
-        project(joined(row, extra)): org.apache.spark.sql.catalyst.InternalRow
+        // No projection here: the scan over this RDD makes UnsafeRows itself where its consumer needs
+        // them, and reads just the columns it uses otherwise (a copy of every row saved: scripts/bench ingest).
+        joined(row, extra): org.apache.spark.sql.catalyst.InternalRow
       }
     }
     DbnSqlBridge.createDataFrame(spark, rdd, outSchema)
