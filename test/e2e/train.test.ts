@@ -117,12 +117,16 @@ describe('training a DBN over Spark, end to end', function () {
     const q = quality(await fitted(out), train, test, split.test.labels);
     console.log(`      async: recon ${q.recon.toFixed(3)}, accuracy ${(q.accuracy * 100).toFixed(2)}%`);
     expect(q.recon).to.be.at.most(baseline.recon * 1.05);
-    // Async runs are not deterministic (arrival order): measured 81.85% and 81.50% against 82.65% in one
-    // process, so the issue's 1 point holds only sometimes; 2 points is what this test can promise.
-    expect(q.accuracy).to.be.at.least(baseline.accuracy - 0.02);
-    const [[maxStale, merged]] = await sql(ws,
-      `SELECT 'ROW', max(staleness), count(*) FROM dbn_rounds WHERE run_id = 'async1' AND status = 'merged'`);
+    // Async runs are not deterministic (arrival order). Measured with these settings: 82.55-82.65% against
+    // 82.65% in one process (seed 8: 83.25% against 83.10%). Before rounds waited for a free task slot to
+    // take their version, staleness was mostly 3 and accuracy 81.50-81.90%.
+    expect(q.accuracy).to.be.at.least(baseline.accuracy - 0.01);
+    const [[maxStale, merged, stale]] = await sql(ws,
+      `SELECT 'ROW', max(staleness), count(*), count_if(staleness > 1) FROM dbn_rounds WHERE run_id = 'async1' AND status = 'merged'`);
     expect(Number(maxStale)).to.be.at.least(1);
+    // local[2]: two rounds run at once, so an update is normally one version old; more is the exception
+    // (measured: 3-4% of rounds; without waiting for a slot, 85%).
+    expect(Number(stale) / Number(merged)).to.be.below(0.2);
     // syncEvery 1: one merged update per mini-batch (staleness costs more with longer local runs).
     expect(Number(merged)).to.equal((PRETRAIN.epochs * 2 + FINETUNE.epochs) * 4 * PER_EPOCH);
   });

@@ -103,7 +103,9 @@ final case class TrainOutcome(
  * min(1, P / (t + 1)) ('sum') or 1 / max(P, t + 1) ('average'): with P replicas
  * running, t up to P - 1 is the normal case and counts fully; a staler update
  * counts less, in proportion to its age (after Zhang et al., "Staleness-aware
- * Async-SGD", IJCAI 2016). Replicas restart from the newest version each round,
+ * Async-SGD", IJCAI 2016). A partition submits its next round only when a task
+ * slot is free (more partitions than slots would otherwise queue jobs whose
+ * version ages while they wait), so t is normally below the number of slots. Replicas restart from the newest version each round,
  * so correctness needs no replica state (unlike elastic averaging, whose
  * replicas are long-lived and lost with their sidecar), and an update older
  * than maxStaleness is rejected and its round redone.
@@ -319,12 +321,18 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     val failure = new AtomicReference[Throwable]()
     val lock = new Object
     var round = rounds.count(_.topic == topic)
+    val slots = new Slots(() => math.max(1, sc.defaultParallelism / taskCpus))
     val futures = (0 until P).map { p =>
       Future {
         var own = 0 // this partition's rounds, for the Spark job descriptions
         while (prog.remaining(p) > 0 && failure.get() == null) {
           own += 1
-          val pub = channel.subscribe(topic)
+          // A round's version is fixed when its job is submitted; a job that then waits for a free task
+          // slot trains from a version that ages meanwhile. So a partition submits its next round only
+          // when a slot is free, and subscribes then. Measured (4 partitions on local[2], the e2e quality
+          // settings): staleness mostly 3 and 81.75-81.90% accuracy without; mostly 1 with.
+          slots.acquire()
+          val pub = try channel.subscribe(topic) catch { case NonFatal(e) => slots.release(); throw e }
           try {
             val batches = math.min(s.syncEvery.toLong, prog.remaining(p)).toInt
             val started = System.nanoTime()
@@ -366,7 +374,10 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
               failure.compareAndSet(null, e)
               sc.cancelJobGroup(group)
               throw e
-          } finally channel.release(pub)
+          } finally {
+            channel.release(pub)
+            slots.release()
+          }
         }
       }
     }
@@ -374,6 +385,21 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       futures.foreach(f => Await.ready(f, Duration.Inf))
     } finally pool.shutdown()
     Option(failure.get()).foreach(e => throw e)
+  }
+
+  private val taskCpus = math.max(1, sc.getConf.getInt("spark.task.cpus", 1))
+
+  /** Counts the rounds running against the cluster's task slots (re-read at each acquire: executors come and go). */
+  private final class Slots(capacity: () => Int) {
+    private var busy = 0
+    def acquire(): Unit = synchronized {
+      while (busy >= capacity()) wait(50)
+      busy += 1
+    }
+    def release(): Unit = synchronized {
+      busy -= 1
+      notifyAll()
+    }
   }
 
   private def saveCheckpoint(topic: String, pub: Publication, prog: Progress, snapshot: Array[Byte], finished: Boolean): Unit =
