@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { makeData, Field, FixedSizeList, Float32, Float64, Int32, RecordBatch, Schema, Struct, tableToIPC, Table, vectorFromArray, Utf8 } from 'apache-arrow';
 import type { IngestSummary, SidecarClient } from '../../ts/gen/sidecar.js';
@@ -142,6 +143,22 @@ describe('sidecar lifetime', function () {
       sc.proc.stdin!.end();
       expect(await exited).to.equal(0);
       expect(sc.stderr()).to.match(/parent closed stdin/);
+    } finally {
+      await sc.stop();
+    }
+  });
+
+  it("reports its own peak resident memory, not that of the process that started it", async () => {
+    // Touch 400 MB here first: getrusage's maxRSS in a child carries the parent's resident set from
+    // before exec, which is what Describe used to report (440-1040 MiB for a sidecar of 172 MiB).
+    const ballast = Buffer.alloc(400 << 20, 1);
+    const sc = await spawnSidecar();
+    try {
+      const res = await new Promise<{ maxRssBytes: number }>((resolve, reject) =>
+        sc.client().describe({}, md(sc.secret), (e, r) => (e ? reject(e) : resolve(r!))));
+      const hwm = Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${sc.proc.pid}/status`, 'utf8'))![1]) * 1024;
+      expect(Math.abs(res.maxRssBytes - hwm)).to.be.below(16 << 20);
+      expect(res.maxRssBytes).to.be.below(ballast.length / 2);
     } finally {
       await sc.stop();
     }

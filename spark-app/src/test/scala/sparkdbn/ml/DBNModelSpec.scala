@@ -142,7 +142,7 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     assert(pipe.transform(data(10, 1)).columns.contains("dbn_features"))
   }
 
-  test("1,000,000 rows x 784 features stream through: sidecar RSS < 1 GiB, live JVM heap < 512 MiB") {
+  test("1,000,000 rows x 784 features stream through: sidecar peak RSS < 512 MiB, live JVM heap < 512 MiB") {
     import java.lang.management.ManagementFactory
     val m = DBNModel.fromSnapshot("../proto/testdata/rbm-784-64.avro").setProbabilityCol("").setPredictionCol("")
     val rows = 1000000L
@@ -168,8 +168,10 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     assert(agg.getLong(0) == rows)
     val rss = SidecarManager.get().describe().getMaxRssBytes
     info(f"sidecar peak RSS ${rss / 1048576.0}%.0f MiB; live JVM heap ${before / 1048576.0}%.0f MiB before, at most ${heapPeak / 1048576.0}%.0f MiB during the job; ${SidecarManager.get().describe().getUnalignedBatches} unaligned batches")
-    // Measured: 425 MiB (435-684 before batches were read in place; V8 frees the 8 MiB message buffers lazily).
-    assert(rss < 1024L * 1024 * 1024, s"sidecar peak RSS $rss")
+    // Measured: 172 MiB (the sidecar's own VmHWM). Before Describe read VmHWM it reported getrusage's maxRSS,
+    // which carries the JVM's resident set from before exec: 440 MiB with this suite alone, 774-1040 MiB after
+    // the others had grown the JVM, and this bound (then 1 GiB) failed once for no fault of the sidecar's.
+    assert(rss < 512L * 1024 * 1024, s"sidecar peak RSS $rss")
     assert(heapPeak < 512L * 1024 * 1024, s"live heap $heapPeak")
     // proto/sidecar.proto's Alignment: every batch reached Arrow JS 8-byte aligned, read in place.
     assert(SidecarManager.get().describe().getUnalignedBatches == 0)
