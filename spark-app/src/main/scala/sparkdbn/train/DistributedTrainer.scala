@@ -396,7 +396,11 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   private val taskCpus = math.max(1, sc.getConf.getInt("spark.task.cpus", 1))
 
-  /** Counts the rounds running against the cluster's task slots (re-read at each acquire: executors come and go). */
+  /**
+   * Counts the rounds running against the cluster's task slots, re-read at each acquire as executors
+   * come and go: sc.defaultParallelism / spark.task.cpus, i.e. the executors' cores, unless
+   * spark.default.parallelism is set (then that many rounds may queue, as before this gate).
+   */
   private final class Slots(capacity: () => Int) {
     private var busy = 0
     def acquire(): Unit = synchronized {
