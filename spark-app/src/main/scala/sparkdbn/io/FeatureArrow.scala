@@ -185,15 +185,6 @@ object FeatureArrow {
     new Schema(java.util.List.of(new Field(name, FieldType.notNullable(new ArrowType.FixedSizeList(n)), java.util.List.of(child))))
   }
 
-  /** values (rows * n, row-major) as an Arrow IPC stream of one batch. */
-  def encode(values: Array[Float], rows: Int, n: Int): ByteString = encode(values, rows, n, null)
-
-  /** As above, plus an Int32 column `label` when labels is not null (training batches). */
-  def encode(values: Array[Float], rows: Int, n: Int, labels: Array[Int]): ByteString = {
-    val e = new Encoder(n, labels != null, rows)
-    try e.encode(values, rows, labels) finally e.close()
-  }
-
   /**
    * Encodes a task's batches of up to `maxRows` rows of `n` values (plus labels
    * when `labelled`), each as a self-contained Arrow IPC stream (schema, one
