@@ -191,9 +191,10 @@ object FeatureArrow {
    * batch, end), reusing one set of Arrow buffers: they are allocated, zeroed and
    * marked valid once per task, not once per batch. Two copies of the values:
    * into Arrow's buffer, and from it straight into the batch's own byte array
-   * (no intermediate stream buffer), which protobuf wraps without copying. Each
-   * call returns new bytes: gRPC may hold a message after onNext, and scoring
-   * keeps sent batches to replay them.
+   * (no intermediate stream buffer), which protobuf wraps without copying.
+   * `encode` returns new bytes each call (gRPC may hold a message after onNext);
+   * `encodeInto` writes into an array the caller hands back once it knows gRPC
+   * is done with it.
    */
   final class Encoder(n: Int, labelled: Boolean, maxRows: Int) extends AutoCloseable {
     require(n > 0 && maxRows > 0, s"n = $n and maxRows = $maxRows must be positive")
@@ -221,7 +222,14 @@ object FeatureArrow {
         throw e
     }
 
-    def encode(values: Array[Float], rows: Int, labels: Array[Int]): ByteString = {
+    def encode(values: Array[Float], rows: Int, labels: Array[Int]): ByteString = encodeInto(values, rows, labels, null).bytes
+
+    /**
+     * As `encode`, into `reuse` when it is large enough (else into a new array): for a caller that
+     * knows when gRPC is done with a batch's bytes, so that a task does not allocate (and the JVM
+     * zero, and later collect) a message-sized array per batch.
+     */
+    def encodeInto(values: Array[Float], rows: Int, labels: Array[Int], reuse: Array[Byte]): Encoded = {
       require(rows > 0 && rows <= maxRows, s"a batch of $rows rows; this encoder takes 1 to $maxRows")
       require(values.length >= rows * n, s"${values.length} values for $rows rows of $n")
       require(labelled == (labels != null), if (labelled) "labels missing" else "labels given to an unlabelled encoder")
@@ -236,13 +244,14 @@ object FeatureArrow {
       }
       root.setRowCount(rows)
       // Values, their validity bits, the list's and the labels' buffers (each padded to 8), metadata.
-      val out = new ArrayChannel(total.toLong * 4 + total / 8 + (if (labelled) rows.toLong * 5 else 0) + rows / 8 + 4096)
+      val capacity = total.toLong * 4 + total / 8 + (if (labelled) rows.toLong * 5 else 0) + rows / 8 + 4096
+      val out = new ArrayChannel(if (reuse != null && reuse.length >= capacity) reuse else null, capacity)
       val writer = new ArrowStreamWriter(root, null, out)
       writer.start()
       writer.writeBatch()
       writer.end()
       writer.close()
-      out.wrap
+      out.encoded
     }
 
     private var closed = false
@@ -252,10 +261,19 @@ object FeatureArrow {
     }
   }
 
-  /** Collects a stream's bytes in one array, copying each buffer in once (Arrow's buffers are direct). */
-  private final class ArrayChannel(capacity: Long) extends java.nio.channels.WritableByteChannel {
+  /** An encoded batch: the first `length` bytes of `array`. */
+  final class Encoded(val array: Array[Byte], val length: Int) {
+    /** The bytes as protobuf's ByteString, without a copy: `array` must not change while gRPC may read it. */
+    def bytes: ByteString = UnsafeByteOperations.unsafeWrap(array, 0, length)
+  }
+
+  /**
+   * Collects a stream's bytes in one array (`into`, or a new one of `capacity` bytes), copying
+   * each buffer in once (Arrow's buffers are direct).
+   */
+  private final class ArrayChannel(into: Array[Byte], capacity: Long) extends java.nio.channels.WritableByteChannel {
     require(capacity < Int.MaxValue - 8, s"a batch of $capacity bytes is too large for one message")
-    private var buf = new Array[Byte](capacity.toInt)
+    private var buf = if (into != null) into else new Array[Byte](capacity.toInt)
     private var count = 0
     override def write(src: java.nio.ByteBuffer): Int = {
       val k = src.remaining()
@@ -266,7 +284,7 @@ object FeatureArrow {
     }
     override def isOpen: Boolean = true
     override def close(): Unit = ()
-    def wrap: ByteString = UnsafeByteOperations.unsafeWrap(buf, 0, count)
+    def encoded: Encoded = new Encoded(buf, count)
   }
 
   // Arrow buffers are little-endian; so are the JVM's arrays on the hosts we run on (checked).

@@ -77,7 +77,8 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
     val spark = dataset.sparkSession
     val snapshotBc = spark.sparkContext.broadcast(snapshot)
     val (ver, n, probs) = (version, numInputs, scoresClasses)
-    val source = featureSource.bind(dataset.schema)
+    val inSchema = dataset.schema
+    val source = featureSource.bind(inSchema)
     val conf = ScoringConf($(batchRows), $(batchBytes), $(maxInFlight))
     val asVector = $(outputType) == "vector"
     val (withProb, withPred) = (probs && $(probabilityCol).nonEmpty, probs && $(predictionCol).nonEmpty)
@@ -89,7 +90,7 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
       val udt = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[org.apache.spark.ml.linalg.Vector]]
       val joined = new JoinedRow()
       val extra = new GenericInternalRow(extraCount)
-      val scoring = new SidecarScoring(SidecarManager.get(), ver, () => snapshotBc.value, rows, source, n, probs, conf, task)
+      val scoring = new SidecarScoring(SidecarManager.get(), ver, () => snapshotBc.value, rows, inSchema, source, n, probs, conf, task)
       scoring.map { case (row, res, i) =>
         val (h, f) = res.vectors("features")
         val feats = java.util.Arrays.copyOfRange(f, i * h, (i + 1) * h)

@@ -10,6 +10,9 @@ import io.grpc.{Status, StatusRuntimeException}
 import io.grpc.stub.StreamObserver
 import org.apache.spark.TaskContext
 import org.apache.spark.sql.catalyst.InternalRow
+import org.apache.spark.sql.catalyst.expressions.{UnsafeProjection, UnsafeRow}
+import org.apache.spark.sql.types.StructType
+import org.apache.spark.unsafe.Platform
 
 import sparkdbn.io.{BoundSource, FeatureArrow}
 import sparkdbn.proto.{TransformRequest, TransformResponse, TransformStart}
@@ -22,6 +25,60 @@ final case class ScoringConf(batchRows: Int, batchBytes: Long, maxInFlight: Int)
 }
 
 /**
+ * Copies of a batch's input rows, kept until their answer arrives, in one byte
+ * array reused batch after batch (`clear`): a copy of each row as an object of
+ * its own was a batch's worth of garbage per batch, and the JVM's collector
+ * spent more CPU on it than the task did on its rows (scripts/bench ingest).
+ * Rows that are not UnsafeRows are made so with a projection of `schema`.
+ */
+private[ml] final class RowArena(schema: StructType, capacity: Int) {
+  private val numFields = schema.length
+  private var buf = new Array[Byte](0)
+  private var used = 0L
+  private val offsets = new Array[Long](capacity)
+  private val views = Array.fill(capacity)(new UnsafeRow(numFields))
+  private var count = 0
+  private lazy val toUnsafe = UnsafeProjection.create(schema)
+
+  def size: Int = count
+  def clear(): Unit = { used = 0; count = 0 }
+
+  def add(row: InternalRow): Unit = {
+    require(count < capacity, s"a batch holds at most $capacity rows")
+    val u = row match {
+      case u: UnsafeRow => u
+      case other => toUnsafe(other)
+    }
+    val bytes = u.getSizeInBytes
+    if (used + bytes > buf.length) {
+      // Grows while a batch fills, never after: rows point into it only once the batch is full (`rows`).
+      // The first guess: a batch of rows the size of this one.
+      val limit = Int.MaxValue - 16L
+      require(used + bytes <= limit, s"a batch's rows take more than $limit bytes; lower batchRows")
+      val want = math.min(limit, math.max(used + bytes, math.max(buf.length.toLong * 3 / 2, bytes.toLong * capacity)))
+      buf = java.util.Arrays.copyOf(buf, want.toInt)
+    }
+    u.writeToMemory(buf, Platform.BYTE_ARRAY_OFFSET + used)
+    offsets(count) = used
+    used += bytes
+    count += 1
+  }
+
+  /** The batch's rows, valid until the next `clear`. */
+  def rows: Array[InternalRow] = {
+    val out = new Array[InternalRow](count)
+    var i = 0
+    while (i < count) {
+      val end = if (i + 1 < count) offsets(i + 1) else used
+      views(i).pointTo(buf, Platform.BYTE_ARRAY_OFFSET + offsets(i), (end - offsets(i)).toInt)
+      out(i) = views(i)
+      i += 1
+    }
+    out
+  }
+}
+
+/**
  * One task's scoring call: a bidirectional stream with at most `maxInFlight`
  * batches sent ahead of their answers, so neither side holds the partition.
  * Yields (input row, answer, index of the row in the answer) in input order.
@@ -31,6 +88,7 @@ final class SidecarScoring(
     version: String,
     snapshot: () => Array[Byte],
     rows: Iterator[InternalRow],
+    schema: StructType,
     source: BoundSource,
     nInputs: Int,
     probabilities: Boolean,
@@ -51,6 +109,13 @@ final class SidecarScoring(
   // One batch of input values, refilled for every batch: encode copies it out.
   private lazy val values = new Array[Float](perBatch * nInputs)
   private var encoder: FeatureArrow.Encoder = _
+  // Batch b's rows live in arenas(b % arenas.length) until handed on: up to maxInFlight batches
+  // pending, the current one, and the one before it (its last row may still be in the consumer's
+  // hands). Its message lives in messages(b % maxInFlight) until answered (gRPC is done with it then,
+  // and only pending batches are replayed). So a task allocates them once, not per batch.
+  private lazy val arenas = Array.fill(conf.maxInFlight + 2)(new RowArena(schema, perBatch))
+  private lazy val messages = new Array[Array[Byte]](conf.maxInFlight)
+  private var batchNumber = 0L
 
   ensureModel()
   open()
@@ -76,13 +141,16 @@ final class SidecarScoring(
 
   /** Reads up to one batch of input rows, encodes and sends it. */
   private def sendNext(): Unit = {
-    val batch = new mutable.ArrayBuffer[InternalRow](perBatch)
-    while (batch.length < perBatch && rows.hasNext) {
+    val b = batchNumber
+    batchNumber += 1
+    val batch = arenas((b % arenas.length).toInt)
+    batch.clear()
+    while (batch.size < perBatch && rows.hasNext) {
       val row = rows.next()
       val r = rowNumber
-      source.fill(row, values, batch.length * nInputs, nInputs, s"$task: row $r")
+      source.fill(row, values, batch.size * nInputs, nInputs, s"$task: row $r")
       // Spark reuses the row object: keep a copy until its answer arrives.
-      batch += row.copy()
+      batch.add(row)
       rowNumber += 1
     }
     if (encoder == null) {
@@ -91,8 +159,11 @@ final class SidecarScoring(
       val e = encoder
       Option(TaskContext.get()).foreach(_.addTaskCompletionListener[Unit](_ => e.close()))
     }
-    val bytes = encoder.encode(values, batch.length, null)
-    pending.enqueue((batch.toArray, bytes))
+    val m = (b % messages.length).toInt
+    val encoded = encoder.encodeInto(values, batch.size, null, messages(m))
+    messages(m) = encoded.array
+    val bytes = encoded.bytes
+    pending.enqueue((batch.rows, bytes))
     sendBatch(bytes)
   }
 

@@ -146,7 +146,7 @@ object Sidecar {
     conf.validate()
     val script = SidecarBundle.unpack(workDir)
     val secret = newSecret()
-    val pb = new ProcessBuilder(List(conf.nodeBinary, script.getAbsolutePath).asJava)
+    val pb = new ProcessBuilder((conf.nodeBinary +: conf.nodeOptions :+ script.getAbsolutePath).asJava)
     pb.directory(workDir)
     val env = pb.environment()
     env.put("SPARK_DBN_SECRET", secret)

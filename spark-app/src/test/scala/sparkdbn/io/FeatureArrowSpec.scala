@@ -49,6 +49,28 @@ class FeatureArrowSpec extends AnyFunSuite {
     assert(ArrowEncoder.allocator.getAllocatedMemory == before, "close frees the encoder's Arrow buffers")
   }
 
+  test("encodeInto writes into the array it is given when that is large enough, else into a new one") {
+    val n = 16
+    val enc = new FeatureArrow.Encoder(n, labelled = false, maxRows = 8)
+    try {
+      val big = Array.tabulate(8 * n)(_ * 0.5f)
+      val first = enc.encodeInto(big, 8, null, null)
+      assert(read(first.bytes)._3.sameElements(big))
+      // A smaller batch into the first batch's array: the same array, now holding the new batch.
+      val small = Array.tabulate(3 * n)(i => -i.toFloat)
+      val again = enc.encodeInto(small, 3, null, first.array)
+      assert(again.array eq first.array)
+      assert(again.length < first.length)
+      val (_, rows, got, _, _) = read(again.bytes)
+      assert(rows == 3 && got.sameElements(small.take(3 * n)))
+      // Too small to hold a batch: a new array, and the one given is left as it was.
+      val tiny = new Array[Byte](16)
+      val grown = enc.encodeInto(big, 8, null, tiny)
+      assert(!(grown.array eq tiny) && tiny.forall(_ == 0))
+      assert(read(grown.bytes)._3.sameElements(big))
+    } finally enc.close()
+  }
+
   test("an unlabelled Encoder writes the features column alone") {
     val values = Array.tabulate(4 * 7)(_.toFloat / 3)
     val enc = new FeatureArrow.Encoder(7, labelled = false, maxRows = 9)

@@ -108,6 +108,14 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
       .set("spark.dbn.sidecar.maxMessageBytes", "8m")
       .set("spark.dbn.sidecar.env.FOO", "bar"))
     assert(c == SidecarConf("/opt/node/bin/node", 5000, 8 * 1024 * 1024, Map("FOO" -> "bar"), threads = 1))
+    assert(d.nodeOptions == Seq("--initial-old-space-size=256"))
+    def nodeOptions(v: String) = SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false)
+      .set("spark.dbn.sidecar.nodeOptions", v)).nodeOptions
+    assert(nodeOptions(" --max-semi-space-size=32   --initial-old-space-size=64 ") ==
+      Seq("--max-semi-space-size=32", "--initial-old-space-size=64"))
+    assert(nodeOptions("") == Nil)
+    val bad = intercept[IllegalArgumentException](nodeOptions("--stack-size=900 script.js"))
+    assert(bad.getMessage.contains("spark.dbn.sidecar.nodeOptions") && bad.getMessage.contains("'script.js'"))
     def threads(kv: (String, String)*) = SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false).setAll(kv)).threads
     assert(threads("spark.master" -> "local[3]") == 3)
     assert(threads("spark.master" -> "local[2,4]") == 2)
