@@ -168,7 +168,7 @@ describe('math kernels: fast path against the TypeScript reference', function ()
     expect(Buffer.from(a.buffer).equals(Buffer.from(c.buffer))).to.equal(false);
   });
 
-  it('colSums and firstOutside over 65,536 values and more (split across threads) match the reference', () => {
+  it('colSums (split across threads) and firstOutside over 65,536 values and more match the reference', () => {
     const rows = 301;
     const cols = 509; // not a multiple of 16: the last thread's columns end mid-block
     const X = randn(rows * cols, 31).map((x) => Math.abs(x) / 4);
