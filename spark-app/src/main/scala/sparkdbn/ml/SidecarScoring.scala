@@ -14,7 +14,7 @@ import org.apache.spark.sql.catalyst.expressions.{UnsafeProjection, UnsafeRow}
 import org.apache.spark.sql.types.StructType
 import org.apache.spark.unsafe.Platform
 
-import sparkdbn.io.{BoundSource, FeatureArrow}
+import sparkdbn.io.{ArrayPool, BoundSource, FeatureArrow}
 import sparkdbn.proto.{TransformRequest, TransformResponse, TransformStart}
 import sparkdbn.sidecar.{Alignment, Sidecar, SidecarException}
 
@@ -29,11 +29,12 @@ final case class ScoringConf(batchRows: Int, batchBytes: Long, maxInFlight: Int)
  * array reused batch after batch (`clear`): a copy of each row as an object of
  * its own was a batch's worth of garbage per batch, and the JVM's collector
  * spent more CPU on it than the task did on its rows (scripts/bench ingest).
- * Rows that are not UnsafeRows are made so with a projection of `schema`.
+ * Rows that are not UnsafeRows are made so with a projection of `schema`. The
+ * array comes from ArrayPool.bytes and goes back there on `release`.
  */
 private[ml] final class RowArena(schema: StructType, capacity: Int) {
   private val numFields = schema.length
-  private var buf = new Array[Byte](0)
+  private var buf = ArrayPool.bytes.borrow(0)
   private var used = 0L
   private val offsets = new Array[Long](capacity)
   private val views = Array.fill(capacity)(new UnsafeRow(numFields))
@@ -56,12 +57,21 @@ private[ml] final class RowArena(schema: StructType, capacity: Int) {
       val limit = Int.MaxValue - 16L
       require(used + bytes <= limit, s"a batch's rows take more than $limit bytes; lower batchRows")
       val want = math.min(limit, math.max(used + bytes, math.max(buf.length.toLong * 3 / 2, bytes.toLong * capacity)))
-      buf = java.util.Arrays.copyOf(buf, want.toInt)
+      val bigger = ArrayPool.bytes.borrow(want.toInt)
+      System.arraycopy(buf, 0, bigger, 0, used.toInt)
+      ArrayPool.bytes.giveBack(buf)
+      buf = bigger
     }
     u.writeToMemory(buf, Platform.BYTE_ARRAY_OFFSET + used)
     offsets(count) = used
     used += bytes
     count += 1
+  }
+
+  /** Gives the array back to the pool: the arena and the rows it returned must not be used again. */
+  def release(): Unit = {
+    ArrayPool.bytes.giveBack(buf)
+    buf = null
   }
 
   /** The batch's rows, valid until the next `clear`. */
@@ -107,14 +117,15 @@ final class SidecarScoring(
   private var current: (Array[InternalRow], FeatureArrow.Result) = _
   private var pos = 0
   // One batch of input values, refilled for every batch: encode copies it out.
-  private lazy val values = new Array[Float](perBatch * nInputs)
+  private var values: Array[Float] = _
   private var encoder: FeatureArrow.Encoder = _
   // Batch b's rows live in arenas(b % arenas.length) until handed on: up to maxInFlight batches
   // pending, the current one, and the one before it (its last row may still be in the consumer's
   // hands). Its message lives in messages(b % maxInFlight) until answered (gRPC is done with it then,
   // and only pending batches are replayed). So a task allocates them once, not per batch.
-  private lazy val arenas = Array.fill(conf.maxInFlight + 2)(new RowArena(schema, perBatch))
-  private lazy val messages = new Array[Array[Byte]](conf.maxInFlight)
+  // All three come from the executor's ArrayPool and go back when the task ends.
+  private var arenas: Array[RowArena] = _
+  private var messages: Array[Array[Byte]] = _
   private var batchNumber = 0L
 
   ensureModel()
@@ -141,6 +152,7 @@ final class SidecarScoring(
 
   /** Reads up to one batch of input rows, encodes and sends it. */
   private def sendNext(): Unit = {
+    if (encoder == null) allocate()
     val b = batchNumber
     batchNumber += 1
     val batch = arenas((b % arenas.length).toInt)
@@ -153,18 +165,27 @@ final class SidecarScoring(
       batch.add(row)
       rowNumber += 1
     }
-    if (encoder == null) {
-      encoder = new FeatureArrow.Encoder(nInputs, labelled = false, perBatch)
-      // Its Arrow buffers are off-heap: freed when the task ends, however it ends.
-      val e = encoder
-      Option(TaskContext.get()).foreach(_.addTaskCompletionListener[Unit](_ => e.close()))
-    }
     val m = (b % messages.length).toInt
+    if (messages(m) == null) messages(m) = ArrayPool.bytes.borrow(encoder.capacityFor(perBatch).toInt)
     val encoded = encoder.encodeInto(values, batch.size, null, messages(m))
-    messages(m) = encoded.array
     val bytes = encoded.bytes
     pending.enqueue((batch.rows, bytes))
     sendBatch(bytes)
+  }
+
+  /** The task's encoder and buffers, released when the task ends, however it ends. */
+  private def allocate(): Unit = {
+    encoder = new FeatureArrow.Encoder(nInputs, labelled = false, perBatch)
+    values = ArrayPool.floats.borrow(perBatch * nInputs)
+    arenas = Array.fill(conf.maxInFlight + 2)(new RowArena(schema, perBatch))
+    messages = new Array[Array[Byte]](conf.maxInFlight)
+    val (e, v, a, ms) = (encoder, values, arenas, messages)
+    Option(TaskContext.get()).foreach(_.addTaskCompletionListener[Unit] { _ =>
+      e.close() // off-heap Arrow buffers
+      ArrayPool.floats.giveBack(v)
+      a.foreach(_.release())
+      ms.foreach(ArrayPool.bytes.giveBack)
+    })
   }
 
   private def fail(e: Throwable): Throwable = e match {

@@ -71,6 +71,25 @@ class FeatureArrowSpec extends AnyFunSuite {
     } finally enc.close()
   }
 
+  test("firstNull finds the first null element as isNullAt does, in Spark's layout and any other") {
+    import org.apache.spark.sql.catalyst.expressions.{SpecificInternalRow, UnsafeProjection}
+    import org.apache.spark.sql.catalyst.util.GenericArrayData
+    import org.apache.spark.sql.types._
+    val t = ArrayType(FloatType, containsNull = true)
+    val project = UnsafeProjection.create(Array[DataType](t))
+    for (n <- Seq(1, 63, 64, 65, 130, 784); nulls <- Seq(Nil, Seq(0), Seq(n - 1), Seq(63, 64), Seq(n / 2, n - 1), Seq(128))) {
+      val at = nulls.filter(_ < n).toSet
+      val generic = new GenericArrayData(Array.tabulate[Any](n)(j => if (at(j)) null else j.toFloat))
+      val row = new SpecificInternalRow(Seq(t))
+      row.update(0, generic)
+      val unsafe = project(row).getArray(0)
+      val want = (0 until n).find(unsafe.isNullAt).getOrElse(-1)
+      assert(want == (if (at.isEmpty) -1 else at.min))
+      assert(FeatureSource.firstNull(unsafe, n) == want, s"n $n, nulls $at (UnsafeArrayData)")
+      assert(FeatureSource.firstNull(generic, n) == want, s"n $n, nulls $at (GenericArrayData)")
+    }
+  }
+
   test("an unlabelled Encoder writes the features column alone") {
     val values = Array.tabulate(4 * 7)(_.toFloat / 3)
     val enc = new FeatureArrow.Encoder(7, labelled = false, maxRows = 9)
