@@ -62,9 +62,7 @@ object ArrayPool {
   private[io] def roundUp(n: Int): Int =
     if (n < (1 << 20)) n else math.min(Int.MaxValue - 16L, (n.toLong + (1 << 20) - 1) >> 20 << 20).toInt
 
-  // An eighth of the heap at most, per kind: the batches of a few concurrent tasks.
-  private def budget: Long = Runtime.getRuntime.maxMemory / 8
-
-  lazy val bytes: ArrayPool[Array[Byte]] = new ArrayPool[Array[Byte]](new Array[Byte](_), _.length, 1, budget)
-  lazy val floats: ArrayPool[Array[Float]] = new ArrayPool[Array[Float]](new Array[Float](_), _.length, 4, budget)
+  /** Byte arrays, an eighth of the heap at most: the batches of a few concurrent tasks. */
+  lazy val bytes: ArrayPool[Array[Byte]] =
+    new ArrayPool[Array[Byte]](new Array[Byte](_), _.length, 1, Runtime.getRuntime.maxMemory / 8)
 }

@@ -35,9 +35,21 @@ sealed trait FeatureSource {
   def bind(schema: StructType): BoundSource
 }
 
-/** Writes a row's n values into out(offset until offset + n); throws InputRowException naming the row. */
+/** Writes a row's n values as floats; throws InputRowException naming the row. */
 trait BoundSource extends Serializable {
-  def fill(row: InternalRow, out: Array[Float], offset: Int, n: Int, where: => String): Unit
+  /**
+   * Into memory at `address` of `base` in Spark's Platform terms: a float array and
+   * Platform.FLOAT_ARRAY_OFFSET + 4 * i, or null and an off-heap address (an Arrow buffer's,
+   * so that scoring writes each value once on its way to the sidecar). The caller guarantees
+   * n floats of room there.
+   */
+  def fillAt(row: InternalRow, base: AnyRef, address: Long, n: Int, where: => String): Unit
+
+  /** Into out(offset until offset + n). */
+  final def fill(row: InternalRow, out: Array[Float], offset: Int, n: Int, where: => String): Unit = {
+    require(offset >= 0 && offset.toLong + n <= out.length, s"no room for $n values at $offset of ${out.length}")
+    fillAt(row, out, Platform.FLOAT_ARRAY_OFFSET + offset * 4L, n, where)
+  }
 }
 
 object FeatureSource {
@@ -121,20 +133,20 @@ object FeatureSource {
         case SQLDataTypes.VectorType =>
           val udt = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[Vector]]
           new BoundSource {
-            def fill(row: InternalRow, out: Array[Float], offset: Int, n: Int, where: => String): Unit = {
+            def fillAt(row: InternalRow, base: AnyRef, address: Long, n: Int, where: => String): Unit = {
               if (row.isNullAt(index)) throw new InputRowException(s"$where: column '$col' is null")
               val v = udt.deserialize(row.getStruct(index, 4))
               if (v.size != n) throw new InputRowException(s"$where: column '$col' has a vector of size ${v.size}, the model takes $n")
               // Sparse vectors: zeros first, then the active entries.
-              java.util.Arrays.fill(out, offset, offset + n, 0f)
-              v.foreachActive((j, x) => out(offset + j) = x.toFloat)
+              Platform.setMemory(base, address, n * 4L, 0.toByte)
+              v.foreachActive((j, x) => Platform.putFloat(base, address + j * 4L, x.toFloat))
             }
           }
         case ArrayType(e, elementsNullable) =>
           val get = numberAt(e)
           val isFloat = e == FloatType
           new BoundSource {
-            def fill(row: InternalRow, out: Array[Float], offset: Int, n: Int, where: => String): Unit = {
+            def fillAt(row: InternalRow, base: AnyRef, address: Long, n: Int, where: => String): Unit = {
               if (row.isNullAt(index)) throw new InputRowException(s"$where: column '$col' is null")
               val a = row.getArray(index)
               if (a.numElements() != n) {
@@ -151,14 +163,14 @@ object FeatureSource {
                   // straight across (toFloatArray would allocate and copy once more).
                   case u: UnsafeArrayData =>
                     Platform.copyMemory(u.getBaseObject, u.getBaseOffset + UnsafeArrayData.calculateHeaderPortionInBytes(n),
-                      out, Platform.FLOAT_ARRAY_OFFSET + offset.toLong * 4, n.toLong * 4)
-                  case other => System.arraycopy(other.toFloatArray(), 0, out, offset, n)
+                      base, address, n.toLong * 4)
+                  case other => Platform.copyMemory(other.toFloatArray(), Platform.FLOAT_ARRAY_OFFSET, base, address, n.toLong * 4)
                 }
               } else {
                 var j = 0
                 while (j < n) {
                   if (a.isNullAt(j)) throw new InputRowException(s"$where: column '$col' element $j is null")
-                  out(offset + j) = get(a, j)
+                  Platform.putFloat(base, address + j * 4L, get(a, j))
                   j += 1
                 }
               }
@@ -190,11 +202,11 @@ object FeatureSource {
       val getters = indices.map(i => numberAt(schema(i).dataType))
       val cols = names.toArray
       new BoundSource {
-        def fill(row: InternalRow, out: Array[Float], offset: Int, n: Int, where: => String): Unit = {
+        def fillAt(row: InternalRow, base: AnyRef, address: Long, n: Int, where: => String): Unit = {
           var k = 0
           while (k < n) {
             if (row.isNullAt(indices(k))) throw new InputRowException(s"$where: column '${cols(k)}' is null")
-            out(offset + k) = getters(k)(row, indices(k))
+            Platform.putFloat(base, address + k * 4L, getters(k)(row, indices(k)))
             k += 1
           }
         }
@@ -257,9 +269,21 @@ object FeatureArrow {
     def encodeInto(values: Array[Float], rows: Int, labels: Array[Int], reuse: Array[Byte]): Encoded = {
       require(rows > 0 && rows <= maxRows, s"a batch of $rows rows; this encoder takes 1 to $maxRows")
       require(values.length >= rows * n, s"${values.length} values for $rows rows of $n")
+      copyIn(values, rows * n, child.getDataBuffer)
+      encodeFilled(rows, labels, reuse)
+    }
+
+    /**
+     * Where row r's values go when the caller writes them in place (BoundSource.fillAt with a
+     * null base): row r starts at valuesAddress + 4 * n * r, for r < maxRows. Valid until close.
+     */
+    def valuesAddress: Long = { require(!closed, "the encoder is closed"); child.getDataBuffer.memoryAddress() }
+
+    /** As `encodeInto`, for `rows` rows whose values the caller wrote at `valuesAddress`. */
+    def encodeFilled(rows: Int, labels: Array[Int], reuse: Array[Byte]): Encoded = {
+      require(rows > 0 && rows <= maxRows, s"a batch of $rows rows; this encoder takes 1 to $maxRows")
       require(labelled == (labels != null), if (labelled) "labels missing" else "labels given to an unlabelled encoder")
       val total = rows * n
-      copyIn(values, total, child.getDataBuffer)
       child.setValueCount(total)
       list.setValueCount(rows)
       if (labelled) {

@@ -116,14 +116,13 @@ final class SidecarScoring(
   private var rowNumber = 0L
   private var current: (Array[InternalRow], FeatureArrow.Result) = _
   private var pos = 0
-  // One batch of input values, refilled for every batch: encode copies it out.
-  private var values: Array[Float] = _
+  // Rows' values go straight into its Arrow buffer (fillAt), one copy fewer than through an array.
   private var encoder: FeatureArrow.Encoder = _
   // Batch b's rows live in arenas(b % arenas.length) until handed on: up to maxInFlight batches
   // pending, the current one, and the one before it (its last row may still be in the consumer's
   // hands). Its message lives in messages(b % maxInFlight) until answered (gRPC is done with it then,
   // and only pending batches are replayed). So a task allocates them once, not per batch.
-  // All three come from the executor's ArrayPool and go back when the task ends.
+  // Both come from the executor's ArrayPool and go back when the task ends.
   private var arenas: Array[RowArena] = _
   private var messages: Array[Array[Byte]] = _
   private var batchNumber = 0L
@@ -157,17 +156,19 @@ final class SidecarScoring(
     batchNumber += 1
     val batch = arenas((b % arenas.length).toInt)
     batch.clear()
+    val at = encoder.valuesAddress
     while (batch.size < perBatch && rows.hasNext) {
       val row = rows.next()
       val r = rowNumber
-      source.fill(row, values, batch.size * nInputs, nInputs, s"$task: row $r")
+      // batch.size < perBatch, the encoder's row count: room for the row's nInputs floats.
+      source.fillAt(row, null, at + batch.size * nInputs * 4L, nInputs, s"$task: row $r")
       // Spark reuses the row object: keep a copy until its answer arrives.
       batch.add(row)
       rowNumber += 1
     }
     val m = (b % messages.length).toInt
     if (messages(m) == null) messages(m) = ArrayPool.bytes.borrow(encoder.capacityFor(perBatch).toInt)
-    val encoded = encoder.encodeInto(values, batch.size, null, messages(m))
+    val encoded = encoder.encodeFilled(batch.size, null, messages(m))
     val bytes = encoded.bytes
     pending.enqueue((batch.rows, bytes))
     sendBatch(bytes)
@@ -176,13 +177,11 @@ final class SidecarScoring(
   /** The task's encoder and buffers, released when the task ends, however it ends. */
   private def allocate(): Unit = {
     encoder = new FeatureArrow.Encoder(nInputs, labelled = false, perBatch)
-    values = ArrayPool.floats.borrow(perBatch * nInputs)
     arenas = Array.fill(conf.maxInFlight + 2)(new RowArena(schema, perBatch))
     messages = new Array[Array[Byte]](conf.maxInFlight)
-    val (e, v, a, ms) = (encoder, values, arenas, messages)
+    val (e, a, ms) = (encoder, arenas, messages)
     Option(TaskContext.get()).foreach(_.addTaskCompletionListener[Unit] { _ =>
       e.close() // off-heap Arrow buffers
-      ArrayPool.floats.giveBack(v)
       a.foreach(_.release())
       ms.foreach(ArrayPool.bytes.giveBack)
     })

@@ -79,7 +79,7 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     }
   }
 
-  test("Vector input, numeric column input and vector output give the same features") {
+  test("Vector (dense and sparse), array<double>, numeric column input and vector output give the same features") {
     val base = data(50, 2).cache()
     val viaArray = new DBNModel(snapshot).transform(base).select("id", "dbn_features").collect().map(r => r.getLong(0) -> r.getSeq[Float](1)).toMap
     val toVec = udf((a: Seq[Float]) => Vectors.dense(a.map(_.toDouble).toArray))
@@ -90,6 +90,24 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
       val a = viaArray(r.getLong(0))
       val v = r.getAs[Vector](2).toArray
       a.indices.foreach(j => assert(math.abs(a(j) - v(j)) < 1e-6))
+    }
+    // Sparse vectors and dense arrays with one zero a row, in batches of 3 rows written over the
+    // previous batch's values: a sparse row's zeros must be written, not left from the row before.
+    val holed = base.withColumn("features", udf((id: Long, a: Seq[Float]) => a.updated((id % 4).toInt, 0f)).apply(col("id"), col("features")))
+    val holedArray = new DBNModel(snapshot).transform(holed).select("id", "dbn_features").collect()
+      .map(r => r.getLong(0) -> r.getSeq[Float](1)).toMap
+    val toSparse = udf((a: Seq[Float]) => Vectors.dense(a.map(_.toDouble).toArray).toSparse)
+    val viaSparse = new DBNModel(snapshot).setBatchRows(3).transform(holed.withColumn("features", toSparse(col("features"))))
+    viaSparse.select("id", "dbn_features").collect().foreach { r =>
+      val a = holedArray(r.getLong(0))
+      val v = r.getSeq[Float](1)
+      a.indices.foreach(j => assert(math.abs(a(j) - v(j)) < 1e-6, s"row ${r.getLong(0)} unit $j"))
+    }
+    val viaDoubles = new DBNModel(snapshot).setBatchRows(3).transform(base.withColumn("features", col("features").cast("array<double>")))
+    viaDoubles.select("id", "dbn_features").collect().foreach { r =>
+      val a = viaArray(r.getLong(0))
+      val d = r.getSeq[Float](1)
+      a.indices.foreach(j => assert(math.abs(a(j) - d(j)) < 1e-6))
     }
     val cols = base.select(col("id") +: (0 until 4).map(k => col("features")(k).as(s"c$k")): _*)
     val viaCols = new DBNModel(snapshot).setInputCols(Array("c0", "c1", "c2", "c3")).transform(cols)
