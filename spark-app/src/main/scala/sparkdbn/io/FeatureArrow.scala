@@ -302,6 +302,29 @@ object FeatureArrow {
       out.encoded
     }
 
+    /**
+     * How a full batch (maxRows rows, unlabelled) is written straight into its message, made once
+     * per executor and shape (FeatureArrow.FullBatchLayout); None when labelled, or when Arrow's
+     * layout is not the one expected: then `encodeFilled`.
+     */
+    lazy val fullBatchLayout: Option[FullBatchLayout] =
+      if (labelled) None
+      else layouts.computeIfAbsent((n, maxRows), _ => makeLayout())
+
+    private def makeLayout(): Option[FullBatchLayout] = {
+      val total = maxRows * n
+      val data = child.getDataBuffer
+      // Every value distinct from its neighbours' bytes: a misplaced guess cannot match by chance.
+      var i = 0
+      while (i < total) { data.setInt(i * 4L, 0x5a000000 ^ i); i += 1 }
+      val t = encodeFilled(maxRows, null, null)
+      val template = java.util.Arrays.copyOf(t.array, t.length)
+      val offset = t.length - 8 - ((total * 4 + 7) / 8 * 8)
+      val bb = java.nio.ByteBuffer.wrap(template).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+      val fits = offset > 0 && (0 until total).forall(j => bb.getInt(offset + j * 4) == (0x5a000000 ^ j))
+      if (fits) Some(new FullBatchLayout(template, offset, total * 4)) else None
+    }
+
     /** Bytes enough for any batch of up to `rows` rows. */
     def capacityFor(rows: Int): Long = {
       val total = rows.toLong * n
@@ -315,6 +338,29 @@ object FeatureArrow {
       root.close()
     }
   }
+
+  /**
+   * A full batch's Arrow bytes are the same but for the values, which Arrow writes last, just
+   * before the stream's 8-byte end marker. So a caller writes the rows' values at `valuesOffset`
+   * of a message array of `length` bytes, and `finishFull` copies the rest from a template Arrow
+   * wrote once (over a known pattern, to check that the values are where expected): the values
+   * are copied once on their way in, not twice (into Arrow's buffer, then out of it).
+   */
+  final class FullBatchLayout private[FeatureArrow] (template: Array[Byte], val valuesOffset: Int, valuesBytes: Int) {
+    val length: Int = template.length
+    private val valuesEnd = valuesOffset + valuesBytes
+
+    /** The batch in `message`, whose values at valuesOffset the caller wrote. */
+    def finishFull(message: Array[Byte]): Encoded = {
+      require(message.length >= length, s"a message of ${message.length} bytes; a full batch takes $length")
+      System.arraycopy(template, 0, message, 0, valuesOffset)
+      System.arraycopy(template, valuesEnd, message, valuesEnd, length - valuesEnd)
+      new Encoded(message, length)
+    }
+  }
+
+  // One per (values per row, rows per batch): a few per executor; each the size of a batch.
+  private val layouts = new java.util.concurrent.ConcurrentHashMap[(Int, Int), Option[FullBatchLayout]]()
 
   /** An encoded batch: the first `length` bytes of `array`. */
   final class Encoded(val array: Array[Byte], val length: Int) {

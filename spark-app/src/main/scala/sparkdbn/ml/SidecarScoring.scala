@@ -118,6 +118,8 @@ final class SidecarScoring(
   private var pos = 0
   // Rows' values go straight into its Arrow buffer (fillAt), one copy fewer than through an array.
   private var encoder: FeatureArrow.Encoder = _
+  private var layout: Option[FeatureArrow.FullBatchLayout] = None
+  private var messageBytes = 0
   // Batch b's rows live in arenas(b % arenas.length) until handed on: up to maxInFlight batches
   // pending, the current one, and the one before it (its last row may still be in the consumer's
   // hands). Its message lives in messages(b % maxInFlight) until answered (gRPC is done with it then,
@@ -156,19 +158,31 @@ final class SidecarScoring(
     batchNumber += 1
     val batch = arenas((b % arenas.length).toInt)
     batch.clear()
-    val at = encoder.valuesAddress
+    val m = (b % messages.length).toInt
+    if (messages(m) == null) messages(m) = ArrayPool.bytes.borrow(messageBytes)
+    val message = messages(m)
+    // Values go where a full batch has them in its message, else into the encoder's Arrow buffer.
+    val (base, at): (AnyRef, Long) = layout match {
+      case Some(l) => (message, Platform.BYTE_ARRAY_OFFSET + l.valuesOffset.toLong)
+      case None => (null, encoder.valuesAddress)
+    }
     while (batch.size < perBatch && rows.hasNext) {
       val row = rows.next()
       val r = rowNumber
       // batch.size < perBatch, the encoder's row count: room for the row's nInputs floats.
-      source.fillAt(row, null, at + batch.size * nInputs * 4L, nInputs, s"$task: row $r")
+      source.fillAt(row, base, at + batch.size * nInputs * 4L, nInputs, s"$task: row $r")
       // Spark reuses the row object: keep a copy until its answer arrives.
       batch.add(row)
       rowNumber += 1
     }
-    val m = (b % messages.length).toInt
-    if (messages(m) == null) messages(m) = ArrayPool.bytes.borrow(encoder.capacityFor(perBatch).toInt)
-    val encoded = encoder.encodeFilled(batch.size, null, messages(m))
+    val encoded = layout match {
+      case Some(l) if batch.size == perBatch => l.finishFull(message)
+      case Some(_) =>
+        // A task's last, short batch: its Arrow layout differs; through the encoder's buffer.
+        Platform.copyMemory(message, at, null, encoder.valuesAddress, batch.size * nInputs * 4L)
+        encoder.encodeFilled(batch.size, null, message)
+      case None => encoder.encodeFilled(batch.size, null, message)
+    }
     val bytes = encoded.bytes
     pending.enqueue((batch.rows, bytes))
     sendBatch(bytes)
@@ -177,6 +191,8 @@ final class SidecarScoring(
   /** The task's encoder and buffers, released when the task ends, however it ends. */
   private def allocate(): Unit = {
     encoder = new FeatureArrow.Encoder(nInputs, labelled = false, perBatch)
+    layout = encoder.fullBatchLayout
+    messageBytes = math.max(encoder.capacityFor(perBatch), layout.map(_.length.toLong).getOrElse(0L)).toInt
     arenas = Array.fill(conf.maxInFlight + 2)(new RowArena(schema, perBatch))
     messages = new Array[Array[Byte]](conf.maxInFlight)
     val (e, a, ms) = (encoder, arenas, messages)

@@ -71,6 +71,33 @@ class FeatureArrowSpec extends AnyFunSuite {
     } finally enc.close()
   }
 
+  test("a full batch written in place through fullBatchLayout is byte for byte what Arrow writes") {
+    for ((n, maxRows) <- Seq((784, 37), (3, 5), (1, 1), (5, 13))) {
+      val enc = new FeatureArrow.Encoder(n, labelled = false, maxRows)
+      val ref = new FeatureArrow.Encoder(n, labelled = false, maxRows)
+      try {
+        val layout = enc.fullBatchLayout.getOrElse(fail(s"no layout for n $n, $maxRows rows"))
+        for (batch <- 0 until 3) {
+          val values = Array.tabulate(maxRows * n)(i => ((i * 7919 + batch * 104729) % 1000) / 999f)
+          // Over a message that held something else before: every byte must be rewritten.
+          val message = Array.fill[Byte](layout.length + 100)(batch.toByte)
+          org.apache.spark.unsafe.Platform.copyMemory(values, org.apache.spark.unsafe.Platform.FLOAT_ARRAY_OFFSET, message,
+            org.apache.spark.unsafe.Platform.BYTE_ARRAY_OFFSET + layout.valuesOffset, values.length * 4L)
+          val direct = layout.finishFull(message)
+          val want = ref.encodeInto(values, maxRows, null, null)
+          assert(direct.length == want.length, s"n $n")
+          assert(java.util.Arrays.equals(direct.array, 0, direct.length, want.array, 0, want.length), s"n $n, batch $batch")
+          assert(read(direct.bytes)._3.sameElements(values))
+        }
+        // A short batch after the layout was made: encodeFilled still writes it right.
+        val short = Array.tabulate(n)(_.toFloat / n)
+        assert(read(enc.encodeInto(short, 1, null, null).bytes)._3.sameElements(short))
+      } finally { enc.close(); ref.close() }
+    }
+    val labelled = new FeatureArrow.Encoder(3, labelled = true, 4)
+    try assert(labelled.fullBatchLayout.isEmpty) finally labelled.close()
+  }
+
   test("firstNull finds the first null element as isNullAt does, in Spark's layout and any other") {
     import org.apache.spark.sql.catalyst.expressions.{SpecificInternalRow, UnsafeProjection}
     import org.apache.spark.sql.catalyst.util.GenericArrayData
