@@ -313,7 +313,7 @@ export function raiseReceiveWindow(server: grpc.Server, bytes: number, onSession
   return true;
 }
 
-/** The sidecar's receive window: a few 8 MB batches in flight per connection. */
+/** The sidecar's receive window: a few batches in flight per connection (scoring's are 4 MiB, training's chunks 8 MB). */
 const RECEIVE_WINDOW_BYTES = 32 << 20;
 
 /** Starts the gRPC server; resolves once it is bound and SERVING. */

@@ -21,7 +21,7 @@ import org.apache.spark.SparkConf
  * @param nodeOptions    `spark.dbn.sidecar.nodeOptions`: flags for node before the sidecar's
  *                       script, space-separated. The default starts V8's old generation at
  *                       256 MB: V8 counts the buffers of received batches against it, and at its
- *                       small default size ran a full collection every two or three 8 MB batches
+ *                       small default size ran a full collection every two or three 8 MB batches received
  *                       (scripts/bench ingest: 99 full collections in three passes over 627 MB
  *                       instead of 28, and a quarter less sidecar CPU; peak RSS 147 -> 195 MB).
  */

@@ -48,7 +48,7 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
   test("params: defaults, setters and validation") {
     val m = new DBNModel(snapshot)
     assert(m.getFeaturesCol == "features" && m.getOutputCol == "dbn_features" && m.getOutputType == "array")
-    assert(m.getBatchRows == 4096 && m.getBatchBytes == 8L * 1024 * 1024 && m.getMaxInFlight == 4)
+    assert(m.getBatchRows == 4096 && m.getBatchBytes == 4L * 1024 * 1024 && m.getMaxInFlight == 4)
     assert(m.getInputCols.isEmpty && m.getProbabilityCol == "probability" && m.getPredictionCol == "prediction")
     assert(m.setBatchRows(10).setOutputType("vector").getBatchRows == 10)
     intercept[IllegalArgumentException](m.setOutputType("matrix"))
