@@ -116,7 +116,8 @@ final class SidecarScoring(
   private var rowNumber = 0L
   private var current: (Array[InternalRow], FeatureArrow.Result) = _
   private var pos = 0
-  // Rows' values go straight into its Arrow buffer (fillAt), one copy fewer than through an array.
+  // Rows' values are written once (fillAt): into the message itself for a full batch (`layout`),
+  // else into the encoder's Arrow buffer.
   private var encoder: FeatureArrow.Encoder = _
   private var layout: Option[FeatureArrow.FullBatchLayout] = None
   private var messageBytes = 0
