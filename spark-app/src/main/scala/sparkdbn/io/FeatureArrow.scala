@@ -226,12 +226,13 @@ object FeatureArrow {
    * Encodes a task's batches of up to `maxRows` rows of `n` values (plus labels
    * when `labelled`), each as a self-contained Arrow IPC stream (schema, one
    * batch, end), reusing one set of Arrow buffers: they are allocated, zeroed and
-   * marked valid once per task, not once per batch. Two copies of the values:
-   * into Arrow's buffer, and from it straight into the batch's own byte array
-   * (no intermediate stream buffer), which protobuf wraps without copying.
-   * `encode` returns new bytes each call (gRPC may hold a message after onNext);
-   * `encodeInto` writes into an array the caller hands back once it knows gRPC
-   * is done with it.
+   * marked valid once per task, not once per batch. The bytes go into one array
+   * per batch (no intermediate stream buffer), which protobuf wraps without copying.
+   * Three ways in: `encode` copies the values into Arrow's buffer and returns new
+   * bytes each call (gRPC may hold a message after onNext); `encodeInto` and
+   * `encodeFilled` (values the caller wrote at `valuesAddress`) write into an
+   * array the caller reuses once it knows gRPC is done with it; `fullBatchLayout`
+   * lets a caller write a full batch's values straight into that array.
    */
   final class Encoder(n: Int, labelled: Boolean, maxRows: Int) extends AutoCloseable {
     require(n > 0 && maxRows > 0, s"n = $n and maxRows = $maxRows must be positive")
