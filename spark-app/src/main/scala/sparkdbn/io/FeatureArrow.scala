@@ -229,10 +229,10 @@ object FeatureArrow {
    * marked valid once per task, not once per batch. The bytes go into one array
    * per batch (no intermediate stream buffer), which protobuf wraps without copying.
    * Three ways in: `encode` copies the values into Arrow's buffer and returns new
-   * bytes each call (gRPC may hold a message after onNext); `encodeInto` and
-   * `encodeFilled` (values the caller wrote at `valuesAddress`) write into an
-   * array the caller reuses once it knows gRPC is done with it; `fullBatchLayout`
-   * lets a caller write a full batch's values straight into that array.
+   * bytes each call (gRPC may hold a message after onNext); `encodeFilled` takes
+   * values the caller wrote at `valuesAddress` and writes into an array the caller
+   * reuses once it knows gRPC is done with it; `fullBatchLayout` lets a caller
+   * write a full batch's values straight into that array.
    */
   final class Encoder(n: Int, labelled: Boolean, maxRows: Int) extends AutoCloseable {
     require(n > 0 && maxRows > 0, s"n = $n and maxRows = $maxRows must be positive")
@@ -260,18 +260,11 @@ object FeatureArrow {
         throw e
     }
 
-    def encode(values: Array[Float], rows: Int, labels: Array[Int]): ByteString = encodeInto(values, rows, labels, null).bytes
-
-    /**
-     * As `encode`, into `reuse` when it is large enough (else into a new array): for a caller that
-     * knows when gRPC is done with a batch's bytes, so that a task does not allocate (and the JVM
-     * zero, and later collect) a message-sized array per batch.
-     */
-    def encodeInto(values: Array[Float], rows: Int, labels: Array[Int], reuse: Array[Byte]): Encoded = {
+    def encode(values: Array[Float], rows: Int, labels: Array[Int]): ByteString = {
       require(rows > 0 && rows <= maxRows, s"a batch of $rows rows; this encoder takes 1 to $maxRows")
       require(values.length >= rows * n, s"${values.length} values for $rows rows of $n")
       copyIn(values, rows * n, child.getDataBuffer)
-      encodeFilled(rows, labels, reuse)
+      encodeFilled(rows, labels, null).bytes
     }
 
     /**
@@ -280,7 +273,12 @@ object FeatureArrow {
      */
     def valuesAddress: Long = { require(!closed, "the encoder is closed"); child.getDataBuffer.memoryAddress() }
 
-    /** As `encodeInto`, for `rows` rows whose values the caller wrote at `valuesAddress`. */
+    /**
+     * A batch of `rows` rows whose values the caller wrote at `valuesAddress`, into `reuse` when it
+     * is large enough (else into a new array): for a caller that knows when gRPC is done with a
+     * batch's bytes, so that a task does not allocate (and the JVM zero, and later collect) a
+     * message-sized array per batch.
+     */
     def encodeFilled(rows: Int, labels: Array[Int], reuse: Array[Byte]): Encoded = {
       require(rows > 0 && rows <= maxRows, s"a batch of $rows rows; this encoder takes 1 to $maxRows")
       require(labelled == (labels != null), if (labelled) "labels missing" else "labels given to an unlabelled encoder")
