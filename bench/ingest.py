@@ -54,8 +54,6 @@ for _ in range(PASSES):
     for name, f in paths:
         times[name].append(f())
 results = {name: min(ts) for name, ts in times.items()}
-for name, ts in times.items():
-    print(f"{name}: {', '.join(f'{t:.2f}' for t in ts)} s", file=sys.stderr)
 
 print(f"{rows:,} rows x 784 float32 = {mb:,.0f} MB from a cached DataFrame, local[2], 2 partitions, batches of 4096 rows")
 print(f"| path | seconds, passes 1-{PASSES} (alternated) | best | MB/s | x pyspark |")

@@ -28,6 +28,7 @@ import { type SidecarConfig, validateSidecarConfig } from './config.js';
 import { inPartition, toStatus } from './errors.js';
 
 export const SECRET_METADATA = 'x-dbn-secret';
+export const SIDECAR_VERSION = '0.1.0';
 
 /**
  * This process's own peak resident set, bytes. Not getrusage's maxRSS: Linux carries into it the
@@ -44,7 +45,6 @@ export function peakRssBytes(): number {
   }
   return process.resourceUsage().maxRSS * 1024;
 }
-export const SIDECAR_VERSION = '0.1.0';
 
 /** Rejects every call, health checks included, whose secret does not match. */
 function authInterceptor(secret: string): grpc.ServerInterceptor {

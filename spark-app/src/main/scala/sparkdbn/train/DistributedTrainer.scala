@@ -333,58 +333,54 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
           // when a slot is free, and subscribes then. Measured (4 partitions on local[2], the e2e quality
           // settings): staleness mostly 3 and 81.75-81.90% accuracy without; mostly 1 with.
           slots.acquire()
-          // Another partition may have failed while this one waited: its cancel does not reach a job
-          // submitted after it.
-          if (failure.get() != null) {
-            slots.release()
-            throw failure.get()
-          }
-          val pub = try channel.subscribe(topic) catch { case NonFatal(e) => slots.release(); throw e }
           try {
-            val batches = math.min(s.syncEvery.toLong, prog.remaining(p)).toInt
-            val started = System.nanoTime()
-            val r = runRound(topic, layer, pub, Seq(p), _ => batches, prog.epoch, s"$topic partition $p round $own (from version ${pub.number})").head
-            val roundSeconds = (System.nanoTime() - started) / 1e9
-            val u = decode(r.update)
-            lock.synchronized {
-              round += 1
-              val latest = channel.latest(topic).get
-              val staleness = latest.number - pub.number
-              if (staleness > s.maxStaleness) {
-                rounds.synchronized(rounds += metrics(topic, layer, round, -1, pub, r, u, staleness, "rejected", prog.epoch(p),
-                  roundSeconds, 0, 0))
-                progress(s"$topic partition $p: update from version ${pub.number} is $staleness versions old " +
-                  s"(maxStaleness ${s.maxStaleness}): rejected, redoing the round")
-              } else {
-                val epochBefore = prog.minEpoch
-                val epoch = prog.epoch(p)
-                prog.done(p) += batches
-                val m0 = System.nanoTime()
-                val weight = if (s.sumUpdates) math.min(1.0, P.toDouble / (staleness + 1)) else 1.0 / math.max(P, staleness + 1)
-                val merged = merge(latest.snapshot.value, Seq(r.update -> weight), prog.minEpoch - epochBefore).getSnapshot.toByteArray
-                val mergeSeconds = (System.nanoTime() - m0) / 1e9
-                val p0 = System.nanoTime()
-                val next = channel.publish(topic, merged)
-                val publishSeconds = (System.nanoTime() - p0) / 1e9
-                val m = metrics(topic, layer, round, next.number, pub, r, u, staleness, "merged", epoch, roundSeconds, mergeSeconds,
-                  publishSeconds)
-                rounds.synchronized(rounds += m)
-                saveCheckpoint(topic, next, prog, merged, finished = false)
-                progress(f"$topic partition $p -> version ${next.number}: ${figure(Seq(m))}, staleness $staleness, " +
-                  f"epoch $epoch, ${m.batches} batches in ${m.trainSeconds}%.2f s (round ${roundSeconds}%.2f s), " +
-                  f"merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s, executor ${m.executor}")
+            // Another partition may have failed while this one waited: its cancel does not reach a job
+            // submitted after it.
+            Option(failure.get()).foreach(e => throw e)
+            val pub = channel.subscribe(topic)
+            try {
+              val batches = math.min(s.syncEvery.toLong, prog.remaining(p)).toInt
+              val started = System.nanoTime()
+              val r = runRound(topic, layer, pub, Seq(p), _ => batches, prog.epoch, s"$topic partition $p round $own (from version ${pub.number})").head
+              val roundSeconds = (System.nanoTime() - started) / 1e9
+              val u = decode(r.update)
+              lock.synchronized {
+                round += 1
+                val latest = channel.latest(topic).get
+                val staleness = latest.number - pub.number
+                if (staleness > s.maxStaleness) {
+                  rounds.synchronized(rounds += metrics(topic, layer, round, -1, pub, r, u, staleness, "rejected", prog.epoch(p),
+                    roundSeconds, 0, 0))
+                  progress(s"$topic partition $p: update from version ${pub.number} is $staleness versions old " +
+                    s"(maxStaleness ${s.maxStaleness}): rejected, redoing the round")
+                } else {
+                  val epochBefore = prog.minEpoch
+                  val epoch = prog.epoch(p)
+                  prog.done(p) += batches
+                  val m0 = System.nanoTime()
+                  val weight = if (s.sumUpdates) math.min(1.0, P.toDouble / (staleness + 1)) else 1.0 / math.max(P, staleness + 1)
+                  val merged = merge(latest.snapshot.value, Seq(r.update -> weight), prog.minEpoch - epochBefore).getSnapshot.toByteArray
+                  val mergeSeconds = (System.nanoTime() - m0) / 1e9
+                  val p0 = System.nanoTime()
+                  val next = channel.publish(topic, merged)
+                  val publishSeconds = (System.nanoTime() - p0) / 1e9
+                  val m = metrics(topic, layer, round, next.number, pub, r, u, staleness, "merged", epoch, roundSeconds, mergeSeconds,
+                    publishSeconds)
+                  rounds.synchronized(rounds += m)
+                  saveCheckpoint(topic, next, prog, merged, finished = false)
+                  progress(f"$topic partition $p -> version ${next.number}: ${figure(Seq(m))}, staleness $staleness, " +
+                    f"epoch $epoch, ${m.batches} batches in ${m.trainSeconds}%.2f s (round ${roundSeconds}%.2f s), " +
+                    f"merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s, executor ${m.executor}")
+                }
               }
-            }
-          } catch {
-            case NonFatal(e) =>
-              // The first failure stops every partition's loop and cancels their running jobs.
-              failure.compareAndSet(null, e)
-              sc.cancelJobGroup(group)
-              throw e
-          } finally {
-            channel.release(pub)
-            slots.release()
-          }
+            } catch {
+              case NonFatal(e) =>
+                // The first failure stops every partition's loop and cancels their running jobs.
+                failure.compareAndSet(null, e)
+                sc.cancelJobGroup(group)
+                throw e
+            } finally channel.release(pub)
+          } finally slots.release()
         }
       }
     }

@@ -186,7 +186,7 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     assert(agg.getLong(0) == rows)
     val rss = SidecarManager.get().describe().getMaxRssBytes
     info(f"sidecar peak RSS ${rss / 1048576.0}%.0f MiB; live JVM heap ${before / 1048576.0}%.0f MiB before, at most ${heapPeak / 1048576.0}%.0f MiB during the job; ${SidecarManager.get().describe().getUnalignedBatches} unaligned batches")
-    // Measured: 172 MiB (the sidecar's own VmHWM). Before Describe read VmHWM it reported getrusage's maxRSS,
+    // Measured: 135 MiB (the sidecar's own VmHWM; 4 MiB batches, node --initial-old-space-size=256). Before Describe read VmHWM it reported getrusage's maxRSS,
     // which carries the JVM's resident set from before exec: 440 MiB with this suite alone, 774-1040 MiB after
     // the others had grown the JVM, and this bound (then 1 GiB) failed once for no fault of the sidecar's.
     assert(rss < 512L * 1024 * 1024, s"sidecar peak RSS $rss")
