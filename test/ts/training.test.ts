@@ -13,7 +13,8 @@ import { initLayer, mergeUpdates } from '../../ts/service/merge.js';
 import { ReplicaStore, type TrainJob } from '../../ts/service/replica.js';
 import { TrainingPool } from '../../ts/service/training.js';
 import { SidecarError } from '../../ts/service/errors.js';
-import type { SidecarClient, TrainResponse } from '../../ts/gen/sidecar.js';
+import { MergeRule, type SidecarClient, type TrainResponse } from '../../ts/gen/sidecar.js';
+import { bytesToFloats } from '../../ts/io/floats.js';
 import { md, spawnSidecar, type SpawnedSidecar } from './helpers/sidecar.js';
 
 /** Noisy copies of a few binary prototypes: data an RBM can learn in a few epochs. */
@@ -40,7 +41,7 @@ const CFG = { batchSize: 20, learningRate: 0.1, momentum: 0.5, weightDecay: 0, s
 
 function job(over: Partial<TrainJob>): TrainJob {
   return { session: 's', modelVersion: 'v', layer: 0, configJson: JSON.stringify(CFG), batches: 10, epoch: 0,
-    inputSums: false, independent: false, task: 'test task', ...over };
+    inputSums: false, independent: false, resetMomentum: false, task: 'test task', ...over };
 }
 
 describe('distributed training pieces (engine side)', function () {
@@ -78,7 +79,8 @@ describe('distributed training pieces (engine side)', function () {
       const out = await store.train(job({ session: 'p0', modelVersion: `v${e}`, epoch: e }), snap);
       expect(out.warm).to.equal(e > 0);
       recon = decodeUpdate(out.update).reconstructionError;
-      model = mergeUpdates(await decodeSnapshot(snap), [{ bytes: out.update, weight: 1 }], 1);
+      model = mergeUpdates(await decodeSnapshot(snap), { updates: [{ bytes: out.update, staleness: 0 }],
+        settings: { rule: 'sum', replicas: 1, mode: 'sync' }, momentum: new Float32Array(0), epochs: 1 }).dbn;
     }
     const a = flatten(model.layers[0]);
     const b = flatten(single);
@@ -91,7 +93,7 @@ describe('distributed training pieces (engine side)', function () {
     expect(recon).to.be.closeTo(stats[2].reconstructionError, 1e-3);
   });
 
-  it('merging with weights is the weighted average of the replicas', async () => {
+  it('merging by the average rule is the samples-weighted average of the replicas', async () => {
     const { x } = prototypes(120, 16, 2);
     const base = initLayer({ base: null, sizes: [16, 6], layer: 0, visible: 'bernoulli', inputMeans: Array.from(columnMeans(x)),
       classes: 0, seed: 1 });
@@ -100,8 +102,9 @@ describe('distributed training pieces (engine side)', function () {
     const parts = [0, 1].map((p) => ({ data: x.data.subarray(p * 60 * 16, (p + 1) * 60 * 16), rows: 60, cols: 16 }));
     parts.forEach((m, p) => store.setData(`p${p}`, m, null));
     const outs = [];
+    // 1 and 3 batches of 20 rows: weights 0.25 and 0.75.
     for (let p = 0; p < 2; p++) {
-      outs.push(await store.train(job({ session: `p${p}`, modelVersion: 'v0', batches: 6,
+      outs.push(await store.train(job({ session: `p${p}`, modelVersion: 'v0', batches: [1, 3][p],
         configJson: JSON.stringify({ ...CFG, seed: 10 + p }) }), snap));
     }
     const replicas = outs.map((o) => {
@@ -110,10 +113,41 @@ describe('distributed training pieces (engine side)', function () {
       for (let i = 0; i < r.length; i++) r[i] += d[i];
       return r;
     });
-    const merged = mergeUpdates(await decodeSnapshot(snap), outs.map((o, i) => ({ bytes: o.update, weight: [0.25, 0.75][i] })), 0);
+    const merged = mergeUpdates(await decodeSnapshot(snap), { updates: outs.map((o) => ({ bytes: o.update, staleness: 0 })),
+      settings: { rule: 'average', replicas: 2, mode: 'sync' }, momentum: new Float32Array(0), epochs: 0 }).dbn;
     const expected = weightedAverage(replicas, [0.25, 0.75]);
     const got = flatten(merged.layers[0]);
     for (let i = 0; i < got.length; i++) expect(got[i]).to.be.closeTo(expected[i], 1e-6);
+    expect(merged.layers[0].counters.samples).to.equal(80);
+  });
+
+  it('a round with resetMomentum starts from zero momentum: its first step is the plain gradient step', async () => {
+    const { x } = prototypes(80, 16, 4);
+    const base = initLayer({ base: null, sizes: [16, 6], layer: 0, visible: 'bernoulli', inputMeans: Array.from(columnMeans(x)),
+      classes: 0, seed: 1 });
+    const snap = await encodeSnapshot(base);
+    const cfg = JSON.stringify({ ...CFG, momentum: 0.9 });
+    const deltaOf = async (reset: boolean) => {
+      const store = new ReplicaStore();
+      store.setData('p', x, null);
+      // Round 1 builds up momentum; round 2 (same version) adopts the base again and runs one batch.
+      await store.train(job({ session: 'p', modelVersion: 'v0', batches: 3, configJson: cfg }), snap);
+      const out = await store.train(job({ session: 'p', modelVersion: 'v0', batches: 1, configJson: cfg, resetMomentum: reset }), snap);
+      return decodeUpdate(out.update).delta;
+    };
+    const reset = await deltaOf(true);
+    const kept = await deltaOf(false);
+    let diff = 0;
+    for (let i = 0; i < reset.length; i++) diff = Math.max(diff, Math.abs(reset[i] - kept[i]));
+    // Momentum 0.9 carried over moves the replica much further than one plain step.
+    expect(diff).to.be.greaterThan(1e-3);
+    let normReset = 0;
+    let normKept = 0;
+    for (let i = 0; i < reset.length; i++) {
+      normReset += reset[i] ** 2;
+      normKept += kept[i] ** 2;
+    }
+    expect(normKept).to.be.greaterThan(normReset);
   });
 
   it('a layer above the first trains on the frozen layers\' probabilities; fine-tuning needs labels', async () => {
@@ -257,12 +291,28 @@ describe('training over gRPC (real sidecar process)', function () {
     expect(latencies.length).to.be.greaterThan(3);
     expect(Math.max(...latencies)).to.be.lessThan(100);
 
-    // Merging on the same sidecar: the new version differs from the base by the delta.
-    const merged = await unary<object, { snapshot: Buffer }>(client, 'merge', {
-      base: init.snapshot, updates: [{ update: r.update, weight: 0.5 }], epochs: 1, trainingConfig: '{}' });
+    // Merging on the same sidecar, BMUF with P = 2 and one update (G = delta, eta 0.5): the broadcast moves by
+    // 1.5 delta, the momentum it answers is delta, and finishing with it gives the centre, base + delta.
+    const rule = { rule: MergeRule.MERGE_RULE_BMUF, replicas: 2, async: false, inFlight: 0 };
+    const merged = await unary<object, { snapshot: Buffer; momentum: Buffer }>(client, 'merge', {
+      base: init.snapshot, updates: [{ update: r.update, staleness: 0 }], epochs: 1, trainingConfig: '{}', rule,
+      momentum: Buffer.alloc(0), finish: false, layer: 0 });
     const before = flatten((await decodeSnapshot(init.snapshot)).layers[0]);
     const after = flatten((await decodeSnapshot(merged.snapshot)).layers[0]);
-    for (const i of [0, 1000, before.length - 1]) expect(after[i]).to.be.closeTo(before[i] + 0.5 * u.delta[i], 1e-6);
+    const momentum = bytesToFloats(merged.momentum);
+    for (const i of [0, 1000, before.length - 1]) {
+      expect(after[i]).to.be.closeTo(before[i] + 1.5 * u.delta[i], 1e-6);
+      expect(momentum[i]).to.be.closeTo(u.delta[i], 1e-7);
+    }
+    const centre = await unary<object, { snapshot: Buffer; momentum: Buffer }>(client, 'merge', {
+      base: merged.snapshot, updates: [], epochs: 0, trainingConfig: '{}', rule, momentum: merged.momentum, finish: true, layer: 0 });
+    const final = flatten((await decodeSnapshot(centre.snapshot)).layers[0]);
+    for (const i of [0, 1000, before.length - 1]) expect(final[i]).to.be.closeTo(before[i] + u.delta[i], 1e-6);
+    const bad = await unary<object, object>(client, 'merge', { base: init.snapshot, updates: [{ update: r.update, staleness: 0 }],
+      epochs: 0, trainingConfig: '{}', rule: { ...rule, blockMomentum: 1.5 }, momentum: Buffer.alloc(0), finish: false, layer: 0 })
+      .then(() => null, (e: grpc.ServiceError) => e);
+    expect(bad?.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(bad?.details).to.match(/blockMomentum: must be in \[0, 1\), got 1.5/);
   });
 
   it('rejects a training batch with a bad label column, and keeps serving', async () => {

@@ -365,6 +365,11 @@ export class BackpropTrainer {
     return r;
   }
 
+  /** Momentum buffers to zero, e.g. when a replica starts a block from a newly published model. */
+  resetMomentum(): void {
+    for (const v of [...this.vW, ...this.vc]) v.fill(0);
+  }
+
   /** One mini-batch: forward, cross-entropy, backward, momentum update. Returns (summed loss, correct). */
   private step(n: number, y: Int32Array, lr: number, mom: number): [number, number] {
     const { dbn, acts, deltas } = this;

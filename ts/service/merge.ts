@@ -2,7 +2,8 @@ import { encodeSnapshot } from '../io/snapshot.js';
 import { decodeUpdate } from '../io/update.js';
 import { DBN } from '../rbm/dbn.js';
 import { ConfigError } from '../rbm/errors.js';
-import { paramArrays } from '../rbm/params.js';
+import { blockCentre, type BlockSettings, mergeBlock, mergeWeights } from '../rbm/distributed.js';
+import { flatten, paramCount, unflattenInto } from '../rbm/params.js';
 import { RBM, type VisibleUnits } from '../rbm/rbm.js';
 
 export interface InitLayerArgs {
@@ -38,48 +39,66 @@ export function initLayer(a: InitLayerArgs): DBN {
   return a.base ? new DBN([...a.base.layers, rbm]) : new DBN([rbm]);
 }
 
-/**
- * base += sum_i w_i delta_i over the parameters the updates trained (one
- * layer, or all for fine-tuning), accumulated in double; counters added.
- */
-export function mergeUpdates(base: DBN, updates: { bytes: Uint8Array; weight: number }[], epochs: number): DBN {
-  if (updates.length === 0) throw new ConfigError('updates', 'nothing to merge');
-  const decoded = updates.map((u, i) => ({ u: decodeUpdate(u.bytes, `updates[${i}]`), w: u.weight }));
-  const layer = decoded[0].u.layer;
-  let arrays: Float32Array[];
+export interface MergeArgs {
+  updates: { bytes: Uint8Array; staleness: number }[];
+  settings: BlockSettings;
+  /** The topic's block momentum so far; empty: zeros. */
+  momentum: Float32Array;
+  epochs: number;
+}
+
+/** The trained part of a model: one RBM layer, or (layer -1) the whole fine-tuned network. */
+function trainedPart(base: DBN, layer: number): RBM | DBN {
   if (layer === -1) {
     if (!base.output) throw new ConfigError('updates', 'fine-tuning updates need a base with a soft-max layer');
-    arrays = paramArrays(base);
-  } else {
-    if (layer < 0 || layer >= base.layers.length) throw new ConfigError('updates', `layer ${layer} is not in the base (${base.layers.length} layers)`);
-    arrays = paramArrays(base.layers[layer]);
+    return base;
   }
-  const n = arrays.reduce((s, a) => s + a.length, 0);
-  const acc = new Float64Array(n);
-  decoded.forEach(({ u, w }, i) => {
+  if (!Number.isInteger(layer) || layer < 0 || layer >= base.layers.length) {
+    throw new ConfigError('updates', `layer ${layer} is not in the base (${base.layers.length} layers)`);
+  }
+  return base.layers[layer];
+}
+
+/** The momentum as the merge needs it: empty means zeros. */
+function momentumFor(part: RBM | DBN, m: Float32Array): Float32Array {
+  const n = paramCount(part);
+  if (m.length === 0) return new Float32Array(n);
+  if (m.length !== n) throw new ConfigError('momentum', `has ${m.length} values, the trained part has ${n}`);
+  return m;
+}
+
+/**
+ * The published model moved, in place, by the updates under the merge rule
+ * (ts/rbm/distributed.ts); counters added. Answers the model and the momentum after it.
+ */
+export function mergeUpdates(base: DBN, a: MergeArgs): { dbn: DBN; momentum: Float32Array } {
+  if (a.updates.length === 0) throw new ConfigError('updates', 'nothing to merge');
+  const decoded = a.updates.map((u, i) => decodeUpdate(u.bytes, `updates[${i}]`));
+  const layer = decoded[0].layer;
+  decoded.forEach((u, i) => {
     if (u.layer !== layer) throw new ConfigError('updates', `update ${i} is for layer ${u.layer}, update 0 for layer ${layer}`);
-    if (u.delta.length !== n) throw new ConfigError('updates', `update ${i} has ${u.delta.length} values, the trained part has ${n}`);
-    if (!Number.isFinite(w) || w < 0) throw new ConfigError('updates', `weight ${i} is ${w}`);
-    const d = u.delta;
-    for (let j = 0; j < n; j++) acc[j] += w * d[j];
   });
-  let o = 0;
-  for (const a of arrays) {
-    for (let j = 0; j < a.length; j++) a[j] += acc[o + j];
-    o += a.length;
-  }
-  const samples = decoded.reduce((s, { u }) => s + u.samples, 0);
-  const batches = decoded.reduce((s, { u }) => s + u.batches, 0);
-  if (layer === -1) {
-    base.fineTuneCounters.updates += batches;
-    base.fineTuneCounters.samples += samples;
-    base.fineTuneCounters.epochs += epochs;
-  } else {
-    const c = base.layers[layer].counters;
-    c.updates += batches;
-    c.samples += samples;
-    c.epochs += epochs;
-  }
+  const part = trainedPart(base, layer);
+  const momentum = momentumFor(part, a.momentum);
+  const weights = mergeWeights(a.settings, decoded.map((u, i) => ({ samples: u.samples, staleness: a.updates[i].staleness })));
+  const published = flatten(part);
+  mergeBlock(published, momentum, decoded.map((u) => u.delta), weights, a.settings);
+  unflattenInto(part, published);
+  const samples = decoded.reduce((s, u) => s + u.samples, 0);
+  const batches = decoded.reduce((s, u) => s + u.batches, 0);
+  const c = layer === -1 ? base.fineTuneCounters : base.layers[layer].counters;
+  c.updates += batches;
+  c.samples += samples;
+  c.epochs += a.epochs;
+  return { dbn: base, momentum };
+}
+
+/** The topic's final model, in place: the centre under BMUF (base - eta D), the base itself otherwise. */
+export function finishTopic(base: DBN, layer: number, settings: BlockSettings, momentum: Float32Array): DBN {
+  const part = trainedPart(base, layer);
+  const published = flatten(part);
+  blockCentre(published, momentumFor(part, momentum), settings);
+  unflattenInto(part, published);
   return base;
 }
 

@@ -19,6 +19,8 @@ export interface TrainJob {
   epoch: number;
   inputSums: boolean;
   independent: boolean;
+  /** Start the round with zero local momentum (a BMUF block starts afresh). */
+  resetMomentum: boolean;
   task: string;
 }
 
@@ -143,6 +145,7 @@ export class ReplicaStore {
       replica.rbm.hBias.set(published.hBias);
     }
     if (job.batches === 0) return { update: null, inputSums, warm };
+    if (job.resetMomentum) replica.trainer.resetMomentum();
     replica.rbm.counters.epochs = job.epoch;
     const before = replica.rbm.counters.samples;
     replica.trainer.runBatches(input, job.batches, { trusted: true });
@@ -181,6 +184,7 @@ export class ReplicaStore {
       unflattenInto(replica.dbn, flatten(base));
     }
     if (job.batches === 0) return { update: null, inputSums: [], warm };
+    if (job.resetMomentum) replica.trainer.resetMomentum();
     replica.dbn.fineTuneCounters.epochs = job.epoch;
     const r = replica.trainer.runBatches(x, session.labels, job.batches);
     return {

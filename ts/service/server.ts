@@ -13,10 +13,14 @@ import {
   type TransformRequest,
   type CacheDataRequest,
   type TrainResponse,
+  type BlockRule,
+  MergeRule,
 } from '../gen/sidecar.js';
 import { decodeTrainingBatch } from '../io/features.js';
 import { TrainingPool } from './training.js';
-import { initLayer, mergeUpdates, snapshotOf } from './merge.js';
+import { finishTopic, initLayer, mergeUpdates, snapshotOf } from './merge.js';
+import { bytesToFloats, floatsToBytes } from '../io/floats.js';
+import type { BlockSettings, MergeRule as Rule } from '../rbm/distributed.js';
 import { decodeSnapshot } from '../io/snapshot.js';
 import { decodeFeatureBatch, encodeResultBatch } from '../io/features.js';
 import { argmaxRows, type DBN } from '../rbm/dbn.js';
@@ -26,6 +30,17 @@ import { ArrowIngest } from '../io/arrow.js';
 import { loadKernels, nativeModule } from '../math/native.js';
 import { type SidecarConfig, validateSidecarConfig } from './config.js';
 import { inPartition, toStatus } from './errors.js';
+
+const RULES = new Map<MergeRule, Rule>([
+  [MergeRule.MERGE_RULE_BMUF, 'bmuf'], [MergeRule.MERGE_RULE_SUM, 'sum'], [MergeRule.MERGE_RULE_AVERAGE, 'average']]);
+
+/** The contract's BlockRule as the engine's settings; the engine checks the values. */
+function blockSettings(r: BlockRule | undefined): BlockSettings {
+  const rule = r ? RULES.get(r.rule) : undefined;
+  if (!r || !rule) throw new SidecarError(status.INVALID_ARGUMENT, `Merge: rule must be BMUF, SUM or AVERAGE, got ${r?.rule ?? 'none'}`);
+  return { rule, replicas: r.replicas, mode: r.async ? 'async' : 'sync', inFlight: r.inFlight || undefined,
+    blockMomentum: r.blockMomentum, blockLearningRate: r.blockLearningRate };
+}
 
 export const SECRET_METADATA = 'x-dbn-secret';
 export const SIDECAR_VERSION = '0.1.0';
@@ -145,7 +160,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
       }
       training.train({
         session: r.session, modelVersion: r.modelVersion, layer: r.layer, configJson: r.configJson, batches: r.batches,
-        epoch: r.epoch, inputSums: r.inputSums, independent: r.independent, task: r.task || 'train',
+        epoch: r.epoch, inputSums: r.inputSums, independent: r.independent, resetMomentum: r.resetMomentum, task: r.task || 'train',
       }, snapshot).then(
         (o) => {
           const res: TrainResponse = { update: Buffer.from(o.update), rows: o.rows, inputSums: o.inputSums, warm: o.warm };
@@ -164,15 +179,23 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
         }
         const dbn = initLayer({ base, sizes: r.sizes, layer: r.layer, visible, inputMeans: r.inputMeans, classes: r.classes,
           seed: r.seed });
-        return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes };
+        return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0) };
       })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },
     merge: (call, callback) => {
       const r = call.request;
       (async () => {
         const base = await decodeSnapshot(r.base);
-        const dbn = mergeUpdates(base, r.updates.map((u) => ({ bytes: u.update, weight: u.weight })), r.epochs);
-        return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes };
+        const settings = blockSettings(r.rule);
+        const momentum = bytesToFloats(r.momentum);
+        if (r.finish) {
+          if (r.updates.length > 0) throw new SidecarError(status.INVALID_ARGUMENT, 'Merge: finish takes no updates');
+          const dbn = finishTopic(base, r.layer, settings, momentum);
+          return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0) };
+        }
+        const m = mergeUpdates(base, { updates: r.updates.map((u) => ({ bytes: u.update, staleness: u.staleness })), settings,
+          momentum, epochs: r.epochs });
+        return { snapshot: await snapshotOf(m.dbn, r.trainingConfig), sizes: m.dbn.sizes, momentum: floatsToBytes(m.momentum) };
       })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },
     putModel: (call, callback) => {

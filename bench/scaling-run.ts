@@ -1,0 +1,102 @@
+// Statistical efficiency of the merge rules, with the engine's own replica
+// trainer and merge (ts/rbm/distributed.ts) in one process: P replicas on P
+// shards of the data, H mini-batches between merges. Spark adds time, not
+// maths, so quality after the same epochs is measured here for P up to 16,
+// which two cores could not run as 16 Spark executors.
+//   node out/bench/scaling-run.js <json settings>   prints one JSON line
+import { downsample, mnistSplit } from '../ts/io/mnist.js';
+import type { Matrix } from '../ts/rbm/data.js';
+import { blockCentre, type BlockSettings, mergeBlock, mergeWeights, type MergeRule } from '../ts/rbm/distributed.js';
+import { exactLogZ, logLikelihood } from '../ts/rbm/evaluate.js';
+import { difference, flatten, unflattenInto } from '../ts/rbm/params.js';
+import { RBM, RBMTrainer, columnMeans } from '../ts/rbm/rbm.js';
+
+interface Settings {
+  P: number;
+  H: number;
+  rule: MergeRule;
+  mode: 'sync' | 'async';
+  epochs: number;
+  hidden: number;
+  batch: number;
+  seed: number;
+  resetMomentum: boolean;
+  lr?: number;
+  eta?: number;
+  /** async: replicas in flight at once (default P). */
+  inFlight?: number;
+}
+
+const s = JSON.parse(process.argv[2]) as Settings;
+const split = mnistSplit({});
+const train = downsample(split.train.images, true);
+const test = downsample(split.test.images, true);
+
+function shard(m: Matrix, p: number, P: number): Matrix {
+  // Row r to replica r mod P (the split is ordered by digit: every shard gets every digit).
+  const rows = Math.ceil((m.rows - p) / P);
+  const out = new Float32Array(rows * m.cols);
+  for (let i = 0; i < rows; i++) out.set(m.data.subarray((p + i * P) * m.cols, (p + i * P + 1) * m.cols), i * m.cols);
+  return { data: out, rows, cols: m.cols };
+}
+
+const cfg = { batchSize: s.batch, learningRate: s.lr ?? 0.05, momentum: [[0, 0.5], [5, 0.9]] as [number, number][], weightDecay: 2e-4 };
+const model = RBM.create({ nVisible: 196, nHidden: s.hidden, visible: 'bernoulli' }, { seed: s.seed, means: columnMeans(train) });
+const shards = Array.from({ length: s.P }, (_, p) => shard(train, p, s.P));
+const replicas = shards.map((_, p) => {
+  const rbm = model.clone();
+  return { rbm, trainer: new RBMTrainer(rbm, { ...cfg, seed: s.seed * 100 + p }), done: 0, base: new Float32Array(0), baseVersion: 0 };
+});
+const perEpoch = shards.map((d) => Math.ceil(d.rows / s.batch));
+const total = perEpoch.map((n) => n * s.epochs);
+const settings: BlockSettings = { rule: s.rule, replicas: s.P, mode: s.mode, inFlight: s.mode === 'async' ? Math.min(s.P, s.inFlight ?? s.P) : undefined, ...(s.eta !== undefined ? { blockMomentum: s.eta } : {}) };
+const published = flatten(model);
+const momentum = new Float32Array(published.length);
+let version = 0;
+const t0 = performance.now();
+
+function trainFrom(p: number, base: Float32Array): Float32Array {
+  const r = replicas[p];
+  unflattenInto(r.rbm, base);
+  if (s.resetMomentum) r.trainer.resetMomentum();
+  r.rbm.counters.epochs = Math.floor(r.done / perEpoch[p]);
+  const n = Math.min(s.H, total[p] - r.done);
+  r.trainer.runBatches(shards[p], n, { trusted: true });
+  r.done += n;
+  return difference(flatten(r.rbm), base);
+}
+
+if (s.mode === 'sync') {
+  while (replicas.some((r, p) => r.done < total[p])) {
+    const parts = replicas.map((_, p) => p).filter((p) => replicas[p].done < total[p]);
+    const base = published.slice();
+    const deltas = parts.map((p) => trainFrom(p, base));
+    const w = mergeWeights(settings, parts.map(() => ({ samples: 1, staleness: 0 })));
+    mergeBlock(published, momentum, deltas, w, settings);
+    version++;
+  }
+} else {
+  // Round-robin arrivals with C replicas in flight (Spark: the task slots): arrival k trained from the
+  // version published after arrival k - C, so it is C - 1 versions old (P - 1 when every replica runs at once).
+  const C = Math.min(s.P, s.inFlight ?? s.P);
+  const history: Float32Array[] = [published.slice()];
+  let k = 0;
+  while (replicas.some((r, p) => r.done < total[p])) {
+    for (let p = 0; p < s.P; p++) {
+      if (replicas[p].done >= total[p]) continue;
+      const from = Math.max(0, k - C + 1);
+      const delta = trainFrom(p, history[from]);
+      const w = mergeWeights(settings, [{ samples: 1, staleness: k - from }]);
+      mergeBlock(published, momentum, [delta], w, settings);
+      k++;
+      version++;
+      history[k] = published.slice();
+      if (k - C >= 0) delete history[k - C];
+    }
+  }
+}
+blockCentre(published, momentum, settings);
+unflattenInto(model, published);
+const ll = logLikelihood(model, test, exactLogZ(model));
+console.log(JSON.stringify({ ...s, testLL: ll, recon: model.reconstructionError(train), versions: version,
+  seconds: (performance.now() - t0) / 1000 }));

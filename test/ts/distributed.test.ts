@@ -1,0 +1,129 @@
+import { expect } from 'chai';
+import { blockCentre, blockRule, type BlockSettings, mergeBlock, mergeWeights } from '../../ts/rbm/distributed.js';
+import { ConfigError } from '../../ts/rbm/errors.js';
+import { fillUniform, newRngState } from '../../ts/math/rng.js';
+
+function randomVector(n: number, seed: number, scale = 1): Float32Array {
+  const v = new Float32Array(n);
+  fillUniform(newRngState(seed), v, n);
+  for (let i = 0; i < n; i++) v[i] = (v[i] - 0.5) * scale;
+  return v;
+}
+
+/**
+ * BMUF as Chen & Huo write it, in double, keeping the centre W and the
+ * broadcast Wg apart: G = sum w_i delta_i; D = eta D + zeta G; W = W + D; Wg = W + eta D.
+ */
+function naiveBmuf(w0: Float64Array, blocks: { deltas: Float32Array[]; weights: number[] }[], eta: number, zeta: number) {
+  const n = w0.length;
+  const W = Float64Array.from(w0);
+  const Wg = Float64Array.from(w0);
+  const D = new Float64Array(n);
+  for (const b of blocks) {
+    for (let j = 0; j < n; j++) {
+      let g = 0;
+      b.deltas.forEach((d, i) => { g += b.weights[i] * d[j]; });
+      D[j] = eta * D[j] + zeta * g;
+      W[j] += D[j];
+      Wg[j] = W[j] + eta * D[j];
+    }
+  }
+  return { W, Wg, D };
+}
+
+describe('merge rules (ts/rbm/distributed.ts)', () => {
+  const n = 257;
+
+  it('BMUF over 6 blocks equals the naive two-vector recursion: broadcast, centre and momentum (to 1e-5)', () => {
+    const w0 = randomVector(n, 1);
+    const s: BlockSettings = { rule: 'bmuf', replicas: 4, mode: 'sync', blockLearningRate: 1.3 };
+    const blocks = Array.from({ length: 6 }, (_, b) => {
+      const deltas = [0, 1, 2, 3].map((p) => randomVector(n, 100 + b * 10 + p, 0.1));
+      return { deltas, weights: mergeWeights(s, deltas.map(() => ({ samples: 50, staleness: 0 }))) };
+    });
+    const published = w0.slice();
+    const momentum = new Float32Array(n);
+    for (const b of blocks) mergeBlock(published, momentum, b.deltas, b.weights, s);
+    const ref = naiveBmuf(Float64Array.from(w0), blocks, 0.75, 1.3);
+    for (let j = 0; j < n; j++) {
+      expect(published[j]).to.be.closeTo(ref.Wg[j], 1e-5);
+      expect(momentum[j]).to.be.closeTo(ref.D[j], 1e-5);
+    }
+    blockCentre(published, momentum, s);
+    for (let j = 0; j < n; j++) expect(published[j]).to.be.closeTo(ref.W[j], 1e-5);
+  });
+
+  it('closed forms: BMUF with zeta 1 from zero momentum lands the centre on the replicas\' mean; eta 0 is averaging', () => {
+    const w0 = randomVector(n, 2);
+    const deltas = [0, 1, 2].map((p) => randomVector(n, 20 + p, 0.2));
+    const s: BlockSettings = { rule: 'bmuf', replicas: 3, mode: 'sync' };
+    const published = w0.slice();
+    const momentum = new Float32Array(n);
+    mergeBlock(published, momentum, deltas, mergeWeights(s, deltas.map(() => ({ samples: 1, staleness: 0 }))), s);
+    // D = G = mean delta; Wg = w0 + G + (2/3) G; the centre w0 + G is the mean of the replicas.
+    for (let j = 0; j < n; j++) {
+      const mean = (deltas[0][j] + deltas[1][j] + deltas[2][j]) / 3;
+      expect(momentum[j]).to.be.closeTo(mean, 1e-6);
+      expect(published[j]).to.be.closeTo(w0[j] + mean * (1 + 2 / 3), 1e-5);
+    }
+    blockCentre(published, momentum, s);
+    for (let j = 0; j < n; j++) expect(published[j]).to.be.closeTo(w0[j] + (deltas[0][j] + deltas[1][j] + deltas[2][j]) / 3, 1e-5);
+    const avg: BlockSettings = { rule: 'bmuf', replicas: 3, mode: 'sync', blockMomentum: 0 };
+    const p2 = w0.slice();
+    const m2 = new Float32Array(n);
+    mergeBlock(p2, m2, deltas, [1 / 3, 1 / 3, 1 / 3], avg);
+    mergeBlock(p2, m2, deltas, [1 / 3, 1 / 3, 1 / 3], avg);
+    for (let j = 0; j < n; j++) expect(p2[j]).to.be.closeTo(w0[j] + 2 * (deltas[0][j] + deltas[1][j] + deltas[2][j]) / 3, 1e-5);
+  });
+
+  it('sum and average add G to the broadcast and leave the momentum alone', () => {
+    const w0 = randomVector(n, 3);
+    const deltas = [randomVector(n, 31, 0.1), randomVector(n, 32, 0.1)];
+    for (const rule of ['sum', 'average'] as const) {
+      const s: BlockSettings = { rule, replicas: 2, mode: 'sync' };
+      const w = mergeWeights(s, [{ samples: 30, staleness: 0 }, { samples: 10, staleness: 0 }]);
+      expect(w).to.deep.equal(rule === 'sum' ? [1, 1] : [0.75, 0.25]);
+      const published = w0.slice();
+      const momentum = randomVector(n, 33);
+      const before = momentum.slice();
+      mergeBlock(published, momentum, deltas, w, s);
+      for (let j = 0; j < n; j++) expect(published[j]).to.be.closeTo(w0[j] + w[0] * deltas[0][j] + w[1] * deltas[1][j], 1e-6);
+      expect(Array.from(momentum)).to.deep.equal(Array.from(before));
+    }
+  });
+
+  it('weights: sync and async, by staleness, for every rule', () => {
+    const u = (staleness: number, samples = 10) => ({ samples, staleness });
+    expect(mergeWeights({ rule: 'bmuf', replicas: 4, mode: 'sync' }, [u(0), u(0), u(0), u(0)])).to.deep.equal([0.25, 0.25, 0.25, 0.25]);
+    // A last round with fewer partitions: the mean of those that ran.
+    expect(mergeWeights({ rule: 'bmuf', replicas: 4, mode: 'sync' }, [u(0), u(0)])).to.deep.equal([0.5, 0.5]);
+    const async = (rule: 'bmuf' | 'sum' | 'average', t: number) => mergeWeights({ rule, replicas: 4, mode: 'async', inFlight: 2 }, [u(t)])[0];
+    expect([0, 3, 4, 7].map((t) => async('bmuf', t))).to.deep.equal([0.25, 0.25, 0.2, 0.125]);
+    expect([0, 3, 4, 7].map((t) => async('average', t))).to.deep.equal([0.25, 0.25, 0.2, 0.125]);
+    expect([0, 3, 4, 7].map((t) => async('sum', t))).to.deep.equal([1, 1, 0.8, 0.5]);
+  });
+
+  it('defaults: eta 1 - 1/P in sync, (1 - 1/P)^max(1, C - 1) async, zeta 1; each value checked by name', () => {
+    expect(blockRule({ rule: 'bmuf', replicas: 8, mode: 'sync' }).eta).to.equal(0.875);
+    expect(blockRule({ rule: 'bmuf', replicas: 8, mode: 'async', inFlight: 2 }).eta).to.equal(0.875);
+    expect(blockRule({ rule: 'bmuf', replicas: 8, mode: 'async', inFlight: 1 }).eta).to.equal(0.875);
+    expect(blockRule({ rule: 'bmuf', replicas: 8, mode: 'async', inFlight: 4 }).eta).to.be.closeTo(0.875 ** 3, 1e-12);
+    expect(blockRule({ rule: 'bmuf', replicas: 8, mode: 'async' }).eta).to.be.closeTo(0.875 ** 7, 1e-12);
+    expect(blockRule({ rule: 'bmuf', replicas: 1, mode: 'sync' }).eta).to.equal(0);
+    expect(blockRule({ rule: 'bmuf', replicas: 3, mode: 'sync' }).zeta).to.equal(1);
+    expect(blockRule({ rule: 'sum', replicas: 3, mode: 'sync' })).to.include({ eta: 0, zeta: 1 });
+    const bad: [BlockSettings, RegExp][] = [
+      [{ rule: 'bmuf', replicas: 2, mode: 'sync', blockMomentum: 1 }, /blockMomentum: must be in \[0, 1\), got 1/],
+      [{ rule: 'bmuf', replicas: 2, mode: 'sync', blockLearningRate: 0 }, /blockLearningRate: must be in \(0, 100\], got 0/],
+      [{ rule: 'sum', replicas: 2, mode: 'sync', blockMomentum: 0.5 }, /apply to the 'bmuf' rule only, not 'sum'/],
+      [{ rule: 'bmuf', replicas: 0, mode: 'sync' }, /replicas: must be an integer >= 1, got 0/],
+      [{ rule: 'bmuf', replicas: 2, mode: 'async', inFlight: 3 }, /inFlight: must be an integer in \[1, 2\], got 3/],
+      [{ rule: 'nope' as 'sum', replicas: 2, mode: 'sync' }, /rule: must be 'bmuf', 'sum' or 'average', got 'nope'/],
+    ];
+    for (const [s, msg] of bad) expect(() => blockRule(s)).to.throw(ConfigError, msg);
+    const s: BlockSettings = { rule: 'bmuf', replicas: 2, mode: 'sync' };
+    expect(() => mergeBlock(new Float32Array(3), new Float32Array(2), [new Float32Array(3)], [1], s)).to.throw(ConfigError, /momentum: has 2 values/);
+    expect(() => mergeBlock(new Float32Array(3), new Float32Array(3), [new Float32Array(4)], [1], s)).to.throw(ConfigError, /update 0 has 4 values/);
+    expect(() => mergeBlock(new Float32Array(3), new Float32Array(3), [new Float32Array(3)], [NaN], s)).to.throw(ConfigError, /weight 0 is NaN/);
+  });
+});

@@ -1,0 +1,136 @@
+import { ConfigError } from './errors.js';
+
+/**
+ * The maths of data-parallel training: how the published model moves by the
+ * updates of its replicas. The driver's sidecar applies it; the JVM only says
+ * which rule, how many replicas and how stale each update is.
+ *
+ * Every replica starts a block from the published vector Wg, trains H
+ * mini-batches and sends delta_i = (its parameters) - Wg. With G = sum_i w_i delta_i:
+ *
+ *   bmuf     (blockwise model-update filtering with Nesterov block momentum,
+ *            Chen & Huo, ICASSP 2016; CNTK's data-parallel default)
+ *              D  <- eta * D + zeta * G             (block momentum, kept by the driver)
+ *              W  <- W + D                           (the centre)
+ *              Wg <- W + eta * D                     (the next broadcast: a look-ahead)
+ *            Since W_prev + eta * D_prev = Wg_prev, only (Wg, D) need be kept:
+ *              D' = eta * D + zeta * G;  Wg' = Wg + zeta * G + eta * D';  W = Wg - eta * D.
+ *            Sync weights w_i = 1 / P (G is the mean delta); eta defaults to 1 - 1/P.
+ *            Async, each update is merged as it arrives as a block of its own with
+ *            w = 1 / max(P, staleness + 1): one arrival is one P-th of a sync block, and a staler one
+ *            counts less (Zhang et al., IJCAI 2016). With C replicas in flight an update is about
+ *            C - 1 versions old, and momentum applied to such stale deltas overshoots: measured
+ *            (bench/scaling-run.ts, 5 epochs, H = 32), eta = 1 - 1/P per arrival matched sync BMUF
+ *            with C = 2 (P = 4: -40.2 nats, P = 8: -40.7) and diverged with C = P (-66.7, -186.9).
+ *            So async eta defaults to (1 - 1/P)^max(1, C - 1): the momentum a delta would have
+ *            compounded over the C - 1 merges it missed.
+ *   sum      Wg <- Wg + G, w_i = 1 (async: min(1, P / (staleness + 1))): P replicas make the
+ *            progress of one process taking all their steps; overshoots as H grows.
+ *   average  Wg <- Wg + G, w_i = samples_i / sum samples (async: 1 / max(P, staleness + 1)):
+ *            model averaging; steady, but P replicas progress like one.
+ */
+export type MergeRule = 'bmuf' | 'sum' | 'average';
+
+export interface BlockSettings {
+  rule: MergeRule;
+  /** P: the replicas (partitions). */
+  replicas: number;
+  /** Sync: each merge is one block of all replicas' updates; async: of one arriving update. */
+  mode: 'sync' | 'async';
+  /** Async: replicas training at once (the task slots), at most P; default P. */
+  inFlight?: number;
+  /** eta, bmuf only; default 1 - 1/P. */
+  blockMomentum?: number;
+  /** zeta, bmuf only; default 1. */
+  blockLearningRate?: number;
+}
+
+export interface ReplicaDelta {
+  delta: Float32Array;
+  samples: number;
+  /** Versions published between the one the replica started from and the one it is merged into. */
+  staleness: number;
+}
+
+/** The block momentum and block learning rate in force: the defaults filled in and every value checked. */
+export function blockRule(s: BlockSettings): { rule: MergeRule; P: number; sync: boolean; eta: number; zeta: number } {
+  if (s.rule !== 'bmuf' && s.rule !== 'sum' && s.rule !== 'average') {
+    throw new ConfigError('rule', `must be 'bmuf', 'sum' or 'average', got '${s.rule}'`);
+  }
+  if (!Number.isInteger(s.replicas) || s.replicas < 1) throw new ConfigError('replicas', `must be an integer >= 1, got ${s.replicas}`);
+  if (s.mode !== 'sync' && s.mode !== 'async') throw new ConfigError('mode', `must be 'sync' or 'async', got '${s.mode}'`);
+  const sync = s.mode === 'sync';
+  const C = s.inFlight ?? s.replicas;
+  if (!Number.isInteger(C) || C < 1 || C > s.replicas) throw new ConfigError('inFlight', `must be an integer in [1, ${s.replicas}], got ${C}`);
+  if (s.rule !== 'bmuf') {
+    if (s.blockMomentum !== undefined || s.blockLearningRate !== undefined) {
+      throw new ConfigError('blockMomentum', `and blockLearningRate apply to the 'bmuf' rule only, not '${s.rule}'`);
+    }
+    return { rule: s.rule, P: s.replicas, sync, eta: 0, zeta: 1 };
+  }
+  const eta = s.blockMomentum ?? (sync ? 1 - 1 / s.replicas : (1 - 1 / s.replicas) ** Math.max(1, C - 1));
+  const zeta = s.blockLearningRate ?? 1;
+  if (!(eta >= 0 && eta < 1)) throw new ConfigError('blockMomentum', `must be in [0, 1), got ${eta}`);
+  if (!(zeta > 0 && zeta <= 100)) throw new ConfigError('blockLearningRate', `must be in (0, 100], got ${zeta}`);
+  return { rule: 'bmuf', P: s.replicas, sync, eta, zeta };
+}
+
+/** w_i of each update (see the rules above). */
+export function mergeWeights(s: BlockSettings, updates: { samples: number; staleness: number }[]): number[] {
+  const { rule, P, sync } = blockRule(s);
+  updates.forEach((u, i) => {
+    if (!Number.isInteger(u.staleness) || u.staleness < 0) throw new ConfigError('updates', `staleness ${i} is ${u.staleness}`);
+    if (!(u.samples >= 0)) throw new ConfigError('updates', `samples ${i} is ${u.samples}`);
+  });
+  if (sync) {
+    if (rule === 'sum') return updates.map(() => 1);
+    if (rule === 'bmuf') return updates.map(() => 1 / updates.length);
+    const total = updates.reduce((a, u) => a + u.samples, 0);
+    if (total <= 0) throw new ConfigError('updates', 'trained no samples: nothing to average');
+    return updates.map((u) => u.samples / total);
+  }
+  return updates.map((u) => (rule === 'sum' ? Math.min(1, P / (u.staleness + 1)) : 1 / Math.max(P, u.staleness + 1)));
+}
+
+/**
+ * One merge, in place: `published` (the flat parameters the replicas started
+ * from, the look-ahead under bmuf) and `momentum` (D, zeros at a topic's start;
+ * untouched by sum and average) move by G = sum_i weights[i] * deltas[i].
+ * Accumulates in double; counters are the caller's.
+ */
+export function mergeBlock(published: Float32Array, momentum: Float32Array, deltas: Float32Array[], weights: number[],
+  s: BlockSettings): void {
+  const { eta, zeta } = blockRule(s);
+  const n = published.length;
+  if (momentum.length !== n) throw new ConfigError('momentum', `has ${momentum.length} values, the trained part has ${n}`);
+  if (deltas.length === 0) throw new ConfigError('updates', 'nothing to merge');
+  if (weights.length !== deltas.length) throw new ConfigError('weights', `${weights.length} weights for ${deltas.length} updates`);
+  deltas.forEach((d, i) => {
+    if (d.length !== n) throw new ConfigError('updates', `update ${i} has ${d.length} values, the trained part has ${n}`);
+    if (!Number.isFinite(weights[i]) || weights[i] < 0) throw new ConfigError('weights', `weight ${i} is ${weights[i]}`);
+  });
+  const g = new Float64Array(n);
+  deltas.forEach((d, i) => {
+    const w = weights[i];
+    for (let j = 0; j < n; j++) g[j] += w * d[j];
+  });
+  if (s.rule !== 'bmuf') {
+    for (let j = 0; j < n; j++) published[j] += g[j];
+    return;
+  }
+  for (let j = 0; j < n; j++) {
+    const d = eta * momentum[j] + zeta * g[j];
+    momentum[j] = d;
+    published[j] += zeta * g[j] + eta * d;
+  }
+}
+
+/** The centre W = Wg - eta * D: under bmuf, the topic's final model (the look-ahead is for replicas only). */
+export function blockCentre(published: Float32Array, momentum: Float32Array, s: BlockSettings): void {
+  const { eta } = blockRule(s);
+  if (momentum.length !== published.length) {
+    throw new ConfigError('momentum', `has ${momentum.length} values, the trained part has ${published.length}`);
+  }
+  if (eta === 0) return;
+  for (let j = 0; j < published.length; j++) published[j] -= eta * momentum[j];
+}
