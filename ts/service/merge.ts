@@ -2,7 +2,7 @@ import { encodeSnapshot } from '../io/snapshot.js';
 import { decodeUpdate } from '../io/update.js';
 import { DBN } from '../rbm/dbn.js';
 import { ConfigError } from '../rbm/errors.js';
-import { blockCentre, type BlockSettings, mergeBlock, mergeWeights } from '../rbm/distributed.js';
+import { blockCentre, blockRule, type BlockSettings, mergeBlock, mergeWeights } from '../rbm/distributed.js';
 import { flatten, paramCount, unflattenInto } from '../rbm/params.js';
 import { RBM, type VisibleUnits } from '../rbm/rbm.js';
 
@@ -90,7 +90,8 @@ export function mergeUpdates(base: DBN, a: MergeArgs): { dbn: DBN; momentum: Flo
   c.updates += batches;
   c.samples += samples;
   c.epochs += a.epochs;
-  return { dbn: base, momentum };
+  // Only block momentum keeps momentum; the other rules answer none.
+  return { dbn: base, momentum: blockRule(a.settings).rule === 'bmuf' ? momentum : new Float32Array(0) };
 }
 
 /** The topic's final model, in place: the centre under BMUF (base - eta D), the base itself otherwise. */

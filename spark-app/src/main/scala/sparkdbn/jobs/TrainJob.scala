@@ -23,7 +23,8 @@ object TrainJob {
     "sparsityCost" -> "sparsity-cost", "epochs" -> "epochs", "batchSize" -> "batch-size",
     "fineTuneEpochs" -> "fine-tune-epochs", "fineTuneLearningRate" -> "fine-tune-learning-rate",
     "fineTuneMomentum" -> "fine-tune-momentum", "mode" -> "mode", "syncEvery" -> "sync-every",
-    "maxStaleness" -> "max-staleness", "mergeRule" -> "merge-rule", "numPartitions" -> "partitions", "seed" -> "seed",
+    "maxStaleness" -> "max-staleness", "mergeRule" -> "merge-rule", "blockMomentum" -> "block-momentum",
+    "blockLearningRate" -> "block-learning-rate", "numPartitions" -> "partitions", "seed" -> "seed",
     "checkpointDir" -> "checkpoint-dir", "resume" -> "resume", "replicaInit" -> "replica-init",
     "monitorRows" -> "monitor-rows")
 
@@ -49,8 +50,9 @@ object TrainJob {
   }
 
   private def setFrom(est: DBN, a: Args): Unit = exposed.foreach { case (param, name) =>
-    a.values.get(name).foreach { raw =>
-      val p: Param[_] = est.getParam(param)
+    val p: Param[_] = est.getParam(param)
+    // '' stands for "unset" in the help of a param with no default (the engine's default applies).
+    a.values.get(name).filterNot(raw => raw == "''" && !est.hasDefault(p)).foreach { raw =>
       def bad(why: String) = throw new UsageException(s"train: --$name $why")
       val value: Any = (p: Any) match {
         case _: IntParam => raw.toIntOption.getOrElse(bad(s"must be an integer, got '$raw'"))
@@ -125,8 +127,8 @@ object TrainJob {
       partitions = merged.map(_.partition).distinct.size,
       sizes = model.dbn.sizes.mkString("-") + (if (model.numClasses > 0) s"-${model.numClasses}" else ""),
       rows = merged.filter(_.layer == 0).map(_.samples).sum / math.max(1, est.getOrDefault(est.epochs)),
-      rounds = outcome.rounds.size,
-      versions_published = merged.size,
+      rounds = outcome.rounds.map(r => (r.topic, r.round)).distinct.size,
+      versions_published = outcome.versionsPublished,
       final_reconstruction_error = last(_.layer == 0, _.reconstructionError),
       final_train_accuracy = last(_.layer == -1, _.accuracy),
       accuracy = accuracy,

@@ -45,6 +45,8 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
   def setSyncEvery(v: Int): this.type = set(syncEvery, v)
   def setMaxStaleness(v: Int): this.type = set(maxStaleness, v)
   def setMergeRule(v: String): this.type = set(mergeRule, v)
+  def setBlockMomentum(v: Double): this.type = set(blockMomentum, v)
+  def setBlockLearningRate(v: Double): this.type = set(blockLearningRate, v)
   def setNumPartitions(v: Int): this.type = set(numPartitions, v)
   def setSeed(v: Long): this.type = set(seed, v)
   def setCheckpointDir(v: String): this.type = set(checkpointDir, v)
@@ -106,7 +108,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
     val record = params.filter(isDefined).map(p => s"\"${p.name}\":${p.asInstanceOf[org.apache.spark.ml.param.Param[Any]].jsonEncode($(p))}")
       .mkString("{", ",", s",\"runId\":\"$runId\"}")
     TrainSettings(runId, $(layers).toSeq, $(visibleUnits), rbm, ft, $(epochs), $(fineTuneEpochs), $(batchSize), $(mode),
-      $(syncEvery), $(maxStaleness), $(mergeRule) == "sum", $(seed), $(replicaInit) == "independent",
+      $(syncEvery), $(maxStaleness), $(mergeRule), get(blockMomentum), get(blockLearningRate), $(seed), $(replicaInit) == "independent",
       Option($(checkpointDir)).filter(_.nonEmpty), $(resume), record)
   }
 

@@ -93,11 +93,21 @@ trait DBNParams extends Params {
     ParamValidators.inRange(1, 1 << 24))
 
   final val mergeRule: Param[String] = new Param[String](this, "mergeRule",
-    "how updates move the centre: 'sum' — each replica's whole update is applied (sync: their sum; async: each one, scaled " +
-      "by min(1, P / (staleness + 1))), so P replicas make the progress of one process taking all their steps; 'average' — " +
-      "model averaging (sync: the samples-weighted mean; async: 1 / max(P, staleness + 1) of each): steadier, but P replicas " +
-      "make the progress of one",
-    ParamValidators.inArray(Array("sum", "average")))
+    "how updates move the published model: 'bmuf' — block momentum (Chen & Huo 2016): the mean update of a block " +
+      "feeds a momentum D <- eta D + zeta G, replicas start each block from the look-ahead W + eta D with fresh local " +
+      "momentum, so long local runs (syncEvery 16-64) keep one process's quality; 'sum' — each replica's whole update " +
+      "is applied (tracks one process only when syncing every 1-2 mini-batches; overshoots beyond); 'average' — model " +
+      "averaging (steady, but P replicas make the progress of one). Async: each arriving update is weighted by its staleness",
+    ParamValidators.inArray(Array("bmuf", "sum", "average")))
+
+  final val blockMomentum: DoubleParam = new DoubleParam(this, "blockMomentum",
+    "bmuf: the block momentum eta in [0, 1); unset: the engine's default, 1 - 1/P in sync mode (P partitions) and " +
+      "(1 - 1/P)^max(1, C - 1) in async mode (C rounds running at once)", ParamValidators.inRange(0, 1, lowerInclusive = true,
+      upperInclusive = false))
+
+  final val blockLearningRate: DoubleParam = new DoubleParam(this, "blockLearningRate",
+    "bmuf: the block learning rate zeta in (0, 100]; unset: the engine's default, 1",
+    ParamValidators.inRange(0, 100, lowerInclusive = false, upperInclusive = true))
 
   final val maxStaleness: IntParam = new IntParam(this, "maxStaleness",
     "async: an update computed from a version more than this many versions old is rejected and redone",
@@ -140,7 +150,7 @@ trait DBNParams extends Params {
     mode -> "async",
     syncEvery -> 5,
     maxStaleness -> 8,
-    mergeRule -> "sum",
+    mergeRule -> "bmuf",
     numPartitions -> 0,
     seed -> 1L,
     checkpointDir -> "",

@@ -19,11 +19,14 @@ final case class CheckpointState(
     /** The topic is complete: a resumed run goes on with the next. */
     finished: Boolean,
     snapshot: Array[Byte],
+    /** The topic's block momentum (float32 little-endian, as the engine answered it); empty: none. */
+    momentum: Array[Byte],
     rounds: List[RoundMetrics])
 
 /**
  * A run's checkpoint directory (any Hadoop path): `<topic>-v<n>.avro`, every
  * published snapshot as it is published (the last two of a topic are kept);
+ * `<topic>-v<n>.momentum`, the block momentum merged with that version (BMUF);
  * `rounds-<k>.bin`, the metrics from round k on, one file per save holding only
  * the rounds added since the previous one (merged into `rounds-0.bin` now and
  * then), so a save costs the same late in a run as early; `state.json`, which
@@ -64,6 +67,8 @@ final class Checkpoint(dir: String, hadoop: Configuration) {
     fs.mkdirs(root)
     val file = s"${st.topic}-v${st.number}.avro"
     write(file, st.snapshot)
+    val momentumFile = if (st.momentum.isEmpty) "" else s"${st.topic}-v${st.number}.momentum"
+    if (momentumFile.nonEmpty) write(momentumFile, st.momentum)
     val compact = roundFiles >= 64
     if (compact) writeRounds(0, st.rounds)
     else if (st.rounds.size > savedRounds) {
@@ -79,9 +84,11 @@ final class Checkpoint(dir: String, hadoop: Configuration) {
       "done" -> JArray(st.done.toList.map(d => JInt(d))),
       "finished" -> JBool(st.finished),
       "snapshot" -> JString(file),
+      "momentum" -> JString(momentumFile),
       "rounds" -> JInt(st.rounds.size))
     write("state.json", JsonMethods.compact(JsonMethods.render(json)).getBytes(StandardCharsets.UTF_8))
     fs.delete(new Path(root, s"${st.topic}-v${st.number - 2}.avro"), false)
+    fs.delete(new Path(root, s"${st.topic}-v${st.number - 2}.momentum"), false)
     if (compact) {
       roundFileStarts.filter(_ > 0).foreach(k => fs.delete(new Path(root, s"rounds-$k.bin"), false))
       roundFiles = 0
@@ -122,6 +129,7 @@ final class Checkpoint(dir: String, hadoop: Configuration) {
       (j \ "done").extract[List[Long]].toArray,
       (j \ "finished").extract[Boolean],
       read((j \ "snapshot").extract[String]),
+      (j \ "momentum").extractOpt[String].filter(_.nonEmpty).map(read).getOrElse(Array.emptyByteArray),
       rounds.take(count).toList))
   }
 }

@@ -17,7 +17,7 @@ import org.apache.spark.sql.SparkSession
 import org.slf4j.LoggerFactory
 
 import sparkdbn.avro.ModelUpdate
-import sparkdbn.proto.{InitLayerRequest, MergeRequest, SnapshotResponse, WeightedUpdate}
+import sparkdbn.proto.{BlockRule, InitLayerRequest, MergeRequest, MergeRule, ReplicaUpdate, SnapshotResponse}
 import sparkdbn.sidecar.SidecarManager
 
 /** One replica's round as the driver saw it: one row of the rounds table. */
@@ -70,8 +70,11 @@ final case class TrainSettings(
     mode: String,
     syncEvery: Int,
     maxStaleness: Int,
-    /** Apply each update whole (true) or average them (false). */
-    sumUpdates: Boolean,
+    /** How updates move the published model: "bmuf", "sum" or "average" (the engine owns the formulas). */
+    mergeRule: String,
+    /** BMUF's eta and zeta; None: the engine's defaults. */
+    blockMomentum: Option[Double],
+    blockLearningRate: Option[Double],
     seed: Long,
     independent: Boolean,
     checkpointDir: Option[String],
@@ -85,6 +88,8 @@ final case class TrainOutcome(
     runId: String,
     snapshot: Array[Byte],
     rounds: Seq[RoundMetrics],
+    /** Versions of every topic, from its initial one to its final one (resumed runs: those before the stop too). */
+    versionsPublished: Int,
     broadcastsDestroyed: Int,
     resumedFrom: Option[String])
 
@@ -94,16 +99,16 @@ final case class TrainOutcome(
  * arithmetic (initialising a layer, merging updates) runs in the driver's own
  * sidecar, so every formula lives in the TypeScript engine.
  *
- * Merging. Sync: the centre moves by the sum of the replicas' deltas (mergeRule
- * 'sum': P replicas of s steps make the progress of one process taking all P s
- * steps, so the same data and epochs train as far as in one process) or by their
- * samples-weighted mean ('average': model averaging). Async: a staleness-weighted
- * delta. An update computed from version v arriving when the latest is w
- * (staleness t = w - v) moves the centre by weight * delta, with weight
- * min(1, P / (t + 1)) ('sum') or 1 / max(P, t + 1) ('average'): with P replicas
- * running, t up to P - 1 is the normal case and counts fully; a staler update
- * counts less, in proportion to its age (after Zhang et al., "Staleness-aware
- * Async-SGD", IJCAI 2016). A partition submits its next round only when a task
+ * Merging. The rule ('bmuf', block momentum, the default; 'sum'; 'average') and
+ * its formulas are the engine's (ts/rbm/distributed.ts): the driver sends the
+ * published version, the updates with their staleness and the topic's block
+ * momentum, and keeps the momentum the merge answers (checkpointed with the
+ * version, so --resume continues it). Under BMUF the published version is a
+ * look-ahead; at a topic's end the engine's centre of it is published as the
+ * topic's final model, and replicas start each block with zero local momentum.
+ * Sync: each round is one block of every partition's update; async: each update
+ * is merged as it arrives, weighted by its staleness t (versions published since
+ * the one it started from). A partition submits its next round only when a task
  * slot is free (more partitions than slots would otherwise queue jobs whose
  * version ages while they wait), so t is normally below the number of slots.
  * Replicas restart from the newest version each round, so correctness needs no
@@ -120,6 +125,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   private val rounds = mutable.ArrayBuffer.empty[RoundMetrics]
   private val group = s"spark-dbn-${s.runId}"
   private val sizes = data.nInputs +: s.hidden
+  /** Each topic's block momentum (the bytes the last merge answered; empty: zeros). */
+  private val momenta = mutable.Map.empty[String, Array[Byte]]
 
   def run(): TrainOutcome = {
     val topics = s.topics(data.labelled)
@@ -147,7 +154,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
           }
         }
       }
-      TrainOutcome(s.runId, prev, rounds.toSeq, channel.destroyed, resumed.map(st => s"${st.topic}@${st.number}"))
+      val versions = topics.flatMap(channel.latest).map(_.number + 1).sum
+      TrainOutcome(s.runId, prev, rounds.toSeq, versions, channel.destroyed, resumed.map(st => s"${st.topic}@${st.number}"))
     } finally {
       channel.close()
     }
@@ -182,12 +190,36 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         .setSeed(s.seed).setTrainingConfig(s.recordJson).build())
     }
 
-  private def merge(base: Array[Byte], updates: Seq[(Array[Byte], Double)], epochs: Int): SnapshotResponse =
-    driverCall("merging updates") { sc =>
+  private val rule = BlockRule.newBuilder().setRule(s.mergeRule match {
+    case "bmuf" => MergeRule.MERGE_RULE_BMUF
+    case "sum" => MergeRule.MERGE_RULE_SUM
+    case "average" => MergeRule.MERGE_RULE_AVERAGE
+    case other => throw new IllegalArgumentException(s"mergeRule must be bmuf, sum or average, got '$other'")
+  }).setReplicas(P).setAsync(s.mode == "async")
+  s.blockMomentum.foreach(rule.setBlockMomentum)
+  s.blockLearningRate.foreach(rule.setBlockLearningRate)
+
+  /** The published version `base` of `topic` moved by the updates (with their staleness); the topic's momentum kept. */
+  private def merge(topic: String, base: Array[Byte], updates: Seq[(Array[Byte], Int)], epochs: Int, inFlight: Int): Array[Byte] = {
+    val r = driverCall("merging updates") { sc =>
       val b = MergeRequest.newBuilder().setBase(UnsafeByteOperations.unsafeWrap(base)).setEpochs(epochs)
-        .setTrainingConfig(s.recordJson)
-      updates.foreach { case (u, w) => b.addUpdates(WeightedUpdate.newBuilder().setUpdate(UnsafeByteOperations.unsafeWrap(u)).setWeight(w)) }
+        .setTrainingConfig(s.recordJson).setRule(rule.clone().setInFlight(inFlight))
+        .setMomentum(UnsafeByteOperations.unsafeWrap(momenta.getOrElse(topic, Array.emptyByteArray)))
+      updates.foreach { case (u, t) => b.addUpdates(ReplicaUpdate.newBuilder().setUpdate(UnsafeByteOperations.unsafeWrap(u)).setStaleness(t)) }
       sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(b.build())
+    }
+    momenta(topic) = r.getMomentum.toByteArray
+    r.getSnapshot.toByteArray
+  }
+
+  /** The topic's final model: the engine's centre of the published look-ahead (None when the rule keeps no momentum). */
+  private def finish(topic: String, layer: Int, base: Array[Byte]): Option[Array[Byte]] =
+    momenta.get(topic).filter(_.nonEmpty).map { m =>
+      driverCall("finishing the topic") { sc =>
+        sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(MergeRequest.newBuilder()
+          .setBase(UnsafeByteOperations.unsafeWrap(base)).setTrainingConfig(s.recordJson).setRule(rule)
+          .setMomentum(UnsafeByteOperations.unsafeWrap(m)).setFinish(true).setLayer(layer).build())
+      }.getSnapshot.toByteArray
     }
 
   // ---------------------------------------------------------------- one topic
@@ -213,6 +245,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     val t0 = System.nanoTime()
     from match {
       case Some(st) =>
+        if (st.momentum.nonEmpty) momenta(topic) = st.momentum
         channel.publish(topic, st.snapshot, Some(st.number))
       case None =>
         val base = prevSnapshot.get
@@ -224,8 +257,11 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     }
     progress(f"$topic: ${epochs} epochs, ${prog.total.sum} mini-batches over $P partitions (${s.mode}, syncEvery ${s.syncEvery})")
     if (s.mode == "sync") syncLoop(topic, layer, prog) else asyncLoop(topic, layer, prog)
-    val last = channel.latest(topic).get
-    val bytes = last.snapshot.value
+    val (last, bytes) = finish(topic, layer, channel.latest(topic).get.snapshot.value) match {
+      case Some(centre) => (channel.publish(topic, centre), centre)
+      case None => val l = channel.latest(topic).get; (l, l.snapshot.value)
+    }
+    momenta.remove(topic)
     saveCheckpoint(topic, last, prog, bytes, finished = true)
     progress(f"$topic: done at version ${last.number} in ${(System.nanoTime() - t0) / 1e9}%.1f s")
     bytes
@@ -236,7 +272,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     val version = sparkdbn.ml.DBNModel.versionOf(base)
     val bc = sc.broadcast(base)
     try {
-      val spec = RoundSpec(s.runId, layer, configJson(layer, 0), data.nInputs, s.independent, inputSums = true)
+      val spec = RoundSpec(s.runId, layer, configJson(layer, 0), data.nInputs, s.independent, inputSums = true, resetMomentum = false)
       sc.setJobGroup(group, s"spark-dbn ${s.runId}: $topic: measuring the input of layer $layer", interruptOnCancel = false)
       val results = sc.runJob(data.chunks, (ctx: TaskContext, it: Iterator[Chunk]) =>
         ReplicaTask.run(spec, version, () => bc.value, 0, 0, it), 0 until P)
@@ -248,7 +284,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   private def runRound(topic: String, layer: Int, pub: Publication, parts: Seq[Int], batches: Int => Int, epoch: Int => Int,
       what: String): Seq[RoundResult] = {
-    val spec = RoundSpec(s.runId, layer, "", data.nInputs, s.independent, inputSums = false)
+    // BMUF: each block starts from the published look-ahead with no local momentum (Chen & Huo's setting).
+    val spec = RoundSpec(s.runId, layer, "", data.nInputs, s.independent, inputSums = false, resetMomentum = s.mergeRule == "bmuf")
     val configs = (0 until P).map(p => configJson(layer, p)).toArray
     val bs = (0 until P).map(batches).toArray
     val es = (0 until P).map(epoch).toArray
@@ -291,12 +328,9 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         val results = runRound(topic, layer, pub, parts, batches, prog.epoch, s"$topic round $round (from version ${pub.number})")
         val roundSeconds = (System.nanoTime() - started) / 1e9
         val decoded = results.map(r => r -> decode(r.update))
-        val total = decoded.map(_._2.getSamples.toDouble).sum
         parts.foreach(p => prog.done(p) += batches(p))
         val m0 = System.nanoTime()
-        val weight = (u: ModelUpdate) => if (s.sumUpdates) 1.0 else u.getSamples / total
-        val merged = merge(pub.snapshot.value, decoded.map { case (r, u) => (r.update, weight(u)) }, prog.minEpoch - epochBefore)
-          .getSnapshot.toByteArray
+        val merged = merge(topic, pub.snapshot.value, results.map(r => r.update -> 0), prog.minEpoch - epochBefore, inFlight = 0)
         val mergeSeconds = (System.nanoTime() - m0) / 1e9
         val p0 = System.nanoTime()
         val next = channel.publish(topic, merged)
@@ -358,8 +392,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
                   val epoch = prog.epoch(p)
                   prog.done(p) += batches
                   val m0 = System.nanoTime()
-                  val weight = if (s.sumUpdates) math.min(1.0, P.toDouble / (staleness + 1)) else 1.0 / math.max(P, staleness + 1)
-                  val merged = merge(latest.snapshot.value, Seq(r.update -> weight), prog.minEpoch - epochBefore).getSnapshot.toByteArray
+                  val merged = merge(topic, latest.snapshot.value, Seq(r.update -> staleness), prog.minEpoch - epochBefore,
+                    inFlight = math.min(P, slots.capacity))
                   val mergeSeconds = (System.nanoTime() - m0) / 1e9
                   val p0 = System.nanoTime()
                   val next = channel.publish(topic, merged)
@@ -397,10 +431,11 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
    * come and go: sc.defaultParallelism / spark.task.cpus, i.e. the executors' cores, unless
    * spark.default.parallelism is set (then that many rounds may queue, as before this gate).
    */
-  private final class Slots(capacity: () => Int) {
+  private final class Slots(slots: () => Int) {
     private var busy = 0
+    def capacity: Int = slots()
     def acquire(): Unit = synchronized {
-      while (busy >= capacity()) wait(50)
+      while (busy >= slots()) wait(50)
       busy += 1
     }
     def release(): Unit = synchronized {
@@ -413,7 +448,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     checkpoint.foreach { c =>
       val t0 = System.nanoTime()
       c.save(CheckpointState(s.runId, fingerprint, topic, pub.number, prog.done.clone(), finished, snapshot,
-        rounds.synchronized(rounds.toList)))
+        if (finished) Array.emptyByteArray else momenta.getOrElse(topic, Array.emptyByteArray), rounds.synchronized(rounds.toList)))
       log.debug(f"checkpoint of $topic@${pub.number} in ${(System.nanoTime() - t0) / 1e6}%.1f ms")
     }
 }

@@ -19,7 +19,9 @@ final case class RoundSpec(
     configJson: String,
     nInputs: Int,
     independent: Boolean,
-    inputSums: Boolean) {
+    inputSums: Boolean,
+    /** The replica starts the round with zero local momentum. */
+    resetMomentum: Boolean) {
   def session(partition: Int): String = s"$runId/$partition"
 }
 
@@ -47,7 +49,7 @@ object ReplicaTask {
     val sidecar = SidecarManager.get()
     val req = TrainRequest.newBuilder().setSession(spec.session(p)).setModelVersion(version).setLayer(spec.layer)
       .setConfigJson(spec.configJson).setBatches(batches).setEpoch(epoch).setInputSums(spec.inputSums)
-      .setIndependent(spec.independent).setTask(task).build()
+      .setIndependent(spec.independent).setResetMomentum(spec.resetMomentum).setTask(task).build()
     var resent = false
     var modelSent = false
 

@@ -99,7 +99,7 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     assert(ch.alive("t").isEmpty && ch.destroyed == 4)
   }
 
-  test("a checkpoint keeps every round once, in order, across many saves and a reload") {
+  test("a checkpoint keeps every round once, in order, and the block momentum of its version, across many saves and a reload") {
     val ckpt = dir.resolve("ckpt").toString
     def round(i: Int) = sparkdbn.train.RoundMetrics("r", "layer0", 0, i, i, i - 1, i % 2, 0, "merged", 0, 10L, 1, 1.0, -2.0,
       Double.NaN, Double.NaN, 0.1, 0.2, 0.3, 0.01, 0.001, "driver", warm = true, resent = false, 0L)
@@ -107,7 +107,7 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     // 150 saves of 2 new rounds each: the files are merged into one along the way.
     (1 to 150).foreach { n =>
       c.save(sparkdbn.train.CheckpointState("r", "fp", "layer0", n, Array(n.toLong, n.toLong), finished = false,
-        Array[Byte](n.toByte), (1 to 2 * n).map(round).toList))
+        Array[Byte](n.toByte), Array.tabulate[Byte](8)(i => (n * 3 + i).toByte), (1 to 2 * n).map(round).toList))
     }
     val files = new java.io.File(ckpt).list().filter(_.startsWith("rounds-"))
     assert(files.length < 64, files.mkString(", "))
@@ -115,5 +115,12 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     assert(back.number == 150 && back.snapshot.toSeq == Seq(150.toByte) && back.done.toSeq == Seq(150L, 150L))
     assert(back.rounds.map(_.round) == (1 to 300))
     assert(new java.io.File(ckpt).list().count(_.endsWith(".avro")) == 2)
+    // The momentum restored is the one saved with version 150 (BMUF's D survives --resume).
+    assert(back.momentum.toSeq == Array.tabulate[Byte](8)(i => (150 * 3 + i).toByte).toSeq)
+    assert(new java.io.File(ckpt).list().count(_.endsWith(".momentum")) == 2)
+    // A rule without momentum saves none, and a reload answers none.
+    c.save(sparkdbn.train.CheckpointState("r", "fp", "layer1", 1, Array(1L, 1L), finished = false, Array[Byte](1),
+      Array.emptyByteArray, (1 to 300).map(round).toList))
+    assert(new sparkdbn.train.Checkpoint(ckpt, spark.sparkContext.hadoopConfiguration).load().get.momentum.isEmpty)
   }
 }
