@@ -38,8 +38,10 @@ object Main {
       }),
     Command("import", "copies a data set into Parquet, with every array<double> column as array<float>", Seq(
       Opt("input", "input path", required = true),
-      Opt("format", "json, csv, parquet, or f32 (raw little-endian float32 rows: id and features array<float>)", Some("json")),
+      Opt("format", "json, csv, parquet, f32 (raw little-endian float32 rows: id and features array<float>), or idx " +
+        "(an MNIST-style IDX images file, with --labels: id, features array<float> scaled to [0, 1], label)", Some("json")),
       Opt("cols", "f32 only: values per row", Some("784")),
+      Opt("labels", "idx only: the IDX labels file that goes with --input"),
       Opt("out", "where to write the Parquet data set (overwritten)", required = true),
       Opt("partitions", "write this many files", Some("2"))),
       (spark, a) => {
@@ -56,6 +58,24 @@ object Main {
               (r.toLong, v)
             }
             spark.createDataFrame(rows).toDF("id", "features")
+          case "idx" =>
+            val labels = a.get("labels").getOrElse(throw new UsageException("import: --format idx needs --labels (the IDX labels file)"))
+            def bytesOf(path: String) = try java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(path)) catch {
+              case _: java.nio.file.NoSuchFileException => throw new UsageException(s"import: $path does not exist")
+            }
+            val (img, lab) = sparkdbn.io.Idx.readPair(bytesOf(a("input")), a("input"), bytesOf(labels), labels)
+            // The bytes travel once per executor; rows are made in the tasks (60,000 x 784 floats are 188 MB).
+            val n = img.rows * img.cols
+            val bImg = spark.sparkContext.broadcast(img.values)
+            val bLab = spark.sparkContext.broadcast(lab)
+            val rows = spark.sparkContext.parallelize(0 until img.count, a.int("partitions")).map { r =>
+              val v = new Array[Float](n)
+              val src = bImg.value
+              var j = 0
+              while (j < n) { v(j) = (src(r * n + j) & 0xff) / 255f; j += 1 }
+              (r.toLong, v, bLab.value(r) & 0xff)
+            }
+            spark.createDataFrame(rows).toDF("id", "features", "label")
           case other => SkeletonJob.read(spark, a("input"), other)
         }
         val cols = df.schema.fields.map { f =>

@@ -23,7 +23,7 @@ object TrainJob {
     "sparsityCost" -> "sparsity-cost", "epochs" -> "epochs", "batchSize" -> "batch-size",
     "fineTuneEpochs" -> "fine-tune-epochs", "fineTuneLearningRate" -> "fine-tune-learning-rate",
     "fineTuneMomentum" -> "fine-tune-momentum", "mode" -> "mode", "syncEvery" -> "sync-every",
-    "maxStaleness" -> "max-staleness", "mergeRule" -> "merge-rule", "blockMomentum" -> "block-momentum",
+    "maxStaleness" -> "max-staleness", "mergeRule" -> "merge-rule", "resetLocalMomentum" -> "reset-local-momentum", "blockMomentum" -> "block-momentum",
     "blockLearningRate" -> "block-learning-rate", "numPartitions" -> "partitions", "seed" -> "seed",
     "checkpointDir" -> "checkpoint-dir", "resume" -> "resume", "replicaInit" -> "replica-init",
     "monitorRows" -> "monitor-rows")

@@ -45,6 +45,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
   def setSyncEvery(v: Int): this.type = set(syncEvery, v)
   def setMaxStaleness(v: Int): this.type = set(maxStaleness, v)
   def setMergeRule(v: String): this.type = set(mergeRule, v)
+  def setResetLocalMomentum(v: Boolean): this.type = set(resetLocalMomentum, v)
   def setBlockMomentum(v: Double): this.type = set(blockMomentum, v)
   def setBlockLearningRate(v: Double): this.type = set(blockLearningRate, v)
   def setNumPartitions(v: Int): this.type = set(numPartitions, v)
@@ -108,7 +109,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
     val record = params.filter(isDefined).map(p => s"\"${p.name}\":${p.asInstanceOf[org.apache.spark.ml.param.Param[Any]].jsonEncode($(p))}")
       .mkString("{", ",", s",\"runId\":\"$runId\"}")
     TrainSettings(runId, $(layers).toSeq, $(visibleUnits), rbm, ft, $(epochs), $(fineTuneEpochs), $(batchSize), $(mode),
-      $(syncEvery), $(maxStaleness), $(mergeRule), get(blockMomentum), get(blockLearningRate), $(seed), $(replicaInit) == "independent",
+      get(syncEvery), $(resetLocalMomentum), $(maxStaleness), $(mergeRule), get(blockMomentum), get(blockLearningRate), $(seed), $(replicaInit) == "independent",
       Option($(checkpointDir)).filter(_.nonEmpty), $(resume), record)
   }
 

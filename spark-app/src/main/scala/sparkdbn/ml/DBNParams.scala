@@ -89,8 +89,13 @@ trait DBNParams extends Params {
       "'async': partitions train independently and each update is merged as it arrives",
     ParamValidators.inArray(Array("sync", "async")))
 
-  final val syncEvery: IntParam = new IntParam(this, "syncEvery", "mini-batches a replica trains between syncs",
+  final val syncEvery: IntParam = new IntParam(this, "syncEvery",
+    "mini-batches a replica trains between syncs; unset: chosen from the data, H = rows / (P^2 x batchSize) clamped to " +
+      "[1, 64] (CNTK's rule for block momentum: an epoch should hold at least H P^2 samples)",
     ParamValidators.inRange(1, 1 << 24))
+
+  final val resetLocalMomentum: BooleanParam = new BooleanParam(this, "resetLocalMomentum",
+    "replicas start every round with zero momentum (CNTK's resetSGDMomentum); by default they keep it between rounds")
 
   final val mergeRule: Param[String] = new Param[String](this, "mergeRule",
     "how updates move the published model: 'bmuf' — block momentum (Chen & Huo 2016): the mean update of a block " +
@@ -147,8 +152,8 @@ trait DBNParams extends Params {
     fineTuneEpochs -> 10,
     fineTuneLearningRate -> "0.1",
     fineTuneMomentum -> "0:0.5,5:0.9",
-    mode -> "async",
-    syncEvery -> 5,
+    mode -> "sync",
+    resetLocalMomentum -> false,
     maxStaleness -> 8,
     mergeRule -> "bmuf",
     numPartitions -> 0,
@@ -183,7 +188,7 @@ trait DBNParams extends Params {
 
   def getLayers: Array[Int] = $(layers)
   def getMode: String = $(mode)
-  def getSyncEvery: Int = $(syncEvery)
+  def getSyncEvery: Option[Int] = get(syncEvery)
   def getSeed: Long = $(seed)
   def getLabelCol: String = $(labelCol)
 

@@ -21,10 +21,10 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
   test("defaults, set, and validation naming the param") {
     val d = new DBN()
     assert(d.getLayers.toSeq == Seq(500, 500))
-    assert(d.getMode == "async" && d.getSyncEvery == 5 && d.getOrDefault(d.mergeRule) == "sum")
+    assert(d.getMode == "sync" && d.getSyncEvery.isEmpty && d.getOrDefault(d.mergeRule) == "bmuf" && !d.isDefined(d.blockMomentum))
     assert(d.getOrDefault(d.momentum) == "0:0.5,5:0.9")
     d.setLayers(Array(8, 4)).setMode("sync").setSyncEvery(3).setLearningRate("0:0.1,3:0.01")
-    assert(d.getLayers.toSeq == Seq(8, 4) && d.getMode == "sync" && d.getSyncEvery == 3)
+    assert(d.getLayers.toSeq == Seq(8, 4) && d.getMode == "sync" && d.getSyncEvery.contains(3))
     val bad = Seq[() => Any](() => d.setMode("fast"), () => d.setLayers(Array.empty[Int]), () => d.setSyncEvery(0),
       () => d.setLearningRate("0:0.1,0:0.2"), () => d.setLearningRate("11"), () => d.setMomentum("1.5"), () => d.setK(0))
     bad.foreach(f => assert(intercept[IllegalArgumentException](f()).getMessage.matches("(?s).*(mode|layers|syncEvery|learningRate|momentum|k).*")))
