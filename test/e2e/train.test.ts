@@ -74,6 +74,8 @@ describe('training a DBN over Spark, end to end', function () {
 
   let syncModel: DBN;
   let syncQuality: Quality;
+  /** [topic, mini-batches] of the sync run, to which the resumed run (same data, partitions, seed) must add up. */
+  let syncBatches: string[][];
 
   // Measured (one process 3.596 / 91.88%): sync BMUF H = 50 3.845 / 91.28%, H = 32 3.791 / 91.16%; async BMUF
   // 3.743 / 91.64%; sum at H = 50 27.6 / 11.9%. The issue's 3% and 0.5 point are not reached yet (the engine-only
@@ -112,8 +114,11 @@ describe('training a DBN over Spark, end to end', function () {
     expect(Number(run[4])).to.equal(Number(run[3]) + 3 * 2);
     const rounds = rest.slice(0, 3);
     expect(rounds.map((r) => r[0])).to.deep.equal(['finetune', 'layer0', 'layer1']);
-    expect(Number(rounds[1][2])).to.equal(4 * PRETRAIN.epochs * PER_EPOCH);
-    expect(Number(rounds[0][2])).to.equal(4 * FINETUNE.epochs * PER_EPOCH);
+    // Mini-batches: epochs x ceil(rows / batch) per partition; partitions of about 5,000 rows add at most
+    // one a partition and epoch over 200.
+    expect(Number(rounds[1][2])).to.be.within(4 * PRETRAIN.epochs * PER_EPOCH, 4 * PRETRAIN.epochs * (PER_EPOCH + 1));
+    expect(Number(rounds[0][2])).to.be.within(4 * FINETUNE.epochs * PER_EPOCH, 4 * FINETUNE.epochs * (PER_EPOCH + 1));
+    syncBatches = rounds.map((r) => [r[0], r[2]]);
     expect(rounds.every((r) => r[4] === '4')).to.equal(true);
     // The last round's version; the final (centre) version follows it.
     expect(Number(rounds[1][3])).to.be.within(roundsOf(PRETRAIN.epochs), roundsOf(PRETRAIN.epochs) + 2);
@@ -236,9 +241,7 @@ describe('training a DBN over Spark, end to end', function () {
       SELECT 'ROW', topic, sum(batches) FROM dbn_rounds WHERE run_id = 'resumed' AND status = 'merged' GROUP BY topic ORDER BY topic;
       SELECT 'ROW', resumed_from, status FROM dbn_runs WHERE run_id = 'resumed'`);
     // Every mini-batch of every partition counted once: none lost, none repeated.
-    expect(rows.slice(0, 3)).to.deep.equal([
-      ['finetune', String(FINETUNE.epochs * 4 * PER_EPOCH)], ['layer0', String(PRETRAIN.epochs * 4 * PER_EPOCH)],
-      ['layer1', String(PRETRAIN.epochs * 4 * PER_EPOCH)]]);
+    expect(rows.slice(0, 3)).to.deep.equal(syncBatches);
     expect(rows[3]).to.deep.equal([rows[3][0], "succeeded"]);
     expect(rows[3][0]).to.match(/^layer1@\d+$/);
   });
