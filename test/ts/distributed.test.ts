@@ -89,6 +89,10 @@ describe('merge rules (ts/rbm/distributed.ts)', () => {
       mergeBlock(published, momentum, deltas, w, s);
       for (let j = 0; j < n; j++) expect(published[j]).to.be.closeTo(w0[j] + w[0] * deltas[0][j] + w[1] * deltas[1][j], 1e-6);
       expect(Array.from(momentum)).to.deep.equal(Array.from(before));
+      // They need none: an empty momentum is accepted (no 1.6 MB of zeros a merge).
+      const p2 = w0.slice();
+      mergeBlock(p2, new Float32Array(0), deltas, w, s);
+      expect(Array.from(p2)).to.deep.equal(Array.from(published));
     }
   });
 

@@ -94,15 +94,16 @@ export function mergeWeights(s: BlockSettings, updates: { samples: number; stale
 
 /**
  * One merge, in place: `published` (the flat parameters the replicas started
- * from, the look-ahead under bmuf) and `momentum` (D, zeros at a topic's start;
- * untouched by sum and average) move by G = sum_i weights[i] * deltas[i].
+ * from, the look-ahead under bmuf) and, under bmuf, `momentum` (D, zeros at a
+ * topic's start; sum and average neither read nor write it, and take an empty
+ * one) move by G = sum_i weights[i] * deltas[i].
  * Accumulates in double; counters are the caller's.
  */
 export function mergeBlock(published: Float32Array, momentum: Float32Array, deltas: Float32Array[], weights: number[],
   s: BlockSettings): void {
-  const { eta, zeta } = blockRule(s);
+  const { rule, eta, zeta } = blockRule(s);
   const n = published.length;
-  if (momentum.length !== n) throw new ConfigError('momentum', `has ${momentum.length} values, the trained part has ${n}`);
+  if (rule === 'bmuf' && momentum.length !== n) throw new ConfigError('momentum', `has ${momentum.length} values, the trained part has ${n}`);
   if (deltas.length === 0) throw new ConfigError('updates', 'nothing to merge');
   if (weights.length !== deltas.length) throw new ConfigError('weights', `${weights.length} weights for ${deltas.length} updates`);
   deltas.forEach((d, i) => {
@@ -114,7 +115,7 @@ export function mergeBlock(published: Float32Array, momentum: Float32Array, delt
     const w = weights[i];
     for (let j = 0; j < n; j++) g[j] += w * d[j];
   });
-  if (s.rule !== 'bmuf') {
+  if (rule !== 'bmuf') {
     for (let j = 0; j < n; j++) published[j] += g[j];
     return;
   }

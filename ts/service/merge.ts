@@ -79,7 +79,8 @@ export function mergeUpdates(base: DBN, a: MergeArgs): { dbn: DBN; momentum: Flo
     if (u.layer !== layer) throw new ConfigError('updates', `update ${i} is for layer ${u.layer}, update 0 for layer ${layer}`);
   });
   const part = trainedPart(base, layer);
-  const momentum = momentumFor(part, a.momentum);
+  // Only block momentum keeps momentum; the other rules neither read nor answer any.
+  const momentum = blockRule(a.settings).rule === 'bmuf' ? momentumFor(part, a.momentum) : new Float32Array(0);
   const weights = mergeWeights(a.settings, decoded.map((u, i) => ({ samples: u.samples, staleness: a.updates[i].staleness })));
   const published = flatten(part);
   mergeBlock(published, momentum, decoded.map((u) => u.delta), weights, a.settings);
@@ -90,8 +91,7 @@ export function mergeUpdates(base: DBN, a: MergeArgs): { dbn: DBN; momentum: Flo
   c.updates += batches;
   c.samples += samples;
   c.epochs += a.epochs;
-  // Only block momentum keeps momentum; the other rules answer none.
-  return { dbn: base, momentum: blockRule(a.settings).rule === 'bmuf' ? momentum : new Float32Array(0) };
+  return { dbn: base, momentum };
 }
 
 /** The topic's final model, in place: the centre under BMUF (base - eta D), the base itself otherwise. */

@@ -45,14 +45,15 @@ object TrainJob {
       Opt("features-output-type", "array or vector", Some("array"))) ++
       exposed.map { case (param, name) =>
         val p = d.getParam(param)
-        Opt(name, p.doc, d.getDefault(p).map(v => show(p, v)).filter(_.nonEmpty).orElse(Some("''")), flag = p.isInstanceOf[BooleanParam])
+        // A param with no default (syncEvery, blockMomentum, ...) shows none: unset, the rule in its doc applies.
+        val default = if (d.hasDefault(p)) d.getDefault(p).map(v => show(p, v)).filter(_.nonEmpty).orElse(Some("''")) else None
+        Opt(name, p.doc, default, flag = p.isInstanceOf[BooleanParam])
       }
   }
 
   private def setFrom(est: DBN, a: Args): Unit = exposed.foreach { case (param, name) =>
-    val p: Param[_] = est.getParam(param)
-    // '' stands for "unset" in the help of a param with no default (the engine's default applies).
-    a.values.get(name).filterNot(raw => raw == "''" && !est.hasDefault(p)).foreach { raw =>
+    a.values.get(name).foreach { raw =>
+      val p: Param[_] = est.getParam(param)
       def bad(why: String) = throw new UsageException(s"train: --$name $why")
       val value: Any = (p: Any) match {
         case _: IntParam => raw.toIntOption.getOrElse(bad(s"must be an integer, got '$raw'"))

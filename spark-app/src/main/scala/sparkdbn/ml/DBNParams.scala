@@ -99,8 +99,7 @@ trait DBNParams extends Params {
 
   final val mergeRule: Param[String] = new Param[String](this, "mergeRule",
     "how updates move the published model: 'bmuf' — block momentum (Chen & Huo 2016): the mean update of a block " +
-      "feeds a momentum D <- eta D + zeta G, replicas start each block from the look-ahead W + eta D with fresh local " +
-      "momentum, so long local runs (syncEvery 16-64) keep one process's quality; 'sum' — each replica's whole update " +
+      "feeds a momentum D <- eta D + zeta G, replicas start each block from the look-ahead W + eta D, so long local runs (syncEvery 16-64) keep one process's quality; 'sum' — each replica's whole update " +
       "is applied (tracks one process only when syncing every 1-2 mini-batches; overshoots beyond); 'average' — model " +
       "averaging (steady, but P replicas make the progress of one). Async: each arriving update is weighted by its staleness",
     ParamValidators.inArray(Array("bmuf", "sum", "average")))

@@ -107,7 +107,8 @@ final case class TrainOutcome(
  * momentum, and keeps the momentum the merge answers (checkpointed with the
  * version, so --resume continues it). Under BMUF the published version is a
  * look-ahead; at a topic's end the engine's centre of it is published as the
- * topic's final model, and replicas start each block with zero local momentum.
+ * topic's final model. Replicas keep their local momentum between rounds unless
+ * resetLocalMomentum.
  * Sync: each round is one block of every partition's update; async: each update
  * is merged as it arrives, weighted by its staleness t (versions published since
  * the one it started from). A partition submits its next round only when a task
@@ -200,20 +201,28 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         .setSeed(s.seed).setTrainingConfig(s.recordJson).build())
     }
 
-  private val rule = BlockRule.newBuilder().setRule(s.mergeRule match {
-    case "bmuf" => MergeRule.MERGE_RULE_BMUF
-    case "sum" => MergeRule.MERGE_RULE_SUM
-    case "average" => MergeRule.MERGE_RULE_AVERAGE
-    case other => throw new IllegalArgumentException(s"mergeRule must be bmuf, sum or average, got '$other'")
-  }).setReplicas(P).setAsync(s.mode == "async")
-  s.blockMomentum.foreach(rule.setBlockMomentum)
-  s.blockLearningRate.foreach(rule.setBlockLearningRate)
+  /**
+   * The merge rule of one topic, the same for all its merges and its finish: the engine's default block
+   * momentum depends on the rounds in flight (async), and the centre it finishes with must use the eta
+   * its merges used. Async: the task slots when the topic starts.
+   */
+  private def topicRule(): BlockRule = {
+    val b = BlockRule.newBuilder().setRule(s.mergeRule match {
+      case "bmuf" => MergeRule.MERGE_RULE_BMUF
+      case "sum" => MergeRule.MERGE_RULE_SUM
+      case "average" => MergeRule.MERGE_RULE_AVERAGE
+      case other => throw new IllegalArgumentException(s"mergeRule must be bmuf, sum or average, got '$other'")
+    }).setReplicas(P).setAsync(s.mode == "async").setInFlight(if (s.mode == "async") math.min(P, slotCount()) else 0)
+    s.blockMomentum.foreach(b.setBlockMomentum)
+    s.blockLearningRate.foreach(b.setBlockLearningRate)
+    b.build()
+  }
 
   /** The published version `base` of `topic` moved by the updates (with their staleness); the topic's momentum kept. */
-  private def merge(topic: String, base: Array[Byte], updates: Seq[(Array[Byte], Int)], epochs: Int, inFlight: Int): Array[Byte] = {
+  private def merge(topic: String, rule: BlockRule, base: Array[Byte], updates: Seq[(Array[Byte], Int)], epochs: Int): Array[Byte] = {
     val r = driverCall("merging updates") { sc =>
       val b = MergeRequest.newBuilder().setBase(UnsafeByteOperations.unsafeWrap(base)).setEpochs(epochs)
-        .setTrainingConfig(s.recordJson).setRule(rule.clone().setInFlight(inFlight))
+        .setTrainingConfig(s.recordJson).setRule(rule)
         .setMomentum(UnsafeByteOperations.unsafeWrap(momenta.getOrElse(topic, Array.emptyByteArray)))
       updates.foreach { case (u, t) => b.addUpdates(ReplicaUpdate.newBuilder().setUpdate(UnsafeByteOperations.unsafeWrap(u)).setStaleness(t)) }
       sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(b.build())
@@ -223,7 +232,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   }
 
   /** The topic's final model: the engine's centre of the published look-ahead (None when the rule keeps no momentum). */
-  private def finish(topic: String, layer: Int, base: Array[Byte]): Option[Array[Byte]] =
+  private def finish(topic: String, rule: BlockRule, layer: Int, base: Array[Byte]): Option[Array[Byte]] =
     momenta.get(topic).filter(_.nonEmpty).map { m =>
       driverCall("finishing the topic") { sc =>
         sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(MergeRequest.newBuilder()
@@ -266,8 +275,9 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         saveCheckpoint(topic, pub, prog, pub.snapshot.value, finished = epochs == 0)
     }
     progress(f"$topic: ${epochs} epochs, ${prog.total.sum} mini-batches over $P partitions (${s.mode}, syncEvery ${syncEvery})")
-    if (s.mode == "sync") syncLoop(topic, layer, prog) else asyncLoop(topic, layer, prog)
-    val (last, bytes) = finish(topic, layer, channel.latest(topic).get.snapshot.value) match {
+    val rule = topicRule()
+    if (s.mode == "sync") syncLoop(topic, rule, layer, prog) else asyncLoop(topic, rule, layer, prog)
+    val (last, bytes) = finish(topic, rule, layer, channel.latest(topic).get.snapshot.value) match {
       case Some(centre) => (channel.publish(topic, centre), centre)
       case None => val l = channel.latest(topic).get; (l, l.snapshot.value)
     }
@@ -323,7 +333,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     else f"loss ${mean(_.loss)}%.4f, accuracy ${mean(_.accuracy) * 100}%.2f%%$of"
   }
 
-  private def syncLoop(topic: String, layer: Int, prog: Progress): Unit = {
+  private def syncLoop(topic: String, rule: BlockRule, layer: Int, prog: Progress): Unit = {
     var round = rounds.count(_.topic == topic)
     while (!prog.finished) {
       round += 1
@@ -339,7 +349,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         val decoded = results.map(r => r -> decode(r.update))
         parts.foreach(p => prog.done(p) += batches(p))
         val m0 = System.nanoTime()
-        val merged = merge(topic, pub.snapshot.value, results.map(r => r.update -> 0), prog.minEpoch - epochBefore, inFlight = 0)
+        val merged = merge(topic, rule, pub.snapshot.value, results.map(r => r.update -> 0), prog.minEpoch - epochBefore)
         val mergeSeconds = (System.nanoTime() - m0) / 1e9
         val p0 = System.nanoTime()
         val next = channel.publish(topic, merged)
@@ -356,7 +366,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     }
   }
 
-  private def asyncLoop(topic: String, layer: Int, prog: Progress): Unit = {
+  private def asyncLoop(topic: String, rule: BlockRule, layer: Int, prog: Progress): Unit = {
     val pool = Executors.newFixedThreadPool(P, (r: Runnable) => {
       val t = new Thread(r, s"spark-dbn-async-$topic")
       t.setDaemon(true)
@@ -366,7 +376,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     val failure = new AtomicReference[Throwable]()
     val lock = new Object
     var round = rounds.count(_.topic == topic)
-    val slots = new Slots(() => math.max(1, sc.defaultParallelism / taskCpus))
+    val slots = new Slots(() => slotCount())
     val futures = (0 until P).map { p =>
       Future {
         var own = 0 // this partition's rounds, for the Spark job descriptions
@@ -402,8 +412,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
                   val epoch = prog.epoch(p)
                   prog.done(p) += batches
                   val m0 = System.nanoTime()
-                  val merged = merge(topic, latest.snapshot.value, Seq(r.update -> staleness), prog.minEpoch - epochBefore,
-                    inFlight = math.min(P, slots.capacity))
+                  val merged = merge(topic, rule, latest.snapshot.value, Seq(r.update -> staleness), prog.minEpoch - epochBefore)
                   val mergeSeconds = (System.nanoTime() - m0) / 1e9
                   val p0 = System.nanoTime()
                   val next = channel.publish(topic, merged)
@@ -436,16 +445,18 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   private val taskCpus = math.max(1, sc.getConf.getInt("spark.task.cpus", 1))
 
+  /** Rounds the cluster runs at once: sc.defaultParallelism / spark.task.cpus (see Slots). */
+  private def slotCount(): Int = math.max(1, sc.defaultParallelism / taskCpus)
+
   /**
    * Counts the rounds running against the cluster's task slots, re-read at each acquire as executors
    * come and go: sc.defaultParallelism / spark.task.cpus, i.e. the executors' cores, unless
    * spark.default.parallelism is set (then that many rounds may queue, as before this gate).
    */
-  private final class Slots(slots: () => Int) {
+  private final class Slots(capacity: () => Int) {
     private var busy = 0
-    def capacity: Int = slots()
     def acquire(): Unit = synchronized {
-      while (busy >= slots()) wait(50)
+      while (busy >= capacity()) wait(50)
       busy += 1
     }
     def release(): Unit = synchronized {
