@@ -34,20 +34,21 @@ rm -rf "$work/model"
   --class "$MAIN_CLASS" "$JAR" train --input "$parquet" --layers 500 --epochs "$EPOCHS" --batch-size 100 \
   --partitions 2 --table-prefix bench_train --model-out "$work/model" \
   >"$work/train.out" 2>"$work/train.log" || { tail -20 "$work/train.log"; die "train failed; see $work/train.log"; }
-spark=$(node out/bench/train-engine.js evaluate "$work/model/model.avro")
-node - "$engine" "$spark" "$work/train.out" <<'JS'
+spark=$(node out/bench/train-engine.js evaluate "$work/model/data/model.avro")
+node - "$engine" "$spark" "$work/train.out" "$work/train.log" <<'JS'
 const fs = require('node:fs');
-const [engineJson, sparkJson, out] = process.argv.slice(2);
+const [engineJson, sparkJson, out, logFile] = process.argv.slice(2);
 const engine = JSON.parse(engineJson);
 const sq = JSON.parse(sparkJson);
-const text = fs.readFileSync(out, 'utf8');
+// The topic's start and end lines are on stdout; each round's details in the log.
+const text = fs.readFileSync(out, 'utf8') + fs.readFileSync(logFile, 'utf8');
 const done = /layer0: done at version (\d+) in ([\d.]+) s/.exec(text);
 if (!done) throw new Error(`no 'layer0: done' line in ${out}`);
 const head = /layer0: (\d+) epochs, (\d+) mini-batches over (\d+) partitions \((\w+), syncEvery (\d+)\)/.exec(text);
 const seconds = Number(done[2]);
 const rounds = [...text.matchAll(/layer0 round (\d+) -> version \d+: .*round ([\d.]+) s \(training ([\d.]+) s\), merge ([\d.]+) s, publish ([\d.]+) s/g)]
   .map((m) => ({ round: +m[1], wall: +m[2] + +m[4] + +m[5], train: +m[3], merge: +m[4], publish: +m[5] }));
-if (rounds.length < 2) throw new Error(`fewer than 2 round lines in ${out}`);
+if (rounds.length < 2) throw new Error(`fewer than 2 round lines in ${logFile}`);
 const later = rounds.slice(1);
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const overhead = mean(later.map((r) => r.wall - r.train));

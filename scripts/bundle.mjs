@@ -33,6 +33,8 @@ if (existsSync(native)) {
   cpSync(native, join(out, 'lib', 'native', 'spark_dbn_native.node'));
 }
 cpSync(join(root, 'node_modules', 'grpc-health-check', 'proto'), join(out, 'proto'), { recursive: true });
+// Chart.js's browser build, which the Report call inlines into its pages (read beside the sidecar).
+cpSync(join(root, 'node_modules', 'chart.js', 'dist', 'chart.umd.min.js'), join(out, 'lib', 'node', 'chart.umd.min.js'));
 
 // MANIFEST: a content hash (executors unpack into a directory named by it, so
 // two versions never mix) and every file to unpack.

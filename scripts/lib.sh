@@ -55,7 +55,7 @@ spark.driver.bindAddress               127.0.0.1
 spark.ui.port                          0
 CONF
   mv "$conf/spark-defaults.conf.new" "$conf/spark-defaults.conf"
-  cat > "$conf/log4j2.properties" <<'CONF'
+  cat > "$conf/log4j2.properties.new" <<'CONF'
 # Quiet Spark; keep our own INFO lines (sidecar start, job progress).
 rootLogger.level = warn
 rootLogger.appenderRef.stderr.ref = console
@@ -71,7 +71,17 @@ logger.hive.name = org.apache.hadoop.hive
 logger.hive.level = error
 logger.datanucleus.name = DataNucleus
 logger.datanucleus.level = error
+# A failed task's error reaches the user once, as the command's one-line message (sparkdbn.cli.Main;
+# SPARK_DBN_VERBOSE=1 adds the stack trace); the executor and the task scheduler would print it again,
+# each with its trace.
+logger.taskerrors.name = org.apache.spark.executor.Executor
+logger.taskerrors.level = fatal
+logger.tasksets.name = org.apache.spark.scheduler.TaskSetManager
+logger.tasksets.level = error
+logger.writer.name = org.apache.spark.sql.execution.datasources.FileFormatWriter
+logger.writer.level = fatal
 CONF
+  mv "$conf/log4j2.properties.new" "$conf/log4j2.properties"
 }
 
 # The default environment for running Spark from these scripts.
@@ -80,5 +90,9 @@ spark_env() {
   export SPARK_LOCAL_IP=127.0.0.1
   export SPARK_LOCAL_DIRS="${SPARK_LOCAL_DIRS:-$VAR/tmp}"
   export SPARK_CONF_DIR="${SPARK_CONF_DIR:-$VAR/conf}"
-  [ -f "$SPARK_CONF_DIR/spark-defaults.conf" ] || write_spark_conf "${SPARK_DBN_CATALOG:-$VAR/catalog}" "$SPARK_CONF_DIR"
+  # Our own conf dir is rewritten every time, so it follows this file; a conf dir of the user's is
+  # written only when it has none.
+  if [ "$SPARK_CONF_DIR" = "$VAR/conf" ] || [ ! -f "$SPARK_CONF_DIR/spark-defaults.conf" ]; then
+    write_spark_conf "${SPARK_DBN_CATALOG:-$VAR/catalog}" "$SPARK_CONF_DIR"
+  fi
 }

@@ -1,5 +1,6 @@
 // End-to-end helpers: real spark-submit, spark-sql and scripts/standalone
 // processes, each in a workspace of its own (conf dir, catalog, cluster dir).
+import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -163,3 +164,17 @@ export const CLUSTER_CONF = {
   'spark.scheduler.minRegisteredResourcesRatio': '1.0',
   'spark.scheduler.maxRegisteredResourcesWaitingTime': '60s',
 };
+
+/**
+ * What a failed command must look like to a person: a non-zero exit, one line `<command>: <what is wrong>`
+ * matching `message`, and no stack trace (no `at pkg.Class.method(` frame, no "Exception in thread").
+ * For any new failure case: run it, then pass the result here.
+ */
+export function expectOneClearLine(r: RunResult, command: string, message: RegExp, code = 1): void {
+  expect(r.code, r.stderr.slice(-3000)).to.equal(code);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith(`${command}: `));
+  expect(lines, r.stderr.slice(-3000)).to.have.length(1);
+  expect(lines[0]).to.match(message);
+  expect(r.stderr).to.not.match(/^\s+at [\w$.<>]+\(/m);
+  expect(r.stderr).to.not.contain('Exception in thread');
+}

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
-import { alive, CLUSTER_CONF, processesUnder, run, sql, sqlLines, submit, useStandaloneCluster, type Workspace, workspace } from './helpers.js';
+import { alive, CLUSTER_CONF, expectOneClearLine, processesUnder, run, sql, sqlLines, submit, useStandaloneCluster, type Workspace, workspace } from './helpers.js';
 
 const ROWS = 20000;
 const PARTITIONS = 6;
@@ -75,8 +75,16 @@ describe('skeleton job, end to end', function () {
       const r0 = await run('bash', ['-c', `mkdir -p ${text} && printf 'a,b\\nx,y\\n' > ${text}/part.csv`], {});
       expect(r0.code).to.equal(0);
       const r = await submit(ws, 'local[2]', ['skeleton', '--input', text, '--format', 'csv', '--table', 't'], {}, true);
-      expect(r.code).to.not.equal(0);
-      expect(r.stderr).to.match(/has no numeric column; its schema is a: string, b: string/);
+      expectOneClearLine(r, 'skeleton', /has no numeric column; its schema is a: string, b: string/);
+    });
+
+    it('bad input as a user meets it: one clear line and a non-zero exit, no stack trace', async () => {
+      // A missing input path.
+      expectOneClearLine(await submit(ws, 'local[2]', ['skeleton', '--input', join(ws.dir, 'nowhere'), '--table', 't'], {}, true),
+        'skeleton', /^skeleton: input path \S+nowhere does not exist$/);
+      // A task's own error (the sidecar cannot start), not Spark's wrappings of it.
+      expectOneClearLine(await submit(ws, 'local[2]', ['skeleton', '--input', data, '--table', 'skel_broken2'],
+        { 'spark.dbn.node': '/nonexistent/node' }, true), 'skeleton', /^skeleton: cannot run the sidecar with spark.dbn.node=\/nonexistent\/node/);
     });
 
     it('--help lists every option with its default and exits 0', async () => {

@@ -52,6 +52,20 @@ describe('model snapshots (Avro, proto/model.avsc)', () => {
     expect(back.fineTuneCounters).to.deep.equal(dbn.fineTuneCounters);
   });
 
+  it('crosses a thread boundary as plain data: fromPlain(structuredClone(toPlain)) equals the model, and a wrong shape is refused', async () => {
+    const dbn = randomDBN(2);
+    const back = DBN.fromPlain(structuredClone(dbn.toPlain()));
+    expect(back.sizes).to.deep.equal([12, 7, 5]);
+    expect(back.layers[0].visible).to.equal('gaussian');
+    expect(bytes(flatten(back)).equals(bytes(flatten(dbn)))).to.equal(true);
+    back.layers.forEach((l, i) => expect(l.counters).to.deep.equal(dbn.layers[i].counters));
+    expect(back.output!.nClasses).to.equal(3);
+    expect(back.fineTuneCounters).to.deep.equal(dbn.fineTuneCounters);
+    const bad = dbn.toPlain();
+    bad.layers[1] = { ...bad.layers[1], nVisible: 8, W: new Float32Array(8 * 5), vBias: new Float32Array(8) };
+    expect(() => DBN.fromPlain(bad)).to.throw(/layer 1 has 8 visible units, layer 0 has 7 hidden/);
+  });
+
   it('round-trips a single RBM, and equal models give equal bytes', async () => {
     const rbm = RBM.create({ nVisible: 9, nHidden: 4, visible: 'bernoulli' }, { seed: 3 });
     const a = await encodeSnapshot(rbm);

@@ -50,13 +50,14 @@ describe('distributed training pieces (engine side)', function () {
   it('encodes and decodes an update bit-exactly; a flipped byte is a PayloadError naming the CRC', () => {
     const delta = Float32Array.from([1.5, -2.25, 3e-7, 0]);
     const u = { baseVersion: 'abc', layer: 1, delta, samples: 40, batches: 2, reconstructionError: 3.5, freeEnergy: -10,
-      loss: NaN, accuracy: NaN, seconds: 0.25 };
+      heldOutFreeEnergy: -9.5, loss: NaN, accuracy: NaN, seconds: 0.25 };
     const bytes = encodeUpdate(u);
     const back = decodeUpdate(bytes);
     expect(Array.from(back.delta)).to.deep.equal(Array.from(delta));
     expect(back.layer).to.equal(1);
     expect(back.samples).to.equal(40);
     expect(back.loss).to.be.NaN;
+    expect(back.heldOutFreeEnergy).to.equal(-9.5);
     const bad = Buffer.from(bytes);
     bad[bad.indexOf(Buffer.from(delta.buffer)) + 5] ^= 0x40;
     expect(() => decodeUpdate(bad)).to.throw(PayloadError, /crc32 does not match delta/);
@@ -76,7 +77,7 @@ describe('distributed training pieces (engine side)', function () {
     let recon = NaN;
     for (let e = 0; e < 3; e++) {
       const snap = await encodeSnapshot(model);
-      const out = await store.train(job({ session: 'p0', modelVersion: `v${e}`, epoch: e }), snap);
+      const out = await store.train(job({ session: 'p0', modelVersion: `v${e}`, epoch: e }), (await decodeSnapshot(snap)).toPlain());
       expect(out.warm).to.equal(e > 0);
       recon = decodeUpdate(out.update).reconstructionError;
       model = mergeUpdates(await decodeSnapshot(snap), { updates: [{ bytes: out.update, staleness: 0 }],
@@ -105,7 +106,7 @@ describe('distributed training pieces (engine side)', function () {
     // 1 and 3 batches of 20 rows: weights 0.25 and 0.75.
     for (let p = 0; p < 2; p++) {
       outs.push(await store.train(job({ session: `p${p}`, modelVersion: 'v0', batches: [1, 3][p],
-        configJson: JSON.stringify({ ...CFG, seed: 10 + p }) }), snap));
+        configJson: JSON.stringify({ ...CFG, seed: 10 + p }) }), (await decodeSnapshot(snap)).toPlain()));
     }
     const replicas = outs.map((o) => {
       const d = decodeUpdate(o.update).delta;
@@ -134,8 +135,8 @@ describe('distributed training pieces (engine side)', function () {
       const store = new ReplicaStore();
       store.setData('p', x, null);
       // Round 1 builds up momentum; round 2 (same version) adopts the base again and runs one batch.
-      await store.train(job({ session: 'p', modelVersion: 'v0', batches: 3, configJson: cfg }), snap);
-      const out = await store.train(job({ session: 'p', modelVersion: 'v0', batches: 1, configJson: cfg, resetMomentum: reset }), snap);
+      await store.train(job({ session: 'p', modelVersion: 'v0', batches: 3, configJson: cfg }), (await decodeSnapshot(snap)).toPlain());
+      const out = await store.train(job({ session: 'p', modelVersion: 'v0', batches: 1, configJson: cfg, resetMomentum: reset }), (await decodeSnapshot(snap)).toPlain());
       return decodeUpdate(out.update).delta;
     };
     const reset = await deltaOf(true);
@@ -163,13 +164,13 @@ describe('distributed training pieces (engine side)', function () {
     dbn = initLayer({ base: dbn, sizes: [20, 10, 6], layer: 1, visible: 'bernoulli', inputMeans: Array.from(columnMeans(h1)),
       classes: 0, seed: 1 });
     const snap = await encodeSnapshot(dbn);
-    const out = await store.train(job({ session: 'p', layer: 1, batches: 0, inputSums: true }), snap);
+    const out = await store.train(job({ session: 'p', layer: 1, batches: 0, inputSums: true }), (await decodeSnapshot(snap)).toPlain());
     const sums = columnMeans(h1).map((m) => m * 100);
     out.inputSums.forEach((s, j) => expect(s).to.be.closeTo(sums[j], 1e-3));
     expect(out.update.length).to.equal(0);
     expect(out.derivedBytes).to.equal(100 * 10 * 4);
     dbn.initOutput(4, 1);
-    const ft = await encodeSnapshot(dbn);
+    const ft = dbn.clone().toPlain();
     let err: unknown;
     await store.train(job({ session: 'p', layer: -1, modelVersion: 'ft', configJson: '{"batchSize":10}' }), ft).catch((e) => (err = e));
     expect(String(err)).to.match(/test task: fine-tuning needs labels/);
@@ -180,6 +181,39 @@ describe('distributed training pieces (engine side)', function () {
     expect(u.accuracy).to.be.within(0, 1);
   });
 
+  it('a session holds out its last rows: training never uses them, and each round reports their mean free energy', async () => {
+    const { x } = prototypes(100, 12, 5);
+    // The held-out rows differ from the others: were they trained on, the update would differ.
+    x.data.fill(1, 80 * 12);
+    const model = new DBN([RBM.create({ nVisible: 12, nHidden: 6, visible: 'bernoulli' }, { seed: 4, data: x })]);
+    const cfg = JSON.stringify({ ...CFG, batchSize: 10, seed: 3 });
+    const held = new ReplicaStore();
+    held.setData('p', x, null, 20);
+    const u = decodeUpdate((await held.train(job({ session: 'p', batches: 12, configJson: cfg }), model.toPlain())).update);
+    const plain = new ReplicaStore();
+    plain.setData('p', { data: x.data.slice(0, 80 * 12), rows: 80, cols: 12 }, null);
+    const v = decodeUpdate((await plain.train(job({ session: 'p', batches: 12, configJson: cfg }), model.toPlain())).update);
+    expect(Buffer.from(u.delta.buffer).equals(Buffer.from(v.delta.buffer))).to.equal(true);
+    expect(v.heldOutFreeEnergy).to.be.NaN;
+    // Naive reference, in double: F(v) = -b.v - sum_j log(1 + exp(c_j + sum_i v_i W_ij)) under the trained replica.
+    const after = flatten(model.layers[0]).map((p, i) => p + u.delta[i]);
+    const [V, H] = [12, 6];
+    let sum = 0;
+    for (let r = 80; r < 100; r++) {
+      let f = 0;
+      for (let i = 0; i < V; i++) f -= after[V * H + i] * x.data[r * V + i];
+      for (let j = 0; j < H; j++) {
+        let a = after[V * H + V + j];
+        for (let i = 0; i < V; i++) a += x.data[r * V + i] * after[i * H + j];
+        f -= Math.log1p(Math.exp(a));
+      }
+      sum += f;
+    }
+    expect(u.heldOutFreeEnergy).to.be.closeTo(sum / 20, 1e-3 * Math.abs(sum / 20));
+    expect(u.heldOutFreeEnergy).to.not.be.closeTo(u.freeEnergy, 0.5);
+    expect(() => held.setData('q', x, null, 100)).to.throw(/held-out rows: 100 of the partition's 100 rows leaves none to train on/);
+  });
+
   it('bad rows are rejected at the first round, naming the task, row and column', async () => {
     const { x } = prototypes(30, 8, 4);
     x.data[17 * 8 + 3] = 1.5;
@@ -187,7 +221,7 @@ describe('distributed training pieces (engine side)', function () {
     const store = new ReplicaStore();
     store.setData('p', x, null);
     let err: unknown;
-    await store.train(job({ session: 'p' }), await encodeSnapshot(model)).catch((e) => (err = e));
+    await store.train(job({ session: 'p' }), model.toPlain()).catch((e) => (err = e));
     expect(String(err)).to.match(/test task: row 17, column 3: .*outside \[0, 1\]/);
   });
 });
@@ -205,7 +239,8 @@ describe('training pool (worker threads)', function () {
       pool = new TrainingPool({ workers: 2, threadsPerWorker: 1, cacheBytes: 1 << 30 });
       await pool.cache('a', [x.data], x.cols, null);
       await pool.cache('b', [x.data.slice().reverse()], x.cols, null);
-      const go = (s: string) => pool.train(job({ session: s, batches: 40, configJson: JSON.stringify({ ...CFG, seed: s === 'a' ? 1 : 2 }) }), snap);
+      const plain = (await decodeSnapshot(snap)).toPlain();
+      const go = (s: string) => pool.train(job({ session: s, batches: 40, configJson: JSON.stringify({ ...CFG, seed: s === 'a' ? 1 : 2 }) }), plain);
       const outs = parallel ? await Promise.all([go('a'), go('b')]) : [await go('a'), await go('b')];
       await pool.close();
       return outs.map((o) => Buffer.from(decodeUpdate(o.update).delta.buffer).toString('hex'));
@@ -220,12 +255,12 @@ describe('training pool (worker threads)', function () {
     expect((await pool.cache('a', [x.data], x.cols, null)).evicted).to.deep.equal([]);
     await pool.cache('b', [x.data], x.cols, null);
     const snap = await encodeSnapshot(new DBN([RBM.create({ nVisible: 16, nHidden: 4, visible: 'bernoulli' }, { seed: 1 })]));
-    await pool.train(job({ session: 'a', batches: 1 }), snap); // a is now the most recently used
+    await pool.train(job({ session: 'a', batches: 1 }), (await decodeSnapshot(snap)).toPlain()); // a is now the most recently used
     expect((await pool.cache('c', [x.data.subarray(0, 800), x.data.subarray(800)], x.cols, null)).evicted).to.deep.equal(['b']);
     expect(pool.has('b')).to.equal(false);
     expect(pool.cachedBytes).to.be.at.most(bytes * 2.5);
     let err: unknown;
-    await pool.train(job({ session: 'b' }), snap).catch((e) => (err = e));
+    await pool.train(job({ session: 'b' }), (await decodeSnapshot(snap)).toPlain()).catch((e) => (err = e));
     expect(err).to.be.instanceOf(SidecarError);
     expect((err as SidecarError).code).to.equal(grpc.status.NOT_FOUND);
   });
@@ -248,7 +283,7 @@ describe('training over gRPC (real sidecar process)', function () {
   function cacheData(client: SidecarClient, session: string, x: Matrix, labels?: Int32Array): Promise<{ rows: number }> {
     return new Promise((resolve, reject) => {
       const call = client.cacheData(md(sc.secret), (e, r) => (e ? reject(e) : resolve(r!)));
-      call.write({ align: new Uint8Array(0), start: { session, task: 'stage 1 partition 0', nInputs: x.cols } });
+      call.write({ align: new Uint8Array(0), start: { session, task: 'stage 1 partition 0', nInputs: x.cols, heldOutRows: 0 } });
       const half = Math.floor(x.rows / 2);
       for (const [from, to] of [[0, half], [half, x.rows]]) {
         const part = { data: x.data.subarray(from * x.cols, to * x.cols), rows: to - from, cols: x.cols };
@@ -316,6 +351,30 @@ describe('training over gRPC (real sidecar process)', function () {
       .then(() => null, (e: grpc.ServiceError) => e);
     expect(bad?.code).to.equal(grpc.status.INVALID_ARGUMENT);
     expect(bad?.details).to.match(/blockMomentum: must be in \[0, 1\), got 1.5/);
+
+    // With a topic, the sidecar keeps the answer (model and momentum): a second merge that names it by its
+    // state id and sends neither equals one that sends both, bit for bit; a state id it does not hold, or one
+    // already used, is FAILED_PRECONDITION (the caller then sends the base).
+    type Kept = { snapshot: Buffer; momentum: Buffer; state: string };
+    const merge = (m: object) => unary<object, Kept>(client, 'merge', { updates: [{ update: r.update, staleness: 0 }], epochs: 1,
+      trainingConfig: '{}', rule, finish: false, layer: 0, base: Buffer.alloc(0), momentum: Buffer.alloc(0), topic: '', baseState: '', ...m });
+    const first = await merge({ base: init.snapshot, topic: 'layer0' });
+    expect(first.state).to.not.equal('');
+    const sent = await merge({ base: first.snapshot, momentum: first.momentum });
+    const byState = await merge({ topic: 'layer0', baseState: first.state });
+    expect(Buffer.compare(byState.snapshot, sent.snapshot)).to.equal(0);
+    expect(Buffer.compare(byState.momentum, sent.momentum)).to.equal(0);
+    expect(Buffer.compare(byState.momentum, first.momentum)).to.not.equal(0);
+    for (const stale of [first.state, 'layer0#999', byState.state + 'x']) {
+      const miss = await merge({ topic: 'layer0', baseState: stale }).then(() => null, (e: grpc.ServiceError) => e);
+      expect(miss?.code, stale).to.equal(grpc.status.FAILED_PRECONDITION);
+      expect(miss?.details).to.match(/send the base and its momentum/);
+    }
+    // Finishing from the kept state equals finishing from the bytes.
+    const again = await merge({ base: first.snapshot, momentum: first.momentum, topic: 'layer0' });
+    const finishKept = await merge({ updates: [], finish: true, topic: 'layer0', baseState: again.state });
+    const finishSent = await merge({ updates: [], finish: true, base: again.snapshot, momentum: again.momentum });
+    expect(Buffer.compare(finishKept.snapshot, finishSent.snapshot)).to.equal(0);
   });
 
   it('rejects a training batch with a bad label column, and keeps serving', async () => {
@@ -323,7 +382,7 @@ describe('training over gRPC (real sidecar process)', function () {
     const { x } = prototypes(10, 4, 1);
     const err = await new Promise<grpc.ServiceError>((resolve) => {
       const call = client.cacheData(md(sc.secret), (e) => resolve(e!));
-      call.write({ align: new Uint8Array(0), start: { session: 'bad', task: 'stage 1 partition 9', nInputs: 4 } });
+      call.write({ align: new Uint8Array(0), start: { session: 'bad', task: 'stage 1 partition 9', nInputs: 4, heldOutRows: 0 } });
       call.write({ align: new Uint8Array(0), batch: Buffer.from(encodeTrainingBatch(x, new Int32Array(10))) });
       call.write({ align: new Uint8Array(0), batch: Buffer.from(encodeTrainingBatch(x)) });
       call.end();

@@ -5,7 +5,7 @@ import { PayloadError } from './errors.js';
 import { bytesToFloats, floatsToBytes } from './floats.js';
 
 /** The update format this code writes and the only one it reads. */
-export const UPDATE_FORMAT_VERSION = 1;
+export const UPDATE_FORMAT_VERSION = 2;
 const updateType = avro.Type.forSchema(schema as unknown as avro.Schema);
 
 /** proto/update.avsc, with delta as float32 values. */
@@ -18,6 +18,8 @@ export interface ModelUpdate {
   batches: number;
   reconstructionError: number;
   freeEnergy: number;
+  /** Pre-training: mean free energy of the held-out rows; NaN when none. */
+  heldOutFreeEnergy: number;
   loss: number;
   accuracy: number;
   seconds: number;

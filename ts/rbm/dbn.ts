@@ -62,6 +62,14 @@ export interface FineTuneStats {
   seconds: number;
 }
 
+/** A DBN as plain data (DBN.toPlain), to cross a worker thread's boundary. */
+export interface PlainDBN {
+  layers: { nVisible: number; nHidden: number; visible: VisibleUnits; W: Float32Array; vBias: Float32Array; hBias: Float32Array;
+    counters: { epochs: number; updates: number; samples: number } }[];
+  output: SoftmaxLayer | null;
+  fineTuneCounters: { epochs: number; updates: number; samples: number };
+}
+
 /**
  * A deep belief network: a stack of RBMs where each layer's visible units are
  * the previous layer's hidden units, plus, once fine-tuned, a soft-max layer.
@@ -109,6 +117,33 @@ export class DBN {
     const o = this.output;
     const d = new DBN(this.layers.map((l) => l.clone()), o ? { ...o, W: o.W.slice(), bias: o.bias.slice() } : null);
     Object.assign(d.fineTuneCounters, this.fineTuneCounters);
+    return d;
+  }
+
+  /**
+   * The model as plain data (typed arrays, numbers): what a worker thread's postMessage can clone. Sharing
+   * the arrays, not copying them; `fromPlain` of it equals this model. A sidecar's main thread decodes a
+   * snapshot once and hands its training workers this, not the bytes to decode again.
+   */
+  toPlain(): PlainDBN {
+    const o = this.output;
+    return {
+      layers: this.layers.map((l) => ({ nVisible: l.nVisible, nHidden: l.nHidden, visible: l.visible, W: l.W, vBias: l.vBias,
+        hBias: l.hBias, counters: { ...l.counters } })),
+      output: o ? { nIn: o.nIn, nClasses: o.nClasses, W: o.W, bias: o.bias } : null,
+      fineTuneCounters: { ...this.fineTuneCounters },
+    };
+  }
+
+  /** The model of `toPlain`'s data, on its arrays (the shapes are checked as by the constructors). */
+  static fromPlain(p: PlainDBN, kernels?: Kernels): DBN {
+    const layers = p.layers.map((l) => {
+      const rbm = new RBM({ nVisible: l.nVisible, nHidden: l.nHidden, visible: l.visible }, { W: l.W, vBias: l.vBias, hBias: l.hBias }, kernels);
+      Object.assign(rbm.counters, l.counters);
+      return rbm;
+    });
+    const d = new DBN(layers, p.output ? { ...p.output } : null);
+    Object.assign(d.fineTuneCounters, p.fineTuneCounters);
     return d;
   }
 

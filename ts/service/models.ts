@@ -7,7 +7,7 @@ import { PayloadError } from '../io/errors.js';
  * the least recently used is dropped (a later call re-sends it).
  */
 export class ModelCache {
-  private readonly models = new Map<string, { dbn: DBN; bytes: Uint8Array }>();
+  private readonly models = new Map<string, { dbn: DBN }>();
 
   constructor(readonly capacity = 4) {}
 
@@ -15,12 +15,7 @@ export class ModelCache {
     return this.entry(version)?.dbn;
   }
 
-  /** The snapshot as it was sent (training workers decode their own copy). */
-  bytes(version: string): Uint8Array | undefined {
-    return this.entry(version)?.bytes;
-  }
-
-  private entry(version: string): { dbn: DBN; bytes: Uint8Array } | undefined {
+  private entry(version: string): { dbn: DBN } | undefined {
     const m = this.models.get(version);
     if (m) {
       this.models.delete(version);
@@ -42,8 +37,7 @@ export class ModelCache {
       throw new PayloadError(`PutModel ${version}: ${(e as Error).message}`);
     }
     this.models.delete(version);
-    // Kept as given: a caller whose buffer is not its own passes a copy.
-    this.models.set(version, { dbn, bytes: snapshot });
+    this.models.set(version, { dbn });
     while (this.models.size > this.capacity) this.models.delete(this.models.keys().next().value!);
     return dbn;
   }

@@ -1,9 +1,9 @@
 import { status } from '@grpc/grpc-js';
 import { SidecarError, inPartition } from './errors.js';
-import { ModelCache } from './models.js';
+import type { RoundFigures } from '../gen/sidecar.js';
 import { encodeUpdate, type ModelUpdate } from '../io/update.js';
 import { type Matrix, validateData } from '../rbm/data.js';
-import { BackpropTrainer, DBN, fineTuneConfig } from '../rbm/dbn.js';
+import { BackpropTrainer, DBN, type PlainDBN, fineTuneConfig } from '../rbm/dbn.js';
 import { DataError } from '../rbm/errors.js';
 import { difference, flatten, unflattenInto } from '../rbm/params.js';
 import { RBM, RBMTrainer, columnMeans, columnSums, trainConfig } from '../rbm/rbm.js';
@@ -33,6 +33,8 @@ export interface TrainOutcome {
   warm: boolean;
   /** Bytes of derived data (upper layers' inputs) the session holds now. */
   derivedBytes: number;
+  /** The round's figures (undefined when no batch ran). */
+  figures?: RoundFigures;
 }
 
 interface RbmReplica {
@@ -53,15 +55,56 @@ export class Session {
   readonly inputs = new Map<number, Matrix>();
   readonly rbms = new Map<number, RbmReplica>();
   fineTune: FineTuneReplica | null = null;
-  /** Layers whose input has been checked against the unit type. */
+  /** Layers whose input has been checked against the unit type (-1: the held-out rows). */
   private readonly checked = new Set<number>();
 
-  constructor(readonly x: Matrix, readonly labels: Int32Array | null) {}
+  /** The rows training uses: all but the held-out ones. */
+  readonly x: Matrix;
+  readonly labels: Int32Array | null;
+  /** The partition's last rows, kept out of training to measure held-out free energy (null: none). */
+  readonly heldOut: Matrix | null;
+  /** Input of layer l > 0 for the held-out rows, as `inputs`. */
+  private readonly heldOutInputs = new Map<number, Matrix>();
+
+  constructor(rows: Matrix, labels: Int32Array | null, heldOutRows = 0) {
+    if (!Number.isInteger(heldOutRows) || heldOutRows < 0 || (heldOutRows > 0 && heldOutRows >= rows.rows)) {
+      throw new DataError(`held-out rows: ${heldOutRows} of the partition's ${rows.rows} rows leaves none to train on ` +
+        '(hold out fewer, or use fewer partitions)');
+    }
+    const n = rows.rows - heldOutRows;
+    // Views, not copies: the rows stay in the memory the pool shares with this worker.
+    this.x = heldOutRows === 0 ? rows : { data: rows.data.subarray(0, n * rows.cols), rows: n, cols: rows.cols };
+    this.heldOut = heldOutRows === 0 ? null : { data: rows.data.subarray(n * rows.cols), rows: heldOutRows, cols: rows.cols };
+    this.labels = labels && heldOutRows > 0 ? labels.subarray(0, n) : labels;
+  }
 
   get derivedBytes(): number {
     let n = 0;
-    for (const m of this.inputs.values()) n += m.data.byteLength;
+    for (const m of [...this.inputs.values(), ...this.heldOutInputs.values()]) n += m.data.byteLength;
     return n;
+  }
+
+  /** The held-out rows as input of layer `layer` (null when none are held out). */
+  heldOutInput(dbn: DBN, layer: number, task: string): Matrix | null {
+    const h = this.heldOut;
+    if (!h) return null;
+    if (layer === 0) {
+      if (!this.checked.has(-1)) {
+        try {
+          validateData(h, dbn.layers[0].nVisible, dbn.layers[0].visible);
+        } catch (e) {
+          throw inPartition(e, task);
+        }
+        this.checked.add(-1);
+      }
+      return h;
+    }
+    let m = this.heldOutInputs.get(layer);
+    if (!m) {
+      m = dbn.transform(this.heldOutInput(dbn, 0, task)!, layer);
+      this.heldOutInputs.set(layer, m);
+    }
+    return m;
   }
 
   /** The input of layer `layer` under the (frozen) layers below it in `dbn`. */
@@ -87,30 +130,36 @@ export class Session {
 }
 
 /**
- * The replicas of one worker thread: sessions by id, decoded models by version.
+ * The replicas of one worker thread: sessions by id (the published model comes with each round).
  * Everything here runs off the sidecar's event loop.
  */
 export class ReplicaStore {
   readonly sessions = new Map<string, Session>();
-  private readonly models = new ModelCache();
 
-  setData(session: string, x: Matrix, labels: Int32Array | null): void {
-    this.sessions.set(session, new Session(x, labels));
+  setData(session: string, x: Matrix, labels: Int32Array | null, heldOutRows = 0): void {
+    this.sessions.set(session, new Session(x, labels, heldOutRows));
   }
 
   drop(session: string): void {
     this.sessions.delete(session);
   }
 
-  async train(job: TrainJob, snapshot: Uint8Array): Promise<TrainOutcome> {
+  /** A round of `job` from the published `model` (the sidecar's main thread decoded and checked it). */
+  async train(job: TrainJob, model: PlainDBN): Promise<TrainOutcome> {
     const session = this.sessions.get(job.session);
     if (!session) throw new SidecarError(status.NOT_FOUND, `session ${job.session} is not cached in this sidecar: send CacheData`);
-    const base = this.models.get(job.modelVersion) ?? await this.models.put(job.modelVersion, snapshot);
+    const base = DBN.fromPlain(model);
     const t0 = performance.now();
     const out = job.layer >= 0 ? this.pretrain(session, base, job) : this.fineTune(session, base, job);
-    if (out.update) out.update.seconds = (performance.now() - t0) / 1000;
+    const u = out.update;
+    if (u) u.seconds = (performance.now() - t0) / 1000;
+    // NaN is the update's "does not apply"; the typed figures leave such a figure out.
+    const some = (x: number) => (Number.isNaN(x) ? undefined : x);
     return {
-      update: out.update ? encodeUpdate(out.update) : new Uint8Array(0),
+      update: u ? encodeUpdate(u) : new Uint8Array(0),
+      figures: u ? { samples: u.samples, batches: u.batches, reconstructionError: some(u.reconstructionError),
+        freeEnergy: some(u.freeEnergy), heldOutFreeEnergy: some(u.heldOutFreeEnergy), loss: some(u.loss), accuracy: some(u.accuracy),
+        seconds: u.seconds } : undefined,
       rows: session.x.rows,
       inputSums: out.inputSums,
       warm: out.warm,
@@ -150,6 +199,7 @@ export class ReplicaStore {
     const before = replica.rbm.counters.samples;
     replica.trainer.runBatches(input, job.batches, { trusted: true });
     const mon = replica.trainer.monitor(input);
+    const heldOut = session.heldOutInput(base, L, job.task);
     return {
       update: {
         baseVersion: job.modelVersion,
@@ -159,6 +209,7 @@ export class ReplicaStore {
         batches: job.batches,
         reconstructionError: mon.reconstructionError,
         freeEnergy: mon.freeEnergy,
+        heldOutFreeEnergy: heldOut ? replica.rbm.meanFreeEnergy(heldOut) : NaN,
         loss: NaN,
         accuracy: NaN,
         seconds: 0,
@@ -196,6 +247,7 @@ export class ReplicaStore {
         batches: job.batches,
         reconstructionError: NaN,
         freeEnergy: NaN,
+        heldOutFreeEnergy: NaN,
         loss: r.lossSum / r.samples,
         accuracy: r.correct / r.samples,
         seconds: 0,

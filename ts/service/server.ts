@@ -1,5 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Http2Server, Http2Session } from 'node:http2';
 import { status } from '@grpc/grpc-js';
@@ -14,6 +16,10 @@ import {
   type CacheDataRequest,
   type TrainResponse,
   type BlockRule,
+  type MergeRequest,
+  type ReportRequest,
+  type ReportResponse,
+  type SnapshotResponse,
   MergeRule,
 } from '../gen/sidecar.js';
 import { decodeTrainingBatch } from '../io/features.js';
@@ -25,6 +31,8 @@ import { decodeSnapshot } from '../io/snapshot.js';
 import { decodeFeatureBatch, encodeResultBatch } from '../io/features.js';
 import { argmaxRows, type DBN } from '../rbm/dbn.js';
 import { ModelCache } from './models.js';
+import { type TopicState, TopicStates } from './topics.js';
+import { renderReport } from '../report/report.js';
 import { SidecarError } from './errors.js';
 import { ArrowIngest } from '../io/arrow.js';
 import { loadKernels, nativeModule } from '../math/native.js';
@@ -89,8 +97,66 @@ export interface RunningSidecar {
   stop(graceMs?: number): Promise<void>;
 }
 
+/**
+ * Merge: the replicas' updates into the topic's published model under its rule, or (finish) the
+ * topic's final model. The base is the request's, or the state this sidecar kept from the
+ * topic's previous merge (MergeRequest.base_state).
+ */
+async function mergeHandler(r: MergeRequest, topics: TopicStates): Promise<SnapshotResponse> {
+  const settings = blockSettings(r.rule);
+  let held: TopicState | undefined;
+  if (r.base.length === 0) {
+    held = r.topic && r.baseState ? topics.take(r.topic, r.baseState) : undefined;
+    if (!held) {
+      throw new SidecarError(status.FAILED_PRECONDITION,
+        `Merge: no state '${r.baseState}' of topic '${r.topic}' is kept here: send the base and its momentum`);
+    }
+  } else if (r.topic) {
+    topics.drop(r.topic);
+  }
+  const base = held ? held.dbn : await decodeSnapshot(r.base);
+  const momentum = held ? held.momentum : bytesToFloats(r.momentum);
+  if (r.finish) {
+    if (r.updates.length > 0) throw new SidecarError(status.INVALID_ARGUMENT, 'Merge: finish takes no updates');
+    const dbn = finishTopic(base, r.layer, settings, momentum);
+    return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0), state: '' };
+  }
+  const m = mergeUpdates(base, { updates: r.updates.map((u) => ({ bytes: u.update, staleness: u.staleness })), settings,
+    momentum, epochs: r.epochs });
+  const snapshot = await snapshotOf(m.dbn, r.trainingConfig);
+  const state = r.topic ? topics.hold(r.topic, { dbn: m.dbn, momentum: m.momentum }) : '';
+  return { snapshot, sizes: m.dbn.sizes, momentum: floatsToBytes(m.momentum), state };
+}
+
+/** Chart.js's UMD build: beside the bundled sidecar (scripts/bundle.mjs puts it there), else from node_modules. */
+let chartJs: string | undefined;
+function chartJsSource(): string {
+  if (chartJs === undefined) {
+    const beside = new URL('./chart.umd.min.js', import.meta.url);
+    chartJs = existsSync(beside) ? readFileSync(beside, 'utf8')
+      : readFileSync(join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
+  }
+  return chartJs;
+}
+
+/** Report: the run's page, drawn by the engine from the model and the figures the JVM read from the run's tables. */
+async function reportHandler(r: ReportRequest): Promise<ReportResponse> {
+  const dbn = await decodeSnapshot(r.snapshot);
+  if (r.classes < 0 || (r.confusion.length > 0 && r.confusion.length !== r.classes * r.classes)) {
+    throw new SidecarError(status.INVALID_ARGUMENT, `Report: confusion has ${r.confusion.length} counts for ${r.classes} classes`);
+  }
+  if (r.imageSide < 0) throw new SidecarError(status.INVALID_ARGUMENT, `Report: imageSide is ${r.imageSide}`);
+  const html = renderReport({
+    runId: r.runId, settings: r.settings, classes: r.classes, confusion: r.confusion.map(Number), imageSide: r.imageSide,
+    mistakes: r.mistakes.map((m) => ({ pixels: Float32Array.from(m.pixels), label: m.label, prediction: m.prediction })),
+    rounds: r.rounds.map((x) => ({ ...x, timestampMs: Number(x.timestampMs) })),
+  }, dbn, chartJsSource());
+  return { html: Buffer.from(html, 'utf8') };
+}
+
 function sidecarHandlers(config: SidecarConfig, startedAt: number, training: TrainingPool): SidecarServer {
   const models = new ModelCache();
+  const topics = new TopicStates();
   // proto/sidecar.proto's Alignment: Arrow JS copies a batch whose body is not 8-byte aligned.
   let unalignedBatches = 0;
   const counted = (batch: Uint8Array | undefined): Uint8Array => {
@@ -103,6 +169,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
       let session = '';
       let task = 'cache';
       let nInputs = 0;
+      let heldOutRows = 0;
       // Views on the requests' bytes (grpc-js gives every message a buffer of its own):
       // the pool copies them once, into memory its worker shares.
       const parts: Float32Array[] = [];
@@ -122,6 +189,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
             session = req.start.session;
             task = req.start.task || task;
             nInputs = req.start.nInputs;
+            heldOutRows = req.start.heldOutRows;
             if (!session) throw new SidecarError(status.INVALID_ARGUMENT, `${task}: CacheData: session is empty`);
             if (!(nInputs > 0)) throw new SidecarError(status.INVALID_ARGUMENT, `${task}: CacheData: nInputs must be positive, got ${nInputs}`);
             return;
@@ -142,7 +210,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
       call.on('end', () => {
         if (failed) return;
         if (!session) return fail(new SidecarError(status.INVALID_ARGUMENT, 'CacheData: no start message'));
-        training.cache(session, parts, nInputs, labelled ? labelParts : null).then(
+        training.cache(session, parts, nInputs, labelled ? labelParts : null, heldOutRows).then(
           (r) => callback(null, { rows, bytes: r.bytes, evicted: r.evicted }),
           (e) => fail(e),
         );
@@ -153,17 +221,18 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
     },
     train: (call, callback) => {
       const r = call.request;
-      const snapshot = models.bytes(r.modelVersion);
-      if (!snapshot) {
+      const model = models.get(r.modelVersion);
+      if (!model) {
         callback(toStatus(new SidecarError(status.FAILED_PRECONDITION, `model version ${r.modelVersion} is not loaded: send PutModel`)));
         return;
       }
       training.train({
         session: r.session, modelVersion: r.modelVersion, layer: r.layer, configJson: r.configJson, batches: r.batches,
         epoch: r.epoch, inputSums: r.inputSums, independent: r.independent, resetMomentum: r.resetMomentum, task: r.task || 'train',
-      }, snapshot).then(
+      }, model.toPlain()).then(
         (o) => {
-          const res: TrainResponse = { update: Buffer.from(o.update), rows: o.rows, inputSums: o.inputSums, warm: o.warm };
+          const res: TrainResponse = { update: Buffer.from(o.update), rows: o.rows, inputSums: o.inputSums, warm: o.warm,
+            figures: o.figures };
           callback(null, res);
         },
         (e) => callback(toStatus(e)),
@@ -179,24 +248,14 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
         }
         const dbn = initLayer({ base, sizes: r.sizes, layer: r.layer, visible, inputMeans: r.inputMeans, classes: r.classes,
           seed: r.seed });
-        return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0) };
+        return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0), state: '' };
       })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },
     merge: (call, callback) => {
-      const r = call.request;
-      (async () => {
-        const base = await decodeSnapshot(r.base);
-        const settings = blockSettings(r.rule);
-        const momentum = bytesToFloats(r.momentum);
-        if (r.finish) {
-          if (r.updates.length > 0) throw new SidecarError(status.INVALID_ARGUMENT, 'Merge: finish takes no updates');
-          const dbn = finishTopic(base, r.layer, settings, momentum);
-          return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0) };
-        }
-        const m = mergeUpdates(base, { updates: r.updates.map((u) => ({ bytes: u.update, staleness: u.staleness })), settings,
-          momentum, epochs: r.epochs });
-        return { snapshot: await snapshotOf(m.dbn, r.trainingConfig), sizes: m.dbn.sizes, momentum: floatsToBytes(m.momentum) };
-      })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
+      mergeHandler(call.request, topics).then((res) => callback(null, res), (e) => callback(toStatus(e)));
+    },
+    report: (call, callback) => {
+      reportHandler(call.request).then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },
     putModel: (call, callback) => {
       const { version, snapshot } = call.request;

@@ -16,7 +16,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
   try {
     switch (msg.kind) {
       case 'data':
-        store.setData(msg.session, { data: msg.x, rows: msg.rows, cols: msg.cols }, msg.labels);
+        store.setData(msg.session, { data: msg.x, rows: msg.rows, cols: msg.cols }, msg.labels, msg.heldOutRows);
         reply({});
         break;
       case 'drop':
@@ -24,7 +24,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
         reply({});
         break;
       case 'train':
-        store.train(msg.job, msg.snapshot).then((outcome) => reply({ outcome }), (e: unknown) => reply({ error: toStatus(e) }));
+        store.train(msg.job, msg.model).then((outcome) => reply({ outcome }), (e: unknown) => reply({ error: toStatus(e) }));
         break;
     }
   } catch (e) {

@@ -4,11 +4,12 @@ import { ConfigError } from '../rbm/errors.js';
 import { concatArrays } from '../io/floats.js';
 import { SidecarError } from './errors.js';
 import type { TrainJob, TrainOutcome } from './replica.js';
+import type { PlainDBN } from '../rbm/dbn.js';
 
 type WorkerMessage =
-  | { kind: 'data'; session: string; x: Float32Array; rows: number; cols: number; labels: Int32Array | null }
+  | { kind: 'data'; session: string; x: Float32Array; rows: number; cols: number; labels: Int32Array | null; heldOutRows: number }
   | { kind: 'drop'; session: string }
-  | { kind: 'train'; job: TrainJob; snapshot: Uint8Array };
+  | { kind: 'train'; job: TrainJob; model: PlainDBN };
 
 export type WorkerRequest = WorkerMessage & { id: number };
 
@@ -82,7 +83,7 @@ export class TrainingPool {
    * Stores a session's rows, given as consecutive row-major parts of `cols`
    * values (replacing what it held); answers the sessions dropped to make room.
    */
-  async cache(session: string, parts: Float32Array[], cols: number, labelParts: Int32Array[] | null):
+  async cache(session: string, parts: Float32Array[], cols: number, labelParts: Int32Array[] | null, heldOutRows = 0):
     Promise<{ bytes: number; evicted: string[] }> {
     if (!session) throw new SidecarError(status.INVALID_ARGUMENT, 'CacheData: session is empty');
     const old = this.sessions.get(session);
@@ -98,7 +99,7 @@ export class TrainingPool {
     const entry: SessionEntry = { worker, dataBytes: x.byteLength + (labels?.byteLength ?? 0), derivedBytes: 0, busy: 1 };
     this.sessions.set(session, entry);
     try {
-      await this.call(worker, { kind: 'data', session, x, rows, cols, labels });
+      await this.call(worker, { kind: 'data', session, x, rows, cols, labels, heldOutRows });
     } catch (e) {
       this.forget(session);
       throw e;
@@ -115,14 +116,15 @@ export class TrainingPool {
     return load.indexOf(Math.min(...load));
   }
 
-  async train(job: TrainJob, snapshot: Uint8Array): Promise<TrainOutcome> {
+  /** A round of `job` on the published `model` (cloned into the session's worker: the worker trusts it). */
+  async train(job: TrainJob, model: PlainDBN): Promise<TrainOutcome> {
     const entry = this.sessions.get(job.session);
     if (!entry) throw new SidecarError(status.NOT_FOUND, `session ${job.session} is not cached in this sidecar: send CacheData`);
     this.sessions.delete(job.session);
     this.sessions.set(job.session, entry);
     entry.busy++;
     try {
-      const r = await this.call(entry.worker, { kind: 'train', job, snapshot });
+      const r = await this.call(entry.worker, { kind: 'train', job, model });
       entry.derivedBytes = r.outcome!.derivedBytes;
       return r.outcome!;
     } finally {

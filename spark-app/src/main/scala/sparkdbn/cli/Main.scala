@@ -1,9 +1,11 @@
 package sparkdbn.cli
 
+import scala.util.control.NonFatal
+
 import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.functions._
 
-import sparkdbn.jobs.{SkeletonJob, TrainJob}
+import sparkdbn.jobs.{ReportJob, SkeletonJob, TrainJob}
 
 /** `spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--option value ...]`. */
 object Main {
@@ -127,7 +129,9 @@ object Main {
         println(s"transform: wrote table ${a("table")} with $model")
       }),
     Command("train", "trains a DBN over Spark (replicas in the executors' sidecars, synced by broadcast) and writes " +
-      "the run's tables", TrainJob.opts, TrainJob.run))
+      "the run's tables", TrainJob.opts, TrainJob.run),
+    Command("report", "writes a finished run's report (one self-contained HTML page) from its tables and model",
+      ReportJob.opts, ReportJob.run))
 
   private def topUsage: String =
     ("usage: spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--help | options]" +: "" +: "commands:" +:
@@ -138,7 +142,9 @@ object Main {
     if (code != 0) sys.exit(code)
   }
 
+  private val VerboseEnv = "SPARK_DBN_VERBOSE"
   private val DirectResultKey = "spark.task.maxDirectResultSize"
+  private val BroadcastCompressKey = "spark.broadcast.compress"
 
   /** Returns the process exit code; 2 for usage errors. */
   def run(argv: Seq[String]): Int = argv match {
@@ -163,16 +169,29 @@ object Main {
           // A training round's result is a model update (4 bytes a parameter: 1.6 MB for 784-500), over
           // Spark's 1 MiB default for results sent directly; above it, each result takes a trip through
           // the block manager (scripts/bench train: 3.2-3.7 -> 3.0-3.4 s). A --conf of the user's wins.
-          if (!new org.apache.spark.SparkConf().contains(DirectResultKey)) builder.config(DirectResultKey, "64m")
-          val spark = builder.getOrCreate()
+          val userConf = new org.apache.spark.SparkConf()
+          if (!userConf.contains(DirectResultKey)) builder.config(DirectResultKey, "64m")
+          // Every round publishes the model as a broadcast; float32 weights do not compress (LZ4 kept
+          // 1538.9 of 1538.9 KiB for 784-500) and compressing them cost 10-16 ms of the driver's time per
+          // round, and as much again in each executor that reads it. A --conf of the user's wins.
+          if (!userConf.contains(BroadcastCompressKey)) builder.config(BroadcastCompressKey, "false")
           try {
-            c.run(spark, args)
-            0
+            val spark = builder.getOrCreate()
+            try {
+              c.run(spark, args)
+              0
+            } finally spark.stop()
           } catch {
             case u: UsageException =>
               System.err.println(s"${u.getMessage}\n\n${Args.usage(c.name, c.summary, c.opts)}")
               2
-          } finally spark.stop()
+            case NonFatal(e) =>
+              // One line a person can act on; the trace only when asked for (the log is stderr too).
+              System.err.println(s"${c.name}: ${Failure.explain(e)}")
+              if (sys.env.get(VerboseEnv).exists(_.nonEmpty)) e.printStackTrace()
+              else System.err.println(s"(set $VerboseEnv=1 for the stack trace)")
+              1
+          }
       }
   }
 }

@@ -35,7 +35,15 @@ object SkeletonJob {
     StructField("sum", DoubleType, nullable = false),
     StructField("count", LongType, nullable = false)))
 
-  def read(spark: SparkSession, path: String, format: String): DataFrame = format match {
+  def read(spark: SparkSession, path: String, format: String): DataFrame = {
+    // Said here, in one line: Spark would log a stack trace for a missing path before its own error.
+    val p = new org.apache.hadoop.fs.Path(path)
+    val found = Option(p.getFileSystem(spark.sparkContext.hadoopConfiguration).globStatus(p)).exists(_.nonEmpty)
+    if (!found) throw new IllegalArgumentException(s"input path $path does not exist")
+    readFound(spark, path, format)
+  }
+
+  private def readFound(spark: SparkSession, path: String, format: String): DataFrame = format match {
     case "parquet" => spark.read.parquet(path)
     case "csv" => spark.read.option("header", "true").option("inferSchema", "true").csv(path)
     case other => throw new IllegalArgumentException(s"--format must be parquet or csv, got '$other'")

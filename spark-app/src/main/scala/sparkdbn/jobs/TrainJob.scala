@@ -26,7 +26,7 @@ object TrainJob {
     "maxStaleness" -> "max-staleness", "mergeRule" -> "merge-rule", "resetLocalMomentum" -> "reset-local-momentum", "blockMomentum" -> "block-momentum",
     "blockLearningRate" -> "block-learning-rate", "numPartitions" -> "partitions", "seed" -> "seed",
     "checkpointDir" -> "checkpoint-dir", "resume" -> "resume", "replicaInit" -> "replica-init",
-    "monitorRows" -> "monitor-rows")
+    "monitorRows" -> "monitor-rows", "heldOutRows" -> "held-out-rows")
 
   private def show(p: Param[_], v: Any): String = v match {
     case a: Array[_] => a.mkString(",")
@@ -42,7 +42,9 @@ object TrainJob {
       Opt("table-prefix", "result tables: <prefix>_runs, _rounds, _params, _features (appended to)", Some("dbn")),
       Opt("model-out", "also save the fitted DBNModel here (overwritten)"),
       Opt("features-input", "score this data set (same format) with the fitted model into <prefix>_features; 'train' for the input"),
-      Opt("features-output-type", "array or vector", Some("array"))) ++
+      Opt("features-output-type", "array or vector", Some("array")),
+      Opt("report", "write the run's report (report.html: charts, filters, samples, the --features-input's confusion " +
+        "matrix) into this directory")) ++
       exposed.map { case (param, name) =>
         val p = d.getParam(param)
         // A param with no default (syncEvery, blockMomentum, ...) shows none: unset, the rule in its doc applies.
@@ -88,11 +90,11 @@ object TrainJob {
     val started = new Timestamp(System.currentTimeMillis())
     val params = est.extractParamMap().toSeq.map(pp => s"${pp.param.name}=${show(pp.param, pp.value)}").sorted.mkString(", ")
     def runRow(status: String, error: Option[String]) = RunRow(runId, status, est.getMode, 0, "", 0L, params, started,
-      new Timestamp(System.currentTimeMillis()), (System.currentTimeMillis() - started.getTime) / 1000.0, 0, 0, Double.NaN,
-      Double.NaN, None, None, error)
+      new Timestamp(System.currentTimeMillis()), (System.currentTimeMillis() - started.getTime) / 1000.0, 0, 0, None,
+      None, None, None, error)
     val model = try {
       sc(spark).setJobDescription(s"spark-dbn train $runId")
-      est.train(input, runId, line => println(s"train: $line"))
+      est.train(input, runId, sparkdbn.cli.ProgressPrinter.stdout("train: "))
     } catch {
       case NonFatal(e) =>
         try RunTables.writeRun(spark, prefix, runRow("failed", Some(String.valueOf(e.getMessage).take(4000)))) catch {
@@ -117,11 +119,11 @@ object TrainJob {
       } else None
     }
     val merged = outcome.rounds.filter(_.status == "merged")
-    def last(f: sparkdbn.train.RoundMetrics => Boolean, g: sparkdbn.train.RoundMetrics => Double): Double = {
+    def last(f: sparkdbn.train.RoundMetrics => Boolean, g: sparkdbn.train.RoundMetrics => Double): Option[Double] = {
       val rs = merged.filter(f)
-      if (rs.isEmpty) Double.NaN else {
+      if (rs.isEmpty) None else {
         val tail = rs.takeRight(math.max(1, rs.map(_.partition).distinct.size))
-        tail.map(g).sum / tail.size
+        Some(tail.map(g).sum / tail.size)
       }
     }
     RunTables.writeRun(spark, prefix, runRow("succeeded", None).copy(
@@ -134,6 +136,11 @@ object TrainJob {
       final_train_accuracy = last(_.layer == -1, _.accuracy),
       accuracy = accuracy,
       resumed_from = outcome.resumedFrom))
+    a.get("report").foreach { dir =>
+      val test = a.get("features-input").map(p => if (p == "train") input else SkeletonJob.read(spark, p, a("format")))
+        .filter(df => est.getLabelCol.nonEmpty && df.columns.contains(est.getLabelCol)).map(_ -> est.getLabelCol)
+      println(s"train: report ${ReportJob.write(spark, runId, prefix, model.setOutputType("array"), test, dir)}")
+    }
     println(s"train: run $runId done: ${model}; tables ${RunTables.runs(prefix)}, ${RunTables.roundsTable(prefix)}, " +
       s"${RunTables.params(prefix)}" + a.get("features-input").fold("")(_ => s", ${RunTables.features(prefix)}") +
       accuracy.fold("")(x => f"; accuracy ${x * 100}%.2f%%"))

@@ -9,7 +9,7 @@ import org.apache.spark.sql.Dataset
 import org.apache.spark.sql.types.StructType
 import org.slf4j.LoggerFactory
 
-import sparkdbn.train.{DistributedTrainer, TrainOutcome, TrainSettings, TrainingData}
+import sparkdbn.train.{DistributedTrainer, TrainOutcome, TrainProgress, TrainSettings, TrainingData}
 
 /**
  * A deep belief network trained data-parallel over Spark: greedy layer-wise
@@ -55,18 +55,31 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
   def setReplicaInit(v: String): this.type = set(replicaInit, v)
   def setMonitorRows(v: Int): this.type = set(monitorRows, v)
 
-  /** Checks the input columns' types (the input width is known only from the data). */
+  def setOutputCol(v: String): this.type = set(outputCol, v)
+  def setOutputType(v: String): this.type = set(outputType, v)
+  def setProbabilityCol(v: String): this.type = set(probabilityCol, v)
+  def setPredictionCol(v: String): this.type = set(predictionCol, v)
+  def setHeldOutRows(v: Int): this.type = set(heldOutRows, v)
+
+  /**
+   * Checks the input columns' types (the input width is known only from the data) and answers the
+   * schema the fitted model will produce (the model scores classes when a labelCol is given).
+   */
   override def transformSchema(schema: StructType): StructType = {
     featureSource.check(schema, sparkdbn.io.FeatureSource.AnyWidth)
     TrainingData.checkLabel(schema, $(labelCol))
     if ($(resume) && $(checkpointDir).isEmpty) throw new IllegalArgumentException("resume needs checkpointDir")
-    schema
+    withOutputColumns(schema, scoresClasses = $(labelCol).nonEmpty)
   }
 
-  override def fit(dataset: Dataset[_]): DBNModel = train(dataset, s"run-${UUID.randomUUID().toString.take(8)}", m => logger.info(m))
+  override def fit(dataset: Dataset[_]): DBNModel =
+    train(dataset, s"run-${UUID.randomUUID().toString.take(8)}", TrainProgress.lines(m => logger.info(m)))
 
   /** `fit` with a run id (names sessions, checkpoints and table rows) and a sink for the progress lines. */
-  def train(dataset: Dataset[_], runId: String, progress: String => Unit): DBNModel = {
+  def train(dataset: Dataset[_], runId: String, progress: String => Unit): DBNModel = train(dataset, runId, TrainProgress.lines(progress))
+
+  /** `fit` with a run id and a progress display. */
+  def train(dataset: Dataset[_], runId: String, progress: TrainProgress): DBNModel = {
     transformSchema(dataset.schema, logging = true)
     val df = dataset.toDF()
     val n = TrainingData.inputWidth(df, featureSource)
@@ -79,7 +92,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
       if (data.labelled && data.numClasses < 2) {
         throw new IllegalArgumentException(s"label column '${$(labelCol)}' has ${data.numClasses} class; fine-tuning needs at least 2")
       }
-      progress(s"run $runId: ${data.totalRows} rows x $n inputs in ${data.partitions} partitions" +
+      progress.line(s"run $runId: ${data.totalRows} rows x $n inputs in ${data.partitions} partitions" +
         (if (data.labelled) s", ${data.numClasses} classes" else "") + s"; layers ${(n +: $(layers).toSeq).mkString("-")}")
       val outcome = new DistributedTrainer(dataset.sparkSession, data, settings(runId), progress).run()
       val model = copyValues(new DBNModel(uid, outcome.snapshot).setParent(this))
@@ -110,7 +123,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
       .mkString("{", ",", s",\"runId\":\"$runId\"}")
     TrainSettings(runId, $(layers).toSeq, $(visibleUnits), rbm, ft, $(epochs), $(fineTuneEpochs), $(batchSize), $(mode),
       get(syncEvery), $(resetLocalMomentum), $(maxStaleness), $(mergeRule), get(blockMomentum), get(blockLearningRate), $(seed), $(replicaInit) == "independent",
-      Option($(checkpointDir)).filter(_.nonEmpty), $(resume), record)
+      Option($(checkpointDir)).filter(_.nonEmpty), $(resume), $(heldOutRows), record)
   }
 
   override def copy(extra: ParamMap): DBN = defaultCopy(extra)

@@ -11,6 +11,7 @@ import org.apache.spark.ml.Model
 import org.apache.spark.ml.linalg.{SQLDataTypes, Vectors}
 import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.util._
+import org.apache.spark.ml.util.DbnParamsIO
 import org.apache.spark.sql.{DataFrame, Dataset, DbnSqlBridge}
 import org.apache.spark.sql.catalyst.expressions.{GenericInternalRow, JoinedRow}
 import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData
@@ -60,16 +61,16 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
 
   override def transformSchema(schema: StructType): StructType = {
     featureSource.check(schema, numInputs)
-    val added = mutable.ArrayBuffer(StructField($(outputCol),
-      if ($(outputType) == "vector") SQLDataTypes.VectorType else ArrayType(FloatType, containsNull = false), nullable = false))
-    if (scoresClasses) {
-      if ($(probabilityCol).nonEmpty) added += StructField($(probabilityCol), SQLDataTypes.VectorType, nullable = false)
-      if ($(predictionCol).nonEmpty) added += StructField($(predictionCol), DoubleType, nullable = false)
-    }
-    added.foreach { f =>
-      if (schema.fieldNames.contains(f.name)) throw new IllegalArgumentException(s"output column '${f.name}' already exists in the input")
-    }
-    StructType(schema.fields ++ added)
+    withOutputColumns(schema, scoresClasses)
+  }
+
+  /** Layer sizes, input first: [784, 500, 500]. */
+  def layerSizes: Array[Int] = dbn.sizes.toArray
+
+  /** The training summary's rounds as a DataFrame (the rounds table's columns); throws when there is no summary. */
+  def roundsFrame(spark: org.apache.spark.sql.SparkSession): DataFrame = summary match {
+    case Some(o) => sparkdbn.train.RunTables.roundsFrame(spark, o.rounds)
+    case None => throw new IllegalStateException(s"DBNModel $uid has no training summary: it was loaded, not fitted")
   }
 
   override def transform(dataset: Dataset[_]): DataFrame = {
@@ -137,24 +138,16 @@ object DBNModel extends MLReadable[DBNModel] {
   override def read: MLReader[DBNModel] = new Reader
   override def load(path: String): DBNModel = super.load(path)
 
-  /** Saved form: metadata.json (class, uid, params) and model.avro (the snapshot). */
+  /**
+   * Saved form, as Spark ML's own stages: `metadata` (DefaultParamsWriter: class, uid, params, written
+   * by Spark, read by Spark's and PySpark's Pipeline loaders) and the model data in `data/model.avro`
+   * (the engine's snapshot). A directory saved before (metadata.json and model.avro) still loads.
+   */
   private class Writer(m: DBNModel) extends MLWriter {
     override protected def saveImpl(path: String): Unit = {
+      DbnParamsIO.saveMetadata(m, path, sparkSession)
       val fs = new Path(path).getFileSystem(sparkSession.sparkContext.hadoopConfiguration)
-      val params: List[(String, JValue)] = m.params.toList.filter(p => m.isSet(p)).map { p =>
-        val param = p.asInstanceOf[org.apache.spark.ml.param.Param[Any]]
-        p.name -> JsonMethods.parse(param.jsonEncode(m.getOrDefault(param)))
-      }
-      val meta = JObject(
-        "class" -> JString(classOf[DBNModel].getName),
-        "uid" -> JString(m.uid),
-        "sparkVersion" -> JString(sparkSession.version),
-        "timestamp" -> JLong(System.currentTimeMillis()),
-        "paramMap" -> JObject(params))
-      fs.mkdirs(new Path(path))
-      val out = fs.create(new Path(path, "metadata.json"))
-      try out.write(JsonMethods.compact(JsonMethods.render(meta)).getBytes("UTF-8")) finally out.close()
-      val model = fs.create(new Path(path, "model.avro"))
+      val model = fs.create(new Path(new Path(path, "data"), "model.avro"))
       try model.write(m.snapshot) finally model.close()
     }
   }
@@ -162,15 +155,25 @@ object DBNModel extends MLReadable[DBNModel] {
   private class Reader extends MLReader[DBNModel] {
     override def load(path: String): DBNModel = {
       val fs = new Path(path).getFileSystem(sparkSession.sparkContext.hadoopConfiguration)
-      def readAll(name: String): Array[Byte] = {
-        val in = fs.open(new Path(path, name))
+      def readAll(p: Path): Array[Byte] = {
+        val in = fs.open(p)
         try in.readAllBytes() finally in.close()
       }
-      val meta = JsonMethods.parse(new String(readAll("metadata.json"), "UTF-8"))
+      if (fs.exists(new Path(path, "metadata.json"))) return legacy(path, fs, readAll)
+      val className = classOf[DBNModel].getName
+      val m = new DBNModel(DbnParamsIO.savedUid(path, sparkSession, className), readAll(new Path(new Path(path, "data"), "model.avro")))
+      m.dbn // check the snapshot now, in the driver
+      DbnParamsIO.loadParams(m, path, sparkSession, className)
+      m
+    }
+
+    /** The form this class wrote before it used Spark's: metadata.json and model.avro. */
+    private def legacy(path: String, fs: org.apache.hadoop.fs.FileSystem, readAll: Path => Array[Byte]): DBNModel = {
+      val meta = JsonMethods.parse(new String(readAll(new Path(path, "metadata.json")), "UTF-8"))
       implicit val formats: Formats = DefaultFormats
       val cls = (meta \ "class").extract[String]
       if (cls != classOf[DBNModel].getName) throw new IllegalArgumentException(s"$path holds a $cls, not a DBNModel")
-      val m = new DBNModel((meta \ "uid").extract[String], readAll("model.avro"))
+      val m = new DBNModel((meta \ "uid").extract[String], readAll(new Path(path, "model.avro")))
       m.dbn
       (meta \ "paramMap") match {
         case JObject(fields) => fields.foreach { case (name, v) =>

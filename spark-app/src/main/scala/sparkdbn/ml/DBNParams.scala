@@ -1,6 +1,8 @@
 package sparkdbn.ml
 
 import org.apache.spark.ml.param._
+import org.apache.spark.ml.linalg.SQLDataTypes
+import org.apache.spark.sql.types._
 
 /**
  * The parameters shared by the DBN estimator and DBNModel (Spark ML style:
@@ -132,6 +134,11 @@ trait DBNParams extends Params {
       "own random initialisation and never adopts the published one (a negative control: its average is meaningless)",
     ParamValidators.inArray(Array("shared", "independent")))
 
+  final val heldOutRows: IntParam = new IntParam(this, "heldOutRows",
+    "rows of each partition (its last) kept out of training to measure the free energy of held-out data after every " +
+      "pre-training round, beside the training rows' (the overfitting monitor of Hinton's practical guide); 0 for none",
+    ParamValidators.gtEq(0))
+
   final val monitorRows: IntParam = new IntParam(this, "monitorRows",
     "rows of each partition on which every round measures reconstruction error and free energy", ParamValidators.inRange(0, 1 << 24))
 
@@ -160,7 +167,26 @@ trait DBNParams extends Params {
     checkpointDir -> "",
     resume -> false,
     replicaInit -> "shared",
-    monitorRows -> 1000)
+    monitorRows -> 1000,
+    heldOutRows -> 0)
+
+  /**
+   * `schema` with the model's output columns: the top layer's P(h|v), and the class probabilities and
+   * prediction when the model scores classes. Used by the model, and by the estimator for the model it
+   * will fit, so that a Pipeline's later stages can read them.
+   */
+  protected def withOutputColumns(schema: StructType, scoresClasses: Boolean): StructType = {
+    val added = scala.collection.mutable.ArrayBuffer(StructField($(outputCol),
+      if ($(outputType) == "vector") SQLDataTypes.VectorType else ArrayType(FloatType, containsNull = false), nullable = false))
+    if (scoresClasses) {
+      if ($(probabilityCol).nonEmpty) added += StructField($(probabilityCol), SQLDataTypes.VectorType, nullable = false)
+      if ($(predictionCol).nonEmpty) added += StructField($(predictionCol), DoubleType, nullable = false)
+    }
+    added.foreach { f =>
+      if (schema.fieldNames.contains(f.name)) throw new IllegalArgumentException(s"output column '${f.name}' already exists in the input")
+    }
+    StructType(schema.fields ++ added)
+  }
 
   setDefault(
     featuresCol -> "features",

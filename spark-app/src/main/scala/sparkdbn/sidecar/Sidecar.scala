@@ -52,11 +52,19 @@ final class Sidecar private (
    * removes the version from loadedModels and sends it again.
    */
   def ensureModel(version: String, snapshot: => Array[Byte]): Unit = if (!loadedModels.contains(version)) {
-    // The array is the caller's and never changes: wrap it, no copy.
-    blockingStub.withDeadlineAfter(5, TimeUnit.MINUTES).putModel(
-      PutModelRequest.newBuilder().setVersion(version).setSnapshot(UnsafeByteOperations.unsafeWrap(snapshot)).build())
-    loadedModels.add(version)
+    // The tasks of one round start together: one sends the version, the others wait for it
+    // (each sending its own copy cost a transfer of the whole model per task).
+    val lock = sending.computeIfAbsent(version, _ => new Object)
+    try lock.synchronized {
+      if (!loadedModels.contains(version)) {
+        // The array is the caller's and never changes: wrap it, no copy.
+        blockingStub.withDeadlineAfter(5, TimeUnit.MINUTES).putModel(
+          PutModelRequest.newBuilder().setVersion(version).setSnapshot(UnsafeByteOperations.unsafeWrap(snapshot)).build())
+        loadedModels.add(version)
+      }
+    } finally sending.remove(version, lock)
   }
+  private val sending = new java.util.concurrent.ConcurrentHashMap[String, Object]()
 
   /**
    * A client-streaming call with HTTP/2 flow control: `open` starts it, then
@@ -130,6 +138,8 @@ object Sidecar {
   val SecretKey: Metadata.Key[String] = Metadata.Key.of("x-dbn-secret", Metadata.ASCII_STRING_MARSHALLER)
   private val Listening = """SPARK_DBN_SIDECAR_LISTENING port=(\d+).*""".r
   private val random = new SecureRandom()
+  /** The JVM side's HTTP/2 receive window (the sidecar raises its own to the same). */
+  private val ReceiveWindowBytes = 32 << 20
 
   private def newSecret(): String = {
     val b = new Array[Byte](32)
@@ -180,6 +190,9 @@ object Sidecar {
       channel = NettyChannelBuilder.forAddress("127.0.0.1", port)
         .usePlaintext()
         .maxInboundMessageSize(conf.maxMessageBytes)
+        // A round's answer is a whole model update (1.6 MB for 784-500): with the 1 MiB default window
+        // it waits on a WINDOW_UPDATE round trip.
+        .flowControlWindow(Sidecar.ReceiveWindowBytes)
         .build()
       val sidecar = new Sidecar(process, port, secret, channel, stderr)
       awaitServing(sidecar, deadline, conf)

@@ -10,13 +10,10 @@ import scala.jdk.CollectionConverters._
 import scala.util.control.NonFatal
 
 import com.google.protobuf.UnsafeByteOperations
-import org.apache.avro.io.DecoderFactory
-import org.apache.avro.specific.SpecificDatumReader
 import org.apache.spark.TaskContext
 import org.apache.spark.sql.SparkSession
 import org.slf4j.LoggerFactory
 
-import sparkdbn.avro.ModelUpdate
 import sparkdbn.proto.{BlockRule, InitLayerRequest, MergeRequest, MergeRule, ReplicaUpdate, SnapshotResponse}
 import sparkdbn.sidecar.SidecarManager
 
@@ -39,6 +36,8 @@ final case class RoundMetrics(
     batches: Int,
     reconstructionError: Double,
     freeEnergy: Double,
+    /** Mean free energy of the partition's held-out rows (NaN: none, or fine-tuning). */
+    heldOutFreeEnergy: Double,
     loss: Double,
     accuracy: Double,
     /** Time the replica trained, in its sidecar. */
@@ -81,6 +80,8 @@ final case class TrainSettings(
     independent: Boolean,
     checkpointDir: Option[String],
     resume: Boolean,
+    /** Each partition's last rows, kept out of training for the held-out free energy (0: none). */
+    heldOutRows: Int,
     /** JSON recorded in every snapshot. */
     recordJson: String) {
   def topics(labelled: Boolean): Seq[String] = hidden.indices.map(l => s"layer$l") ++ (if (labelled) Seq("finetune") else Nil)
@@ -119,7 +120,7 @@ final case class TrainOutcome(
  * lost with their sidecar), and an update older than maxStaleness is rejected
  * and its round redone.
  */
-final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: TrainSettings, progress: String => Unit) {
+final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: TrainSettings, progress: TrainProgress) {
   private val log = LoggerFactory.getLogger(getClass)
   private val sc = spark.sparkContext
   private val P = data.partitions
@@ -138,8 +139,14 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   private val sizes = data.nInputs +: s.hidden
   /** Each topic's block momentum (the bytes the last merge answered; empty: zeros). */
   private val momenta = mutable.Map.empty[String, Array[Byte]]
+  /** Per topic, the version of its last merge's answer and the id under which the driver's sidecar keeps it. */
+  private val kept = mutable.Map.empty[String, (String, String)]
 
   def run(): TrainOutcome = {
+    (0 until P).find(p => s.heldOutRows > 0 && data.rows(p) <= s.heldOutRows).foreach { p =>
+      throw new IllegalArgumentException(s"heldOutRows ${s.heldOutRows}: partition $p has ${data.rows(p)} rows, which leaves none " +
+        "to train on; hold out fewer rows or use fewer partitions")
+    }
     val topics = s.topics(data.labelled)
     val resumed = if (s.resume) checkpoint.flatMap(_.load()) else None
     resumed.foreach { st =>
@@ -148,7 +155,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
           s"(${st.fingerprint}); this one is $fingerprint")
       }
       rounds ++= st.rounds
-      progress(s"resuming run ${s.runId} at ${st.topic}@${st.number} (${if (st.finished) "finished" else "in progress"})")
+      progress.line(s"resuming run ${s.runId} at ${st.topic}@${st.number} (${if (st.finished) "finished" else "in progress"})")
     }
     try {
       var prev: Array[Byte] = Array.emptyByteArray
@@ -218,28 +225,51 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     b.build()
   }
 
-  /** The published version `base` of `topic` moved by the updates (with their staleness); the topic's momentum kept. */
-  private def merge(topic: String, rule: BlockRule, base: Array[Byte], updates: Seq[(Array[Byte], Int)], epochs: Int): Array[Byte] = {
-    val r = driverCall("merging updates") { sc =>
-      val b = MergeRequest.newBuilder().setBase(UnsafeByteOperations.unsafeWrap(base)).setEpochs(epochs)
-        .setTrainingConfig(s.recordJson).setRule(rule)
-        .setMomentum(UnsafeByteOperations.unsafeWrap(momenta.getOrElse(topic, Array.emptyByteArray)))
-      updates.foreach { case (u, t) => b.addUpdates(ReplicaUpdate.newBuilder().setUpdate(UnsafeByteOperations.unsafeWrap(u)).setStaleness(t)) }
-      sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(b.build())
+  /**
+   * A Merge call on the driver's sidecar with `base` as its base. The sidecar keeps the answer of each
+   * topic's last merge (model and momentum, under an id), so when `base` is that answer only the
+   * updates cross; when the sidecar no longer holds it (a new process), the base and momentum are sent.
+   */
+  private def mergeCall(what: String, topic: String, base: Publication, request: MergeRequest.Builder): SnapshotResponse =
+    driverCall(what) { sc =>
+      def send(r: MergeRequest.Builder) = sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(r.setTopic(topic).build())
+      def full() = send(request.clone().setBase(UnsafeByteOperations.unsafeWrap(base.snapshot.value))
+        .setMomentum(UnsafeByteOperations.unsafeWrap(momenta.getOrElse(topic, Array.emptyByteArray))))
+      val answer = kept.get(topic).filter(_._1 == base.version) match {
+        case Some((_, id)) =>
+          try send(request.clone().setBaseState(id)) catch {
+            case e: io.grpc.StatusRuntimeException if e.getStatus.getCode == io.grpc.Status.Code.FAILED_PRECONDITION => full()
+          }
+        case None => full()
+      }
+      kept.remove(topic)
+      answer
     }
+
+  /**
+   * The published version `base` of `topic` moved by the updates (with their staleness), published as the
+   * topic's next version; the topic's momentum kept.
+   */
+  private def mergeAndPublish(topic: String, rule: BlockRule, base: Publication, updates: Seq[(Array[Byte], Int)],
+      epochs: Int): (Publication, Array[Byte], Double, Double) = {
+    val m0 = System.nanoTime()
+    val b = MergeRequest.newBuilder().setEpochs(epochs).setTrainingConfig(s.recordJson).setRule(rule)
+    updates.foreach { case (u, t) => b.addUpdates(ReplicaUpdate.newBuilder().setUpdate(UnsafeByteOperations.unsafeWrap(u)).setStaleness(t)) }
+    val r = mergeCall("merging updates", topic, base, b)
     momenta(topic) = r.getMomentum.toByteArray
-    r.getSnapshot.toByteArray
+    val merged = r.getSnapshot.toByteArray
+    val p0 = System.nanoTime()
+    val next = channel.publish(topic, merged)
+    if (!r.getState.isEmpty) kept(topic) = (next.version, r.getState)
+    (next, merged, (p0 - m0) / 1e9, (System.nanoTime() - p0) / 1e9)
   }
 
   /** The topic's final model: the engine's centre of the published look-ahead (None when the rule keeps no momentum). */
-  private def finish(topic: String, rule: BlockRule, layer: Int, base: Array[Byte]): Option[Array[Byte]] =
-    momenta.get(topic).filter(_.nonEmpty).map { m =>
-      driverCall("finishing the topic") { sc =>
-        sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(MergeRequest.newBuilder()
-          .setBase(UnsafeByteOperations.unsafeWrap(base)).setTrainingConfig(s.recordJson).setRule(rule)
-          .setMomentum(UnsafeByteOperations.unsafeWrap(m)).setFinish(true).setLayer(layer).build())
-      }.getSnapshot.toByteArray
-    }
+  private def finish(topic: String, rule: BlockRule, layer: Int, base: Publication): Option[Array[Byte]] =
+    try momenta.get(topic).filter(_.nonEmpty).map { _ =>
+      mergeCall("finishing the topic", topic, base, MergeRequest.newBuilder().setTrainingConfig(s.recordJson).setRule(rule)
+        .setFinish(true).setLayer(layer)).getSnapshot.toByteArray
+    } finally kept.remove(topic)
 
   // ---------------------------------------------------------------- one topic
 
@@ -250,7 +280,21 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     (fields + ("seed" -> seed.toString)).toSeq.sortBy(_._1).map { case (k, v) => s"\"$k\":$v" }.mkString("{", ",", "}")
   }
 
-  private final class Progress(val perEpoch: Array[Int], val total: Array[Long], val done: Array[Long]) {
+  private final class Progress(val topic: String, val epochs: Int, val perEpoch: Array[Int], val total: Array[Long],
+      val done: Array[Long]) {
+    private val startedNanos = System.nanoTime()
+    private val doneAtStart = done.sum
+    private var samples = 0L
+    /** Records a merged round's rows; answers the topic's progress for the display. */
+    def report(rows: Long, figure: String): TopicProgress = {
+      samples += rows
+      val elapsed = (System.nanoTime() - startedNanos) / 1e9
+      // ETA from this session's pace (a resumed run's earlier batches took no time here).
+      val doneHere = done.sum - doneAtStart
+      val remaining = total.sum - done.sum
+      TopicProgress(topic, minEpoch, epochs, done.sum, total.sum, samples / math.max(elapsed, 1e-9), figure, elapsed,
+        if (doneHere > 0) elapsed * remaining / doneHere else Double.NaN)
+    }
     def remaining(p: Int): Long = total(p) - done(p)
     def epoch(p: Int): Int = (done(p) / perEpoch(p)).toInt
     def minEpoch: Int = (0 until P).map(epoch).min
@@ -259,8 +303,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   private def trainTopic(topic: String, layer: Int, prevSnapshot: Option[Array[Byte]], from: Option[CheckpointState]): Array[Byte] = {
     val epochs = if (layer >= 0) s.epochs else s.fineTuneEpochs
-    val perEpoch = Array.tabulate(P)(p => math.max(1L, (data.rows(p) + s.batchSize - 1) / s.batchSize).toInt)
-    val prog = new Progress(perEpoch, perEpoch.map(_.toLong * epochs), from.map(_.done.clone()).getOrElse(new Array[Long](P)))
+    val perEpoch = Array.tabulate(P)(p => math.max(1L, (data.rows(p) - s.heldOutRows + s.batchSize - 1) / s.batchSize).toInt)
+    val prog = new Progress(topic, epochs, perEpoch, perEpoch.map(_.toLong * epochs), from.map(_.done.clone()).getOrElse(new Array[Long](P)))
     val t0 = System.nanoTime()
     from match {
       case Some(st) =>
@@ -274,16 +318,16 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         val pub = channel.publish(topic, init.getSnapshot.toByteArray)
         saveCheckpoint(topic, pub, prog, pub.snapshot.value, finished = epochs == 0)
     }
-    progress(f"$topic: ${epochs} epochs, ${prog.total.sum} mini-batches over $P partitions (${s.mode}, syncEvery ${syncEvery})")
+    progress.line(f"$topic: ${epochs} epochs, ${prog.total.sum} mini-batches over $P partitions (${s.mode}, syncEvery ${syncEvery})")
     val rule = topicRule()
     if (s.mode == "sync") syncLoop(topic, rule, layer, prog) else asyncLoop(topic, rule, layer, prog)
-    val (last, bytes) = finish(topic, rule, layer, channel.latest(topic).get.snapshot.value) match {
+    val (last, bytes) = finish(topic, rule, layer, channel.latest(topic).get) match {
       case Some(centre) => (channel.publish(topic, centre), centre)
       case None => val l = channel.latest(topic).get; (l, l.snapshot.value)
     }
     momenta.remove(topic)
     saveCheckpoint(topic, last, prog, bytes, finished = true)
-    progress(f"$topic: done at version ${last.number} in ${(System.nanoTime() - t0) / 1e9}%.1f s")
+    progress.line(f"$topic: done at version ${last.number} in ${(System.nanoTime() - t0) / 1e9}%.1f s")
     bytes
   }
 
@@ -292,7 +336,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     val version = sparkdbn.ml.DBNModel.versionOf(base)
     val bc = sc.broadcast(base)
     try {
-      val spec = RoundSpec(s.runId, layer, configJson(layer, 0), data.nInputs, s.independent, inputSums = true, resetMomentum = false)
+      val spec = RoundSpec(s.runId, layer, configJson(layer, 0), data.nInputs, s.independent, inputSums = true, resetMomentum = false,
+      heldOutRows = s.heldOutRows)
       sc.setJobGroup(group, s"spark-dbn ${s.runId}: $topic: measuring the input of layer $layer", interruptOnCancel = false)
       val results = sc.runJob(data.chunks, (ctx: TaskContext, it: Iterator[Chunk]) =>
         ReplicaTask.run(spec, version, () => bc.value, 0, 0, it), 0 until P)
@@ -304,7 +349,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   private def runRound(topic: String, layer: Int, pub: Publication, parts: Seq[Int], batches: Int => Int, epoch: Int => Int,
       what: String): Seq[RoundResult] = {
-    val spec = RoundSpec(s.runId, layer, "", data.nInputs, s.independent, inputSums = false, resetMomentum = s.resetLocalMomentum)
+    val spec = RoundSpec(s.runId, layer, "", data.nInputs, s.independent, inputSums = false, resetMomentum = s.resetLocalMomentum,
+      heldOutRows = s.heldOutRows)
     val configs = (0 until P).map(p => configJson(layer, p)).toArray
     val bs = (0 until P).map(batches).toArray
     val es = (0 until P).map(epoch).toArray
@@ -316,14 +362,13 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     }, parts).toSeq
   }
 
-  private def decode(update: Array[Byte]): ModelUpdate =
-    new SpecificDatumReader[ModelUpdate](classOf[ModelUpdate]).read(null, DecoderFactory.get().binaryDecoder(update, null))
-
-  private def metrics(topic: String, layer: Int, round: Int, version: Int, pub: Publication, r: RoundResult, u: ModelUpdate,
-      staleness: Int, status: String, epoch: Int, roundSeconds: Double, mergeSeconds: Double, publishSeconds: Double): RoundMetrics =
-    RoundMetrics(s.runId, topic, layer, round, version, pub.number, r.partition, staleness, status, epoch, u.getSamples,
-      u.getBatches, u.getReconstructionError, u.getFreeEnergy, u.getLoss, u.getAccuracy, u.getSeconds, r.taskSeconds,
+  private def metrics(topic: String, layer: Int, round: Int, version: Int, pub: Publication, r: RoundResult,
+      staleness: Int, status: String, epoch: Int, roundSeconds: Double, mergeSeconds: Double, publishSeconds: Double): RoundMetrics = {
+    val u = r.figures
+    RoundMetrics(s.runId, topic, layer, round, version, pub.number, r.partition, staleness, status, epoch, u.samples,
+      u.batches, u.reconstructionError, u.freeEnergy, u.heldOutFreeEnergy, u.loss, u.accuracy, u.seconds, r.taskSeconds,
       roundSeconds, mergeSeconds, publishSeconds, r.executor, r.warm, r.resent, System.currentTimeMillis())
+  }
 
   /** The round's figures for the progress line, averaged over its replicas. */
   private def figure(ms: Seq[RoundMetrics]): String = {
@@ -331,6 +376,13 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     val of = if (ms.size > 1) s" (mean of ${ms.size})" else ""
     if (ms.head.layer >= 0) f"recon ${mean(_.reconstructionError)}%.3f, free energy ${mean(_.freeEnergy)}%.2f$of"
     else f"loss ${mean(_.loss)}%.4f, accuracy ${mean(_.accuracy) * 100}%.2f%%$of"
+  }
+
+  /** The round's figure for a person: the one number that says how training goes. */
+  private def headline(ms: Seq[RoundMetrics]): String = {
+    def mean(f: RoundMetrics => Double) = ms.map(f).sum / ms.size
+    if (ms.head.layer >= 0) f"reconstruction error ${mean(_.reconstructionError)}%.3f"
+    else f"training accuracy ${mean(_.accuracy) * 100}%.2f%%"
   }
 
   private def syncLoop(topic: String, rule: BlockRule, layer: Int, prog: Progress): Unit = {
@@ -346,22 +398,19 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         val started = System.nanoTime()
         val results = runRound(topic, layer, pub, parts, batches, prog.epoch, s"$topic round $round (from version ${pub.number})")
         val roundSeconds = (System.nanoTime() - started) / 1e9
-        val decoded = results.map(r => r -> decode(r.update))
         parts.foreach(p => prog.done(p) += batches(p))
-        val m0 = System.nanoTime()
-        val merged = merge(topic, rule, pub.snapshot.value, results.map(r => r.update -> 0), prog.minEpoch - epochBefore)
-        val mergeSeconds = (System.nanoTime() - m0) / 1e9
-        val p0 = System.nanoTime()
-        val next = channel.publish(topic, merged)
-        val publishSeconds = (System.nanoTime() - p0) / 1e9
-        val ms = decoded.map { case (r, u) =>
-          metrics(topic, layer, round, next.number, pub, r, u, 0, "merged", epochs0(r.partition), roundSeconds, mergeSeconds, publishSeconds)
+        val (next, merged, mergeSeconds, publishSeconds) =
+          mergeAndPublish(topic, rule, pub, results.map(r => r.update -> 0), prog.minEpoch - epochBefore)
+        val ms = results.map { r =>
+          metrics(topic, layer, round, next.number, pub, r, 0, "merged", epochs0(r.partition), roundSeconds, mergeSeconds, publishSeconds)
         }
         rounds.synchronized(rounds ++= ms)
         saveCheckpoint(topic, next, prog, merged, finished = false)
-        progress(f"$topic round $round -> version ${next.number}: ${figure(ms)}, " +
+        // The round's details go to the log (scripts/bench train reads them); a person sees the topic's progress.
+        log.info(f"$topic round $round -> version ${next.number}: ${figure(ms)}, " +
           f"epoch ${prog.minEpoch}, round ${roundSeconds}%.2f s (training ${ms.map(_.trainSeconds).max}%.2f s), " +
           f"merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s")
+        progress.topic(prog.report(ms.map(_.samples).sum, headline(ms)))
       } finally channel.release(pub)
     }
   }
@@ -397,33 +446,29 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
               val started = System.nanoTime()
               val r = runRound(topic, layer, pub, Seq(p), _ => batches, prog.epoch, s"$topic partition $p round $own (from version ${pub.number})").head
               val roundSeconds = (System.nanoTime() - started) / 1e9
-              val u = decode(r.update)
               lock.synchronized {
                 round += 1
                 val latest = channel.latest(topic).get
                 val staleness = latest.number - pub.number
                 if (staleness > s.maxStaleness) {
-                  rounds.synchronized(rounds += metrics(topic, layer, round, -1, pub, r, u, staleness, "rejected", prog.epoch(p),
+                  rounds.synchronized(rounds += metrics(topic, layer, round, -1, pub, r, staleness, "rejected", prog.epoch(p),
                     roundSeconds, 0, 0))
-                  progress(s"$topic partition $p: update from version ${pub.number} is $staleness versions old " +
+                  progress.line(s"$topic partition $p: update from version ${pub.number} is $staleness versions old " +
                     s"(maxStaleness ${s.maxStaleness}): rejected, redoing the round")
                 } else {
                   val epochBefore = prog.minEpoch
                   val epoch = prog.epoch(p)
                   prog.done(p) += batches
-                  val m0 = System.nanoTime()
-                  val merged = merge(topic, rule, latest.snapshot.value, Seq(r.update -> staleness), prog.minEpoch - epochBefore)
-                  val mergeSeconds = (System.nanoTime() - m0) / 1e9
-                  val p0 = System.nanoTime()
-                  val next = channel.publish(topic, merged)
-                  val publishSeconds = (System.nanoTime() - p0) / 1e9
-                  val m = metrics(topic, layer, round, next.number, pub, r, u, staleness, "merged", epoch, roundSeconds, mergeSeconds,
+                  val (next, merged, mergeSeconds, publishSeconds) =
+                    mergeAndPublish(topic, rule, latest, Seq(r.update -> staleness), prog.minEpoch - epochBefore)
+                  val m = metrics(topic, layer, round, next.number, pub, r, staleness, "merged", epoch, roundSeconds, mergeSeconds,
                     publishSeconds)
                   rounds.synchronized(rounds += m)
                   saveCheckpoint(topic, next, prog, merged, finished = false)
-                  progress(f"$topic partition $p -> version ${next.number}: ${figure(Seq(m))}, staleness $staleness, " +
+                  log.info(f"$topic partition $p -> version ${next.number}: ${figure(Seq(m))}, staleness $staleness, " +
                     f"epoch $epoch, ${m.batches} batches in ${m.trainSeconds}%.2f s (round ${roundSeconds}%.2f s), " +
                     f"merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s, executor ${m.executor}")
+                  progress.topic(prog.report(m.samples, headline(Seq(m))))
                 }
               }
             } catch {

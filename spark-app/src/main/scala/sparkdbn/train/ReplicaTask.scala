@@ -21,14 +21,29 @@ final case class RoundSpec(
     independent: Boolean,
     inputSums: Boolean,
     /** The replica starts the round with zero local momentum. */
-    resetMomentum: Boolean) {
+    resetMomentum: Boolean,
+    /** The partition's last rows the sidecar keeps out of training (held-out free energy). */
+    heldOutRows: Int) {
   def session(partition: Int): String = s"$runId/$partition"
 }
 
-/** What a replica sends back: its update (proto/update.avsc) and where and how it ran. */
+/** How a replica's round went (NaN: the figure does not apply to the round). */
+final case class RoundFigures(
+    samples: Long,
+    batches: Int,
+    reconstructionError: Double,
+    freeEnergy: Double,
+    heldOutFreeEnergy: Double,
+    loss: Double,
+    accuracy: Double,
+    /** Time the replica trained, in its sidecar. */
+    seconds: Double)
+
+/** What a replica sends back: its update (proto/update.avsc), its figures, and where and how it ran. */
 final case class RoundResult(
     partition: Int,
     update: Array[Byte],
+    figures: RoundFigures,
     inputSums: Array[Double],
     rows: Long,
     warm: Boolean,
@@ -67,7 +82,7 @@ object ReplicaTask {
         try answer = train() catch {
           case s: StatusRuntimeException if s.getStatus.getCode == Status.Code.NOT_FOUND && !resent =>
             // The sidecar does not hold this partition's rows (new process, or evicted): send them.
-            cacheData(sidecar, spec.session(p), spec.nInputs, chunks, task)
+            cacheData(sidecar, spec.session(p), spec.nInputs, chunks, task, spec.heldOutRows)
             resent = true
           case s: StatusRuntimeException if s.getStatus.getCode == Status.Code.FAILED_PRECONDITION && !modelSent =>
             sidecar.loadedModels.remove(version)
@@ -82,16 +97,22 @@ object ReplicaTask {
       case s: SidecarException => throw s
       case NonFatal(e) => throw sidecar.explain(e)
     }
-    RoundResult(p, resp.getUpdate.toByteArray, resp.getInputSumsList.asScala.map(_.doubleValue()).toArray, resp.getRows,
+    val f = resp.getFigures
+    def some(has: Boolean, v: Double) = if (has) v else Double.NaN
+    val figures = RoundFigures(f.getSamples, f.getBatches, some(f.hasReconstructionError, f.getReconstructionError),
+      some(f.hasFreeEnergy, f.getFreeEnergy), some(f.hasHeldOutFreeEnergy, f.getHeldOutFreeEnergy), some(f.hasLoss, f.getLoss),
+      some(f.hasAccuracy, f.getAccuracy), f.getSeconds)
+    RoundResult(p, resp.getUpdate.toByteArray, figures, resp.getInputSumsList.asScala.map(_.doubleValue()).toArray, resp.getRows,
       resp.getWarm, resent, SparkEnv.get.executorId, (System.nanoTime() - t0) / 1e9)
   }
 
   /** Streams a partition's chunks to the sidecar's session cache. */
-  def cacheData(sidecar: Sidecar, session: String, n: Int, chunks: Iterator[Chunk], task: String): CacheDataResponse = {
+  def cacheData(sidecar: Sidecar, session: String, n: Int, chunks: Iterator[Chunk], task: String, heldOutRows: Int = 0): CacheDataResponse = {
     val t0 = System.nanoTime()
     var encodeNanos = 0L
     var rows = 0L
-    val start = CacheDataRequest.newBuilder().setStart(CacheStart.newBuilder().setSession(session).setTask(task).setNInputs(n)).build()
+    val start = CacheDataRequest.newBuilder().setStart(CacheStart.newBuilder().setSession(session).setTask(task).setNInputs(n)
+      .setHeldOutRows(heldOutRows)).build()
     var encoder: FeatureArrow.Encoder = null
     val batches = chunks.map { c =>
       val e0 = System.nanoTime()

@@ -3,6 +3,7 @@ package sparkdbn.train
 import java.sql.Timestamp
 
 import org.apache.spark.sql.{DataFrame, Row, SparkSession}
+import org.apache.spark.sql.functions.{isnan, lit, when}
 import org.apache.spark.sql.types._
 
 import sparkdbn.model.DbnSnapshots
@@ -21,8 +22,9 @@ final case class RunRow(
     seconds: Double,
     rounds: Int,
     versions_published: Int,
-    final_reconstruction_error: Double,
-    final_train_accuracy: Double,
+    /** NULL when the run pre-trained nothing (or fine-tuned nothing): not applicable, not NaN. */
+    final_reconstruction_error: Option[Double],
+    final_train_accuracy: Option[Double],
     accuracy: Option[Double],
     resumed_from: Option[String],
     error: Option[String])
@@ -40,12 +42,44 @@ object RunTables {
   def features(prefix: String): String = s"${prefix}_features"
 
   def writeRun(spark: SparkSession, prefix: String, row: RunRow): Unit =
-    spark.createDataFrame(Seq(row)).coalesce(1).write.mode("append").saveAsTable(runs(prefix))
+    appendTo(spark, spark.createDataFrame(Seq(row)).coalesce(1), runs(prefix))
+
+  /**
+   * Appends `df` to `table`, by column name. The tables outlive versions of this code: a column the
+   * table lacks is added to it (earlier rows read NULL there), and a column the frame lacks is
+   * written as NULL, so a run never fails at its end because an older run made the table.
+   */
+  def appendTo(spark: SparkSession, df: DataFrame, table: String): Unit = {
+    if (!spark.catalog.tableExists(table)) df.write.mode("append").saveAsTable(table)
+    else {
+      val existing = spark.table(table).schema
+      val lower = existing.fieldNames.map(_.toLowerCase).toSet
+      val missing = df.schema.filterNot(f => lower.contains(f.name.toLowerCase))
+      if (missing.nonEmpty) {
+        spark.sql(s"ALTER TABLE $table ADD COLUMNS (${missing.map(f => s"`${f.name}` ${f.dataType.sql}").mkString(", ")})")
+      }
+      val have = df.columns.map(_.toLowerCase).toSet
+      val filled = existing.filterNot(f => have.contains(f.name.toLowerCase))
+        .foldLeft(df)((d, f) => d.withColumn(f.name, lit(null).cast(f.dataType)))
+      filled.write.mode("append").saveAsTable(table)
+    }
+  }
+
+  /** Figures of one kind of round only (the engine reports NaN for the others): NULL in the table where they do not apply. */
+  private val OnlySomeRounds = Set("reconstructionError", "freeEnergy", "heldOutFreeEnergy", "loss", "accuracy")
+
+  /** The rounds as the rounds table holds them: snake_case columns, NULL where a figure does not apply. */
+  def roundsFrame(spark: SparkSession, rounds: Seq[RoundMetrics]): DataFrame = {
+    val df = spark.createDataFrame(rounds)
+    val snake = df.columns.map { c =>
+      val v = if (OnlySomeRounds(c)) when(!isnan(df.col(c)), df.col(c)) else df.col(c)
+      v.as(c.replaceAll("([a-z])([A-Z])", "$1_$2").toLowerCase)
+    }
+    df.select(snake.toIndexedSeq: _*)
+  }
 
   def writeRounds(spark: SparkSession, prefix: String, rounds: Seq[RoundMetrics]): Unit = if (rounds.nonEmpty) {
-    val df = spark.createDataFrame(rounds)
-    val snake = df.columns.map(c => df.col(c).as(c.replaceAll("([a-z])([A-Z])", "$1_$2").toLowerCase))
-    df.select(snake.toIndexedSeq: _*).coalesce(1).write.mode("append").saveAsTable(roundsTable(prefix))
+    appendTo(spark, roundsFrame(spark, rounds).coalesce(1), roundsTable(prefix))
   }
 
   val ParamsSchema: StructType = StructType(Seq(
@@ -77,5 +111,5 @@ object RunTables {
   }
 
   def writeParams(spark: SparkSession, prefix: String, runId: String, snapshot: Array[Byte]): Unit =
-    paramsFrame(spark, runId, snapshot).write.mode("append").saveAsTable(params(prefix))
+    appendTo(spark, paramsFrame(spark, runId, snapshot), params(prefix))
 }

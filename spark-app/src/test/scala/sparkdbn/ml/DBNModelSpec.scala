@@ -158,6 +158,21 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     assert(DBNModel.fromSnapshot(avro.toString).numFeatures == 2)
     val pipe = new Pipeline().setStages(Array(new DBNModel(snapshot).setProbabilityCol("").setPredictionCol(""))).fit(data(10, 1))
     assert(pipe.transform(data(10, 1)).columns.contains("dbn_features"))
+    // Spark ML's own layout (DefaultParamsWriter's metadata/, the model data under data/): a saved Pipeline
+    // holding the model loads with Spark's PipelineModel reader, which reads each stage's metadata/.
+    assert(Files.isDirectory(dir.resolve("model").resolve("metadata")))
+    assert(Files.isRegularFile(dir.resolve("model").resolve("data").resolve("model.avro")))
+    val pipePath = dir.resolve("pipeline").toString
+    pipe.write.overwrite().save(pipePath)
+    val pipeBack = org.apache.spark.ml.PipelineModel.load(pipePath)
+    assert(pipeBack.stages.head.asInstanceOf[DBNModel].snapshot.sameElements(snapshot))
+    // The layout this class wrote before (metadata.json and model.avro) still loads.
+    val legacy = Files.createDirectories(dir.resolve("legacy"))
+    Files.write(legacy.resolve("model.avro"), snapshot)
+    Files.writeString(legacy.resolve("metadata.json"),
+      s"""{"class":"sparkdbn.ml.DBNModel","uid":"dbnModel_old","paramMap":{"outputCol":"old_h"}}""")
+    val old = DBNModel.load(legacy.toString)
+    assert(old.uid == "dbnModel_old" && old.getOutputCol == "old_h" && old.snapshot.sameElements(snapshot))
   }
 
   test("1,000,000 rows x 784 features stream through: sidecar peak RSS < 512 MiB, live JVM heap < 512 MiB") {

@@ -81,6 +81,26 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     assert(s.rounds.forall(r => r.status == "merged" && r.staleness == 0))
     val acc = model.transform(df).select(avg((col("prediction") === col("label")).cast("double"))).head().getDouble(0)
     assert(acc > 0.95, s"accuracy $acc")
+
+    // In a Pipeline, a later stage reads the DBN's output: the estimator's transformSchema is the model's
+    // (it returned its input unchanged: [FIELD_NOT_FOUND] dbn_features). Fitted, saved, loaded, scored.
+    val pipe = new org.apache.spark.ml.Pipeline().setStages(Array(
+      new DBN().setLayers(Array(4)).setEpochs(3).setBatchSize(10).setLearningRate("0.1").setSyncEvery(4).setNumPartitions(2)
+        .setOutputType("vector"),
+      new org.apache.spark.ml.classification.LogisticRegression().setFeaturesCol("dbn_features").setMaxIter(50)))
+    val est = pipe.getStages.head.asInstanceOf[DBN]
+    assert(est.transformSchema(df.schema).fieldNames.toSeq == Seq("features", "label", "dbn_features"))
+    assert(est.copy(org.apache.spark.ml.param.ParamMap.empty).setLabelCol("label").transformSchema(df.schema).fieldNames.toSeq ==
+      Seq("features", "label", "dbn_features", "probability", "prediction"))
+    val fitted = pipe.fit(df)
+    val path = java.nio.file.Files.createTempDirectory("dbn-pipeline").resolve("p").toString
+    fitted.write.overwrite().save(path)
+    val again = org.apache.spark.ml.PipelineModel.load(path)
+    def predictions(m: org.apache.spark.ml.PipelineModel) = m.transform(df).select("prediction").collect().map(_.getDouble(0)).toSeq
+    val (p1, p2) = (predictions(fitted), predictions(again))
+    assert(p1 == p2)
+    val pipeAcc = p1.zip(rows.map(_._2)).count { case (p, y) => p == y }.toDouble / rows.size
+    assert(pipeAcc > 0.9, s"pipeline accuracy $pipeAcc")
   }
 
   test("the channel keeps at most two versions of a topic alive, plus those a running job holds") {
@@ -101,7 +121,7 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
 
   test("a checkpoint keeps every round once, in order, and the block momentum of its version, across many saves and a reload") {
     val ckpt = dir.resolve("ckpt").toString
-    def round(i: Int) = sparkdbn.train.RoundMetrics("r", "layer0", 0, i, i, i - 1, i % 2, 0, "merged", 0, 10L, 1, 1.0, -2.0,
+    def round(i: Int) = sparkdbn.train.RoundMetrics("r", "layer0", 0, i, i, i - 1, i % 2, 0, "merged", 0, 10L, 1, 1.0, -2.0, -1.5,
       Double.NaN, Double.NaN, 0.1, 0.2, 0.3, 0.01, 0.001, "driver", warm = true, resent = false, 0L)
     val c = new sparkdbn.train.Checkpoint(ckpt, spark.sparkContext.hadoopConfiguration)
     // 150 saves of 2 new rounds each: the files are merged into one along the way.

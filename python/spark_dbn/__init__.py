@@ -1,0 +1,16 @@
+"""spark-dbn for PySpark: deep belief networks trained data-parallel over Apache Spark.
+
+    from spark_dbn import DBN, DBNModel
+    spark = spark_dbn.session()                     # or any session started with spark_dbn.jar_path() in spark.jars
+    model = DBN(layers=[500, 500], labelCol="label", epochs=5).fit(train)
+    model.transform(test)                            # dbn_features, probability, prediction
+
+The estimator and the model wrap the Scala `sparkdbn.ml.DBN` and `sparkdbn.ml.DBNModel`: their params,
+documentation and defaults are read from the JVM, and errors raised there arrive as PySpark exceptions
+with the JVM's message.
+"""
+from spark_dbn._jar import jar_path, session
+from spark_dbn._ml import DBN, DBNModel
+
+__version__ = "0.1.0"
+__all__ = ["DBN", "DBNModel", "jar_path", "session", "__version__"]

@@ -1,0 +1,1 @@
+"""Python side of the JVM package `sparkdbn` (see `spark_dbn`, the package users import)."""

@@ -1,0 +1,105 @@
+import os
+
+import pytest
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression
+from pyspark.sql import functions as F
+
+from spark_dbn import DBN, DBNModel
+
+# Small and quick: one hidden layer of 8, a few epochs (the quality of the maths is tested elsewhere).
+SMALL = dict(layers=[8], epochs=5, batchSize=20, numPartitions=2, seed=3)
+
+
+def accuracy(df, prediction="prediction"):
+    return df.select(F.avg((F.col(prediction) == F.col("label")).cast("double"))).first()[0]
+
+
+def test_params_docs_and_defaults_come_from_the_jvm(spark):
+    d = DBN()
+    jvm = spark.sparkContext._jvm.sparkdbn.ml.DBN()
+    for name in ["epochs", "layers", "learningRate", "mergeRule", "heldOutRows", "monitorRows"]:
+        jp = jvm.getParam(name)
+        assert d.getParam(name).doc == jp.doc()
+        default = jvm.getDefault(jp).get()
+        assert d.getOrDefault(name) == (list(default) if name == "layers" else default)
+    assert d.getLayers() == [500, 500]
+    assert d.setEpochs(7).getEpochs() == 7
+    assert DBN(epochs=2, layers=[4]).getLayers() == [4]
+    # Typed converters: a string for an integer param is refused in Python, naming the param.
+    with pytest.raises(TypeError, match="epochs|Could not convert"):
+        DBN(epochs="many")
+
+
+def test_an_unknown_or_out_of_range_param_is_refused_naming_it(spark):
+    with pytest.raises(ValueError, match="DBN has no param 'epochz'"):
+        DBN(epochz=3)
+    # Out of range: refused when set, by the JVM's validator, naming the param.
+    with pytest.raises(Exception, match="parameter epochs given invalid value -1"):
+        DBN(layers=[4], epochs=-1)
+    with pytest.raises(Exception, match="parameter mergeRule given invalid value"):
+        DBN().setMergeRule("median")
+
+
+def test_fit_and_transform_with_every_output_column(spark, digits):
+    train, test = digits
+    model = DBN(labelCol="label", fineTuneEpochs=10, fineTuneLearningRate="0.2", **SMALL).fit(train)
+    assert isinstance(model, DBNModel)
+    assert model.numClasses == 3
+    assert model.sizes == [16, 8]
+    assert model.hasSummary
+    rounds = model.roundsFrame()
+    assert {"topic", "round", "reconstruction_error", "accuracy"} <= set(rounds.columns)
+    assert rounds.where("topic = 'finetune'").count() > 0
+    out = model.transform(test)
+    assert {"dbn_features", "probability", "prediction"} <= set(out.columns)
+    assert len(out.first()["dbn_features"]) == 8
+    assert accuracy(out) > 0.9
+
+
+def test_a_pipeline_of_the_dbn_and_a_logistic_regression_reading_its_output(spark, digits, tmp_path):
+    train, test = digits
+    pipeline = Pipeline(stages=[DBN(outputType="vector", **SMALL),
+                                LogisticRegression(featuresCol="dbn_features", labelCol="label", maxIter=50)])
+    fitted = pipeline.fit(train)
+    scored = fitted.transform(test)
+    assert accuracy(scored) > 0.9
+    # Saved and loaded as a whole: the DBN stage comes back as this package's class.
+    path = str(tmp_path / "pipeline")
+    fitted.write().overwrite().save(path)
+    again = PipelineModel.load(path)
+    assert type(again.stages[0]).__name__ == "DBNModel"
+    a = [r["prediction"] for r in scored.orderBy("id").select("prediction").collect()]
+    b = [r["prediction"] for r in again.transform(test).orderBy("id").select("prediction").collect()]
+    assert a == b
+
+
+def test_save_and_load_both_ways_with_scala(spark, digits, tmp_path):
+    train, test = digits
+    model = DBN(labelCol="label", fineTuneEpochs=3, **SMALL).fit(train)
+    jvm = spark.sparkContext._jvm
+    from_python = str(tmp_path / "from-python")
+    model.write().overwrite().save(from_python)
+    in_scala = jvm.sparkdbn.ml.DBNModel.load(from_python)
+    assert in_scala.uid() == model.uid
+    assert list(in_scala.layerSizes()) == [16, 8]
+    from_scala = str(tmp_path / "from-scala")
+    model._java_obj.write().overwrite().save(from_scala)
+    back = DBNModel.load(from_scala)
+    assert back.uid == model.uid and back.numClasses == 3
+    p1 = [r[0] for r in model.transform(test).orderBy("id").select("prediction").collect()]
+    p2 = [r[0] for r in back.transform(test).orderBy("id").select("prediction").collect()]
+    assert p1 == p2
+    # An engine snapshot loads too.
+    snapshot = [f for f in os.listdir(os.path.join(from_scala, "data")) if f.endswith(".avro")]
+    assert snapshot, os.listdir(os.path.join(from_scala, "data"))
+    assert DBNModel.fromSnapshot(os.path.join(from_scala, "data", snapshot[0])).sizes == [16, 8]
+
+
+def test_a_nan_in_the_input_raises_an_error_naming_the_row(spark, digits):
+    train, test = digits
+    model = DBN(**SMALL).fit(train)
+    bad = test.withColumn("features", F.when(F.col("id") == 650, F.expr("transform(features, (x, i) -> IF(i = 5, float('NaN'), x))"))
+                          .otherwise(F.col("features")))
+    with pytest.raises(Exception, match=r"row \d+, column 5: value is NaN"):
+        model.transform(bad).collect()
