@@ -10,7 +10,7 @@ documentation and defaults are read from the JVM, and errors raised there arrive
 with the JVM's message.
 """
 from spark_dbn._jar import jar_path, session
-from spark_dbn._ml import DBN, DBNModel
+from spark_dbn._ml import DBN, DBNError, DBNModel
 
 __version__ = "0.1.0"
-__all__ = ["DBN", "DBNModel", "jar_path", "session", "__version__"]
+__all__ = ["DBN", "DBNError", "DBNModel", "jar_path", "session", "__version__"]

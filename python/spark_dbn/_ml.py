@@ -5,6 +5,7 @@ default), with a type converter chosen by the Java param's class, so a rule (a d
 one owner, the Scala DBNParams. Setters and getters (`setLayers`, `getLayers`, ...) are generated
 from the same list.
 """
+from py4j.protocol import Py4JJavaError
 from pyspark import SparkContext
 from pyspark.ml.param import Param, TypeConverters
 from pyspark.ml.util import JavaMLReadable, JavaMLReader, JavaMLWritable
@@ -83,6 +84,16 @@ def _from_java(v):
     return v
 
 
+class DBNError(RuntimeError):
+    """A failure on the JVM side, in the words of the exception that knows (a task's own message, not
+    Spark's job-abort wrapping of it): the rule is the command line's, sparkdbn.cli.Failure."""
+
+
+def _explained(e: Py4JJavaError) -> DBNError:
+    jvm = SparkContext._active_spark_context._jvm
+    return DBNError(jvm.sparkdbn.cli.Failure.explain(e.java_exception))
+
+
 class _Reader(JavaMLReader):
     """Loads with the JVM class of the same name (PySpark would look for org.apache.spark's)."""
 
@@ -107,6 +118,12 @@ class DBN(JavaEstimator, _JvmParams, JavaMLWritable, JavaMLReadable):
 
     def _create_model(self, java_model) -> "DBNModel":
         return DBNModel(java_model)
+
+    def _fit(self, dataset) -> "DBNModel":
+        try:
+            return super()._fit(dataset)
+        except Py4JJavaError as e:
+            raise _explained(e) from None
 
     @classmethod
     def read(cls):

@@ -5,7 +5,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.sql import functions as F
 
-from spark_dbn import DBN, DBNModel
+from spark_dbn import DBN, DBNError, DBNModel
 
 # Small and quick: one hidden layer of 8, a few epochs (the quality of the maths is tested elsewhere).
 SMALL = dict(layers=[8], epochs=5, batchSize=20, numPartitions=2, seed=3)
@@ -103,3 +103,16 @@ def test_a_nan_in_the_input_raises_an_error_naming_the_row(spark, digits):
                           .otherwise(F.col("features")))
     with pytest.raises(Exception, match=r"row \d+, column 5: value is NaN"):
         model.transform(bad).collect()
+
+
+def test_a_task_failure_in_fit_arrives_as_its_own_message(spark, digits):
+    train, _ = digits
+    # Bernoulli units take values in [0, 1]: a 1.5 fails the training task that meets it.
+    bad = train.withColumn("features", F.when(F.col("id") == 17, F.expr("transform(features, (x, i) -> IF(i = 3, 1.5f, x))"))
+                           .otherwise(F.col("features")))
+    with pytest.raises(DBNError) as caught:
+        DBN(**SMALL).fit(bad)
+    message = str(caught.value)
+    assert message.startswith("DBN training rejected the input"), message
+    assert "column 3" in message and "outside [0, 1]" in message, message
+    assert "\tat " not in message and "Job aborted" not in message, message
