@@ -41,7 +41,7 @@ class _JvmParams(JavaParams):
         # Defaults: the JVM's, read once (not copied into this file).
         for jp in self._java_obj.params():
             if self._java_obj.hasDefault(jp):
-                self._setDefault(**{jp.name(): _from_java(self._java_obj.getDefault(jp).get())})
+                self._setDefault(**{jp.name(): _python_value(self._java_obj.getDefault(jp).get())})
 
     def _create_params_from_java(self) -> None:
         # PySpark calls this when it loads a stage (JavaParams._from_java): typed params there too.
@@ -73,7 +73,7 @@ class _JvmParams(JavaParams):
             self._java_obj.set(self._make_java_param_pair(p, self._paramMap[p]))
 
 
-def _from_java(v):
+def _python_value(v):
     """A JVM default as Python: Scala/Java arrays as lists, the rest as it comes through Py4J."""
     try:
         from py4j.java_collections import JavaArray
