@@ -25,7 +25,9 @@ export function chromiumPath(): string {
 /** Opens `file` in headless Chromium, offline, and reports what rendered. The browser is closed whatever happens. */
 export async function checkPage(file: string): Promise<PageCheck> {
   const browser = await puppeteer.launch({ executablePath: chromiumPath(), headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'] });
+    // This machine's network is closed: Chromium's own background connections would be refused.
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic'] });
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
