@@ -19,7 +19,8 @@ interface Settings {
   fineTuneEpochs: number;
   fineTuneLearningRate: Schedule;
   fineTuneMomentum: Schedule;
-  fineTuneWeightDecay: number;
+  /** Absent: the engine's default (the Spark run cannot set it either). */
+  fineTuneWeightDecay?: number;
 }
 
 const s = JSON.parse(process.argv[2] ?? '{}') as Settings;
@@ -32,7 +33,7 @@ dbn.pretrain(train.images, { epochs: s.epochs, batchSize: s.batchSize, learningR
 const pretrainSeconds = (performance.now() - t0) / 1000;
 const perEpoch: number[] = [];
 dbn.fineTune(train.images, train.labels, 10, { epochs: s.fineTuneEpochs, batchSize: s.batchSize, learningRate: s.fineTuneLearningRate,
-  momentum: s.fineTuneMomentum, weightDecay: s.fineTuneWeightDecay, seed: 1 }, (e) => {
+  momentum: s.fineTuneMomentum, ...(s.fineTuneWeightDecay === undefined ? {} : { weightDecay: s.fineTuneWeightDecay }), seed: 1 }, (e) => {
   if (process.env.BENCH_PER_EPOCH) perEpoch.push(dbn.accuracy(test.images, test.labels));
   log(`finetune epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, train accuracy ${(e.accuracy * 100).toFixed(2)}%` +
     (perEpoch.length ? `, test ${(perEpoch[perEpoch.length - 1] * 100).toFixed(2)}%` : ''));
