@@ -129,7 +129,9 @@ describe('model snapshots (Avro, proto/model.avsc)', () => {
     const other = avro.Type.forSchema({ type: 'record', name: 'Other', fields: [{ name: 'x', type: 'int' }] });
     await rejects(await writeRaw(other, [{ x: 1 }]), /written with schema 'Other', expected 'sparkdbn.avro.DbnSnapshot'/);
     const rec = await decodeRecord(await encodeSnapshot(randomDBN(6)));
-    await rejects(await writeRaw(type, [{ ...rec, formatVersion: 2 }]), /formatVersion 2 is not supported/);
+    await rejects(await writeRaw(type, [{ ...rec, formatVersion: 3 }]), /formatVersion 3 is not supported/);
+    // Version 2 is version 1 plus the input scaling: one without the other is refused.
+    await rejects(await writeRaw(type, [{ ...rec, formatVersion: 2 }]), /formatVersion 2 needs inputScaling/);
     await rejects(await writeRaw(type, [rec, rec]), /holds 2 records/);
     const layers = (rec.layers as Record<string, unknown>[]).map((l) => ({ ...l }));
     layers[1].nVisible = 8;
@@ -175,15 +177,26 @@ describe('parameter averaging helpers', () => {
   });
 });
 
-describe('the committed test vector proto/testdata/dbn-v1.avro', () => {
-  it('decodes to the documented model and re-encodes to the same bytes', async () => {
+describe('the committed test vectors proto/testdata/dbn-v1.avro and dbn-v2.avro', () => {
+  it('reads a format 1 file written before format 2 existed as the documented model', async () => {
     const { readFileSync } = await import('node:fs');
     const { testVectorModel } = await import('./helpers/vectors.js');
     const file = readFileSync(join(process.cwd(), 'proto', 'testdata', 'dbn-v1.avro'));
     const model = await decodeSnapshot(file);
     expect(bytes(flatten(model)).equals(bytes(flatten(testVectorModel())))).to.equal(true);
-    // A change in these bytes is a format change: bump FORMAT_VERSION and regenerate (scripts/gen-test-vectors.mjs).
-    const again = await encodeSnapshot(testVectorModel(), { trainingConfig: { note: 'test vector' } });
+    expect(model.inputScaling).to.equal(null);
+  });
+
+  it('decodes format 2 to the documented model with its scaling, and re-encodes to the same bytes', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { scaledTestModel } = await import('./helpers/vectors.js');
+    const file = readFileSync(join(process.cwd(), 'proto', 'testdata', 'dbn-v2.avro'));
+    const model = await decodeSnapshot(file);
+    const want = scaledTestModel();
+    expect(bytes(flatten(model)).equals(bytes(flatten(want)))).to.equal(true);
+    expect(model.inputScaling).to.deep.equal(want.inputScaling);
+    // A change in these bytes is a format change: bump the format version and regenerate (scripts/gen-test-vectors.mjs).
+    const again = await encodeSnapshot(want, { trainingConfig: { note: 'test vector' } });
     expect(again.equals(file)).to.equal(true);
   });
 });

@@ -298,7 +298,7 @@ describe('training over gRPC (real sidecar process)', function () {
     const { x, labels } = prototypes(2000, 784, 9, 10);
     const init = await unary<object, { snapshot: Buffer; sizes: number[] }>(client, 'initLayer', {
       base: Buffer.alloc(0), sizes: [784, 500], layer: 0, visible: 'bernoulli', inputMeans: Array.from(columnMeans(x)),
-      classes: 0, seed: 4, trainingConfig: '{}' });
+      inputStddevs: [], classes: 0, seed: 4, trainingConfig: '{}' });
     expect(init.sizes).to.deep.equal([784, 500]);
     await unary(client, 'putModel', { version: 'v0', snapshot: init.snapshot });
     const req = { session: 'run/0', modelVersion: 'v0', layer: 0, configJson: JSON.stringify({ batchSize: 100 }), batches: 300,

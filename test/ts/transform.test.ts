@@ -29,14 +29,14 @@ function readColumns(ipc: Uint8Array): Record<string, Float32Array | Float64Arra
 }
 
 function transform(client: SidecarClient, secret: string, version: string, batches: Buffer[], probabilities = false,
-  pads: number[] = []): Promise<TransformResponse[]> {
+  pads: number[] = [], scores = false): Promise<TransformResponse[]> {
   return new Promise((resolve, reject) => {
     const call = client.transform(md(secret));
     const got: TransformResponse[] = [];
     call.on('data', (r: TransformResponse) => got.push(r));
     call.on('error', reject);
     call.on('end', () => resolve(got));
-    call.write({ align: new Uint8Array(0), start: { modelVersion: version, task: 'stage 1 partition 3', probabilities } });
+    call.write({ align: new Uint8Array(0), start: { modelVersion: version, task: 'stage 1 partition 3', probabilities, scores } });
     batches.forEach((b, i) => call.write({ align: new Uint8Array(pads[i] ?? 0), batch: b }));
     call.end();
   });
@@ -77,6 +77,22 @@ describe('sidecar Transform (real process, real gRPC)', function () {
       expect(Array.from(cols.probability)).to.deep.equal(Array.from(model.probaFromTop(want).data));
       expect(Array.from(cols.prediction)).to.deep.equal(Array.from(model.predict(x)));
     });
+  });
+
+  it('answers the anomaly scores of a standardising Gaussian model as the engine computes them in process', async () => {
+    const g = DBN.create([4, 3], { visible: 'gaussian', seed: 2 });
+    fillUniform(newRngState(5), g.layers[0].W, 12);
+    g.setInputScaling({ mean: Float64Array.from([100, -3, 0, 7]), std: Float64Array.from([50, 0.1, 1, 2]) });
+    const snapshot = await encodeSnapshot(g);
+    await new Promise((res, rej) => sc.client().putModel({ version: 'g1', snapshot }, md(sc.secret), (e, r) => (e ? rej(e) : res(r))));
+    const x = Float32Array.from({ length: 40 }, (_, i) => [100, -3, 0, 7][i % 4] + Math.sin(i) * [50, 0.1, 1, 2][i % 4]);
+    const [res] = await transform(sc.client(), sc.secret, 'g1', [featureBatch(x, 10, 4)], false, [], true);
+    const cols = readColumns(res.batch);
+    const want = g.scores({ data: x, rows: 10, cols: 4 });
+    expect(Array.from(cols.free_energy)).to.deep.equal(Array.from(want.freeEnergy));
+    expect(Array.from(cols.reconstruction_error)).to.deep.equal(Array.from(want.reconstructionError));
+    expect(Array.from(cols.features)).to.deep.equal(Array.from(g.transform({ data: x, rows: 10, cols: 4 }).data));
+    expect(cols).to.not.have.property('probability');
   });
 
   it('asks for the model when it does not hold the version (FAILED_PRECONDITION)', async () => {

@@ -96,13 +96,25 @@ function vectorColumn(name: string, m: Matrix): { field: Field; data: ReturnType
   return { field: new Field(name, type, false), data: makeData({ type, length: m.rows, nullCount: 0, child }) };
 }
 
-/** Encodes a result batch: `features`, and optionally `probability` and `prediction`. */
-export function encodeResultBatch(features: Matrix, probabilities?: Matrix, prediction?: Int32Array): Uint8Array {
+function doubleColumn(name: string, f: Float64Array): { field: Field; data: ReturnType<typeof makeData> } {
+  return { field: new Field(name, new Float64(), false), data: makeData({ type: new Float64(), length: f.length, data: f }) };
+}
+
+/** What a result batch holds besides `features` (proto/sidecar.proto, TransformResponse). */
+export interface ResultColumns {
+  probabilities?: Matrix;
+  prediction?: Int32Array;
+  scores?: { freeEnergy: Float64Array; reconstructionError: Float64Array };
+}
+
+/** Encodes a result batch: `features`, and optionally `probability`, `prediction`, `free_energy` and `reconstruction_error`. */
+export function encodeResultBatch(features: Matrix, more: ResultColumns = {}): Uint8Array {
   const cols = [vectorColumn('features', features)];
-  if (probabilities) cols.push(vectorColumn('probability', probabilities));
-  if (prediction) {
-    const f = Float64Array.from(prediction);
-    cols.push({ field: new Field('prediction', new Float64(), false), data: makeData({ type: new Float64(), length: f.length, data: f }) });
+  if (more.probabilities) cols.push(vectorColumn('probability', more.probabilities));
+  if (more.prediction) cols.push(doubleColumn('prediction', Float64Array.from(more.prediction)));
+  if (more.scores) {
+    cols.push(doubleColumn('free_energy', more.scores.freeEnergy));
+    cols.push(doubleColumn('reconstruction_error', more.scores.reconstructionError));
   }
   const schema = new Schema(cols.map((c) => c.field));
   const struct = makeData({ type: new Struct(schema.fields), length: features.rows, nullCount: 0, children: cols.map((c) => c.data) });

@@ -21,6 +21,21 @@ export function bytesToFloats(b: Uint8Array): Float32Array {
   return out;
 }
 
+/** float64 values as little-endian bytes (a copy). */
+export function doublesToBytes(a: Float64Array): Buffer {
+  const b = Buffer.alloc(a.length * 8);
+  for (let i = 0; i < a.length; i++) b.writeDoubleLE(a[i], i * 8);
+  return b;
+}
+
+/** Little-endian bytes (a multiple of 8) as float64 values (a copy). */
+export function bytesToDoubles(b: Uint8Array): Float64Array {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out = new Float64Array(b.length >> 3);
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat64(i * 8, true);
+  return out;
+}
+
 /** The parts one after another in a new array from `make(total length)`. */
 export function concatArrays<T extends Float32Array | Int32Array>(parts: T[], make: (n: number) => T): T {
   const out = make(parts.reduce((n, p) => n + p.length, 0));

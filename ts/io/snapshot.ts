@@ -3,13 +3,14 @@ import { createHash } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { schema } from '../gen/model-avsc.js';
-import { bytesToFloats, floatsToBytes } from './floats.js';
-import { DBN, type SoftmaxLayer } from '../rbm/dbn.js';
+import { bytesToDoubles, bytesToFloats, doublesToBytes, floatsToBytes } from './floats.js';
+import { DBN, type InputScaling, type SoftmaxLayer } from '../rbm/dbn.js';
 import { SnapshotError } from '../rbm/errors.js';
 import { RBM } from '../rbm/rbm.js';
 
-/** The snapshot format this code writes and the only one it reads. */
+/** The snapshot formats: 1, and 2 = 1 + inputScaling (written only for a model that has one, so older readers refuse it). */
 export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION_SCALED = 2;
 export const SCHEMA_NAME = 'sparkdbn.avro.DbnSnapshot';
 const snapshotType = avro.Type.forSchema(schema as unknown as avro.Schema);
 
@@ -29,6 +30,7 @@ interface SnapshotRecord {
   formatVersion: number;
   layers: LayerRecord[];
   output: { nIn: number; nClasses: number; weights: Buffer; bias: Buffer } | null;
+  inputScaling: { mean: Buffer; std: Buffer } | null;
   fineTuneEpochs: number;
   fineTuneUpdates: number;
   trainingConfig: string;
@@ -41,10 +43,11 @@ function floatsOf(b: Buffer, n: number, what: string): Float32Array {
   return bytesToFloats(b);
 }
 
-function payloadCrc(layers: LayerRecord[], output: SnapshotRecord['output']): number {
+function payloadCrc(layers: LayerRecord[], output: SnapshotRecord['output'], scaling: SnapshotRecord['inputScaling']): number {
   let c = 0;
   for (const l of layers) for (const b of [l.weights, l.visibleBias, l.hiddenBias]) c = crc32(b, c);
   if (output) for (const b of [output.weights, output.bias]) c = crc32(b, c);
+  if (scaling) for (const b of [scaling.mean, scaling.std]) c = crc32(b, c);
   return c;
 }
 
@@ -64,14 +67,17 @@ function toRecord(model: DBN | RBM, trainingConfig: unknown): SnapshotRecord {
   }));
   const o = dbn.output;
   const output = o ? { nIn: o.nIn, nClasses: o.nClasses, weights: floatsToBytes(o.W), bias: floatsToBytes(o.bias) } : null;
+  const s = dbn.inputScaling;
+  const inputScaling = s ? { mean: doublesToBytes(s.mean), std: doublesToBytes(s.std) } : null;
   return {
-    formatVersion: FORMAT_VERSION,
+    formatVersion: s ? FORMAT_VERSION_SCALED : FORMAT_VERSION,
     layers,
     output,
+    inputScaling,
     fineTuneEpochs: dbn.fineTuneCounters.epochs,
     fineTuneUpdates: dbn.fineTuneCounters.updates,
     trainingConfig: JSON.stringify(trainingConfig ?? {}),
-    crc32: payloadCrc(layers, output),
+    crc32: payloadCrc(layers, output, inputScaling),
   };
 }
 
@@ -121,11 +127,14 @@ export function decodeSnapshot(bytes: Uint8Array): Promise<DBN> {
 }
 
 function fromRecord(r: SnapshotRecord): DBN {
-  if (r.formatVersion !== FORMAT_VERSION) {
-    throw new SnapshotError(`formatVersion ${r.formatVersion} is not supported (this reader knows ${FORMAT_VERSION})`);
+  if (r.formatVersion !== FORMAT_VERSION && r.formatVersion !== FORMAT_VERSION_SCALED) {
+    throw new SnapshotError(`formatVersion ${r.formatVersion} is not supported (this reader knows ${FORMAT_VERSION} and ${FORMAT_VERSION_SCALED})`);
+  }
+  if ((r.formatVersion === FORMAT_VERSION_SCALED) !== (r.inputScaling != null)) {
+    throw new SnapshotError(`formatVersion ${r.formatVersion} ${r.inputScaling ? 'cannot hold' : 'needs'} inputScaling`);
   }
   if (r.layers.length === 0) throw new SnapshotError('layers: the snapshot has no layer');
-  if (payloadCrc(r.layers, r.output) !== r.crc32) {
+  if (payloadCrc(r.layers, r.output, r.inputScaling) !== r.crc32) {
     throw new SnapshotError('crc32 does not match the weights: the file is corrupt');
   }
   const layers = r.layers.map((l, i) => {
@@ -161,6 +170,19 @@ function fromRecord(r: SnapshotRecord): DBN {
     throw new SnapshotError(`inconsistent model: ${(e as Error).message}`);
   }
   Object.assign(dbn.fineTuneCounters, { epochs: r.fineTuneEpochs, updates: r.fineTuneUpdates });
+  if (r.inputScaling) {
+    const V = layers[0].nVisible;
+    const doubles = (b: Buffer, what: string) => {
+      if (b.length !== V * 8) throw new SnapshotError(`inputScaling.${what} has ${b.length} bytes, expected ${V * 8} (${V} float64)`);
+      return bytesToDoubles(b);
+    };
+    const scaling: InputScaling = { mean: doubles(r.inputScaling.mean, 'mean'), std: doubles(r.inputScaling.std, 'std') };
+    try {
+      dbn.setInputScaling(scaling);
+    } catch (e) {
+      throw new SnapshotError(`inconsistent model: ${(e as Error).message}`);
+    }
+  }
   return dbn;
 }
 

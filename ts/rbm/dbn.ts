@@ -62,8 +62,32 @@ export interface FineTuneStats {
   seconds: number;
 }
 
+/**
+ * Standardisation a model applies to its raw input before its first layer: x'_i = (x_i - mean_i) / std_i.
+ * Gaussian visible units have unit variance, so a model of real-valued columns carries its columns'
+ * statistics (measured on the training data) and its users pass raw values to training and scoring.
+ */
+export interface InputScaling {
+  mean: Float64Array;
+  std: Float64Array;
+}
+
+/** Checks a scaling against n inputs; throws ConfigError naming the first bad input. */
+export function checkInputScaling(s: InputScaling, n: number): void {
+  if (s.mean.length !== n || s.std.length !== n) {
+    throw new ConfigError('inputScaling', `has ${s.mean.length} means and ${s.std.length} deviations for ${n} inputs`);
+  }
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(s.mean[i])) throw new ConfigError('inputScaling', `input ${i}: mean is ${s.mean[i]}`);
+    if (!(Number.isFinite(s.std[i]) && s.std[i] > 0)) {
+      throw new ConfigError('inputScaling', `input ${i}: standard deviation is ${s.std[i]}${s.std[i] === 0 ? ' (a constant input)' : ''}; it must be positive`);
+    }
+  }
+}
+
 /** A DBN as plain data (DBN.toPlain), to cross a worker thread's boundary. */
 export interface PlainDBN {
+  inputScaling: InputScaling | null;
   layers: { nVisible: number; nHidden: number; visible: VisibleUnits; W: Float32Array; vBias: Float32Array; hBias: Float32Array;
     counters: { epochs: number; updates: number; samples: number } }[];
   output: SoftmaxLayer | null;
@@ -78,6 +102,7 @@ export class DBN {
   output: SoftmaxLayer | null = null;
   /** Fine-tuning so far. */
   readonly fineTuneCounters = { epochs: 0, updates: 0, samples: 0 };
+  private scaling: InputScaling | null = null;
 
   constructor(readonly layers: RBM[], output: SoftmaxLayer | null = null) {
     if (layers.length === 0) throw new ConfigError('layers', 'a DBN needs at least one RBM');
@@ -94,6 +119,52 @@ export class DBN {
       }
     }
     this.output = output;
+  }
+
+  /** The standardisation of the raw input (null: the input goes to the first layer as it is). */
+  get inputScaling(): InputScaling | null {
+    return this.scaling;
+  }
+
+  /** Sets (or clears, with null) the standardisation; only Gaussian visible units take standardised input. */
+  setInputScaling(s: InputScaling | null): void {
+    if (s) {
+      if (this.layers[0].visible !== 'gaussian') throw new ConfigError('inputScaling', 'needs Gaussian visible units (Bernoulli inputs lie in [0, 1])');
+      checkInputScaling(s, this.layers[0].nVisible);
+    }
+    this.scaling = s;
+  }
+
+  /**
+   * Raw input (rows, V) -> the first layer's input (rows, V): standardised with the model's scaling,
+   * or `data` itself without one. Checks the raw values first (DataError naming row and column).
+   */
+  scaleInput(data: Matrix): Matrix {
+    const l0 = this.layers[0];
+    validateData(data, l0.nVisible, l0.visible);
+    const s = this.scaling;
+    if (!s) return data;
+    const V = data.cols;
+    const out = new Float32Array(data.data.length);
+    for (let r = 0; r < data.rows; r++) {
+      const o = r * V;
+      for (let i = 0; i < V; i++) out[o + i] = (data.data[o + i] - s.mean[i]) / s.std[i];
+    }
+    return { data: out, rows: data.rows, cols: V };
+  }
+
+  /**
+   * Per-row anomaly scores of raw input under the first RBM, on the scaled input: the free energy
+   * F(v) (RBM.freeEnergy) and the squared reconstruction error summed over units (RBM.reconstructionErrors).
+   */
+  scores(data: Matrix): { freeEnergy: Float64Array; reconstructionError: Float64Array } {
+    return this.scoresScaled(this.scaleInput(data));
+  }
+
+  /** As `scores`, from input already scaled (`scaleInput`) and checked. */
+  scoresScaled(scaled: Matrix): { freeEnergy: Float64Array; reconstructionError: Float64Array } {
+    const first = this.layers[0];
+    return { freeEnergy: first.freeEnergy(scaled), reconstructionError: first.reconstructionErrors(scaled) };
   }
 
   /**
@@ -117,6 +188,8 @@ export class DBN {
     const o = this.output;
     const d = new DBN(this.layers.map((l) => l.clone()), o ? { ...o, W: o.W.slice(), bias: o.bias.slice() } : null);
     Object.assign(d.fineTuneCounters, this.fineTuneCounters);
+    const s = this.scaling;
+    d.scaling = s ? { mean: s.mean.slice(), std: s.std.slice() } : null;
     return d;
   }
 
@@ -132,6 +205,7 @@ export class DBN {
         hBias: l.hBias, counters: { ...l.counters } })),
       output: o ? { nIn: o.nIn, nClasses: o.nClasses, W: o.W, bias: o.bias } : null,
       fineTuneCounters: { ...this.fineTuneCounters },
+      inputScaling: this.scaling,
     };
   }
 
@@ -144,6 +218,7 @@ export class DBN {
     });
     const d = new DBN(layers, p.output ? { ...p.output } : null);
     Object.assign(d.fineTuneCounters, p.fineTuneCounters);
+    if (p.inputScaling) d.setInputScaling(p.inputScaling);
     return d;
   }
 
@@ -165,11 +240,10 @@ export class DBN {
    */
   pretrain(data: Matrix, cfg: Partial<RBMTrainConfig> | Partial<RBMTrainConfig>[] = {},
     onEpoch?: (layer: number, s: EpochStats) => void): EpochStats[][] {
-    validateData(data, this.layers[0].nVisible, this.layers[0].visible);
     const cfgs = Array.isArray(cfg) ? cfg : this.layers.map(() => cfg);
     if (cfgs.length !== this.layers.length) throw new ConfigError('cfg', `needs ${this.layers.length} layer configs, got ${cfgs.length}`);
     const all: EpochStats[][] = [];
-    let input = data;
+    let input = this.scaleInput(data);
     this.layers.forEach((rbm, l) => {
       all.push(rbm.fit(input, cfgs[l], (s) => onEpoch?.(l, s)));
       if (l + 1 < this.layers.length) input = { data: rbm.hiddenProbs(input), rows: input.rows, cols: rbm.nHidden };
@@ -177,11 +251,15 @@ export class DBN {
     return all;
   }
 
-  /** The input as the top layer's P(h|v) (rows, top.nHidden), passed up deterministically. */
+  /** The raw input as layer `upTo`'s input (default: the top layer's P(h|v), (rows, top.nHidden)), passed up deterministically. */
   transform(data: Matrix, upTo = this.layers.length): Matrix {
-    validateData(data, this.layers[0].nVisible, this.layers[0].visible);
-    // Only the input can be bad: each layer's output is a probability, so skip the per-layer checks.
-    let x = data;
+    return this.transformScaled(this.scaleInput(data), upTo);
+  }
+
+  /** As `transform`, from input already scaled (`scaleInput`) and checked: nothing is checked again. */
+  transformScaled(scaled: Matrix, upTo = this.layers.length): Matrix {
+    // Each layer's output is a probability, so no per-layer checks.
+    let x = scaled;
     for (let l = 0; l < upTo; l++) {
       const h = new Float32Array(x.rows * this.layers[l].nHidden);
       this.layers[l].hiddenProbsUnchecked(x.data, x.rows, h);
@@ -354,7 +432,9 @@ export class BackpropTrainer {
   private cursor = 0;
   private readonly labelBatch: Int32Array;
 
-  fit(data: Matrix, labels: ArrayLike<number>, onEpoch?: (s: FineTuneStats) => void): FineTuneStats[] {
+  /** Fine-tunes on raw input (scaled here by the model's scaling, once). */
+  fit(raw: Matrix, labels: ArrayLike<number>, onEpoch?: (s: FineTuneStats) => void): FineTuneStats[] {
+    const data = this.dbn.scaleInput(raw);
     const stats: FineTuneStats[] = [];
     const perEpoch = Math.ceil(data.rows / this.cfg.batchSize);
     for (let e = 0; e < this.cfg.epochs; e++) {
@@ -372,7 +452,7 @@ export class BackpropTrainer {
   /**
    * Runs `count` mini-batch updates, continuing through a shuffled order of the
    * rows (reshuffled whenever it is used up), at the schedules' values for the
-   * DBN's current fine-tuning epoch. Data and labels are trusted: check them first.
+   * DBN's current fine-tuning epoch. Data (already scaled: DBN.scaleInput) and labels are trusted: check them first.
    */
   runBatches(data: Matrix, labels: ArrayLike<number>, count: number): BackpropRound {
     const epoch = this.dbn.fineTuneCounters.epochs;

@@ -255,14 +255,26 @@ export class RBM {
     return out;
   }
 
-  /** Mean over rows of the squared reconstruction error summed over units. */
-  reconstructionError(v: Matrix): number {
+  /** Per row, the squared reconstruction error summed over units: sum_i (v_i - E[v_i | h = P(h|v)])^2, in double. */
+  reconstructionErrors(v: Matrix): Float64Array {
     const rec = this.reconstruct(v);
-    let s = 0;
-    for (let i = 0; i < rec.length; i++) {
-      const d = v.data[i] - rec[i];
-      s += d * d;
+    const V = this.nVisible;
+    const out = new Float64Array(v.rows);
+    for (let r = 0; r < v.rows; r++) {
+      let s = 0;
+      for (let i = r * V; i < (r + 1) * V; i++) {
+        const d = v.data[i] - rec[i];
+        s += d * d;
+      }
+      out[r] = s;
     }
+    return out;
+  }
+
+  /** Mean over rows of `reconstructionErrors`. */
+  reconstructionError(v: Matrix): number {
+    let s = 0;
+    for (const e of this.reconstructionErrors(v)) s += e;
     return s / v.rows;
   }
 

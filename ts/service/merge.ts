@@ -14,6 +14,8 @@ export interface InitLayerArgs {
   layer: number;
   visible: VisibleUnits;
   inputMeans: number[];
+  /** Layer 0, Gaussian: the inputs' standard deviations; with the means, the model's input scaling. Empty: none. */
+  inputStddevs?: number[];
   classes: number;
   seed: number;
 }
@@ -31,12 +33,18 @@ export function initLayer(a: InitLayerArgs): DBN {
   const have = a.base ? a.base.layers.length : 0;
   if (a.layer !== have) throw new ConfigError('layer', `is ${a.layer}, but the base model has ${have} layers: the next is ${have}`);
   if (a.layer + 1 >= a.sizes.length) throw new ConfigError('layer', `is ${a.layer}; sizes [${a.sizes}] have ${a.sizes.length - 1} layers`);
+  const stddevs = a.inputStddevs ?? [];
+  const scaled = a.layer === 0 && stddevs.length > 0;
+  if (scaled && a.visible !== 'gaussian') throw new ConfigError('inputStddevs', 'standardising the input needs Gaussian visible units');
+  const scaling = scaled ? { mean: Float64Array.from(a.inputMeans), std: Float64Array.from(stddevs) } : null;
   const rbm = RBM.create(
     { nVisible: a.sizes[a.layer], nHidden: a.sizes[a.layer + 1], visible: a.layer === 0 ? a.visible : 'bernoulli' },
-    // The same per-layer seed as DBN.create, so a one-process run starts alike.
-    { seed: a.seed * 31 + a.layer, means: a.inputMeans },
+    // The same per-layer seed as DBN.create, so a one-process run starts alike. Standardised input has mean 0.
+    { seed: a.seed * 31 + a.layer, means: scaling ? new Float64Array(a.inputMeans.length) : a.inputMeans },
   );
-  return a.base ? new DBN([...a.base.layers, rbm]) : new DBN([rbm]);
+  const dbn = a.base ? new DBN([...a.base.layers, rbm]) : new DBN([rbm]);
+  dbn.setInputScaling(scaling ?? a.base?.inputScaling ?? null);
+  return dbn;
 }
 
 export interface MergeArgs {

@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { SidecarError, inPartition } from './errors.js';
 import type { RoundFigures } from '../gen/sidecar.js';
 import { encodeUpdate, type ModelUpdate } from '../io/update.js';
-import { type Matrix, validateData } from '../rbm/data.js';
+import type { Matrix } from '../rbm/data.js';
 import { BackpropTrainer, DBN, type PlainDBN, fineTuneConfig } from '../rbm/dbn.js';
 import { DataError } from '../rbm/errors.js';
 import { difference, flatten, unflattenInto } from '../rbm/params.js';
@@ -55,7 +55,7 @@ export class Session {
   readonly inputs = new Map<number, Matrix>();
   readonly rbms = new Map<number, RbmReplica>();
   fineTune: FineTuneReplica | null = null;
-  /** Layers whose input has been checked against the unit type (-1: the held-out rows). */
+  /** Rows checked against the unit type: 0 the training rows, -1 the held-out rows. */
   private readonly checked = new Set<number>();
 
   /** The rows training uses: all but the held-out ones. */
@@ -86,45 +86,36 @@ export class Session {
 
   /** The held-out rows as input of layer `layer` (null when none are held out). */
   heldOutInput(dbn: DBN, layer: number, task: string): Matrix | null {
-    const h = this.heldOut;
-    if (!h) return null;
-    if (layer === 0) {
-      if (!this.checked.has(-1)) {
-        try {
-          validateData(h, dbn.layers[0].nVisible, dbn.layers[0].visible);
-        } catch (e) {
-          throw inPartition(e, task);
-        }
-        this.checked.add(-1);
-      }
-      return h;
-    }
-    let m = this.heldOutInputs.get(layer);
-    if (!m) {
-      m = dbn.transform(this.heldOutInput(dbn, 0, task)!, layer);
-      this.heldOutInputs.set(layer, m);
-    }
-    return m;
+    return this.heldOut ? this.layerInput(dbn, layer, task, this.heldOut, this.heldOutInputs) : null;
   }
 
   /** The input of layer `layer` under the (frozen) layers below it in `dbn`. */
   input(dbn: DBN, layer: number, task: string): Matrix {
+    return this.layerInput(dbn, layer, task, this.x, this.inputs);
+  }
+
+  /**
+   * Layer 0's input is the rows as the model scales them (checked once; the rows themselves when the
+   * model has no input scaling, a copy kept under 0 when it has: one run keeps one scaling); layer l's,
+   * layer l-1's hidden probabilities of that, computed once.
+   */
+  private layerInput(dbn: DBN, layer: number, task: string, rows: Matrix, kept: Map<number, Matrix>): Matrix {
+    let m = kept.get(layer);
+    if (m) return m;
     if (layer === 0) {
-      if (!this.checked.has(0)) {
-        try {
-          validateData(this.x, dbn.layers[0].nVisible, dbn.layers[0].visible);
-        } catch (e) {
-          throw inPartition(e, task);
-        }
-        this.checked.add(0);
+      const key = rows === this.x ? 0 : -1;
+      if (!dbn.inputScaling && this.checked.has(key)) return rows;
+      try {
+        m = dbn.scaleInput(rows);
+      } catch (e) {
+        throw inPartition(e, task);
       }
-      return this.x;
+      this.checked.add(key);
+      if (m !== rows) kept.set(0, m);
+      return m;
     }
-    let m = this.inputs.get(layer);
-    if (!m) {
-      m = dbn.transform(this.input(dbn, 0, task), layer);
-      this.inputs.set(layer, m);
-    }
+    m = dbn.transformScaled(this.layerInput(dbn, 0, task, rows, kept), layer);
+    kept.set(layer, m);
     return m;
   }
 }

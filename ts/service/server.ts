@@ -28,7 +28,7 @@ import { finishTopic, initLayer, mergeUpdates, snapshotOf } from './merge.js';
 import { bytesToFloats, floatsToBytes } from '../io/floats.js';
 import type { BlockSettings, MergeRule as Rule } from '../rbm/distributed.js';
 import { decodeSnapshot } from '../io/snapshot.js';
-import { decodeFeatureBatch, encodeResultBatch } from '../io/features.js';
+import { decodeFeatureBatch, encodeResultBatch, type ResultColumns } from '../io/features.js';
 import { argmaxRows, type DBN } from '../rbm/dbn.js';
 import { ModelCache } from './models.js';
 import { type TopicState, TopicStates } from './topics.js';
@@ -246,7 +246,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
         if (visible !== 'bernoulli' && visible !== 'gaussian') {
           throw new SidecarError(status.INVALID_ARGUMENT, `visible must be 'bernoulli' or 'gaussian', got '${visible}'`);
         }
-        const dbn = initLayer({ base, sizes: r.sizes, layer: r.layer, visible, inputMeans: r.inputMeans, classes: r.classes,
+        const dbn = initLayer({ base, sizes: r.sizes, layer: r.layer, visible, inputMeans: r.inputMeans, inputStddevs: r.inputStddevs, classes: r.classes,
           seed: r.seed });
         return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0), state: '' };
       })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
@@ -269,6 +269,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
     transform: (call) => {
       let model: DBN | undefined;
       let probabilities = false;
+      let scores = false;
       let task = 'transform';
       let rows = 0;
       let failed = false;
@@ -287,6 +288,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
               throw new SidecarError(status.FAILED_PRECONDITION, `model version ${req.start.modelVersion} is not loaded: send PutModel`);
             }
             probabilities = req.start.probabilities;
+            scores = req.start.scores;
             if (probabilities && !model.output) {
               throw new SidecarError(status.FAILED_PRECONDITION, `model version ${req.start.modelVersion} has no output layer: it was not fine-tuned`);
             }
@@ -295,20 +297,21 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
           if (!model) throw new SidecarError(status.FAILED_PRECONDITION, `${task}: the first message must be 'start'`);
           const label = `${task}, rows ${rows}..`;
           const x = decodeFeatureBatch(counted(req.batch), model.sizes[0], label);
-          let features;
+          let scaled;
           try {
-            features = model.transform(x);
+            scaled = model.scaleInput(x);
           } catch (e) {
             // Row numbers within the partition, not within this batch.
             throw inPartition(e, task, rows);
           }
-          let out: Uint8Array;
+          const features = model.transformScaled(scaled);
+          const more: ResultColumns = {};
           if (probabilities) {
-            const p = model.probaFromTop(features);
-            out = encodeResultBatch(features, p, argmaxRows(p));
-          } else {
-            out = encodeResultBatch(features);
+            more.probabilities = model.probaFromTop(features);
+            more.prediction = argmaxRows(more.probabilities);
           }
+          if (scores) more.scores = model.scoresScaled(scaled);
+          const out = encodeResultBatch(features, more);
           rows += x.rows;
           call.write({ batch: Buffer.from(out.buffer, out.byteOffset, out.byteLength), rows: x.rows });
         } catch (e) {

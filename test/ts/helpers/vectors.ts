@@ -29,3 +29,17 @@ export function testVectorModel(): DBN {
 export function wideTestModel(): DBN {
   return DBN.create([784, 64], { seed: 784 });
 }
+
+/**
+ * proto/testdata/dbn-v2.avro (format 2): a 3-2 Gaussian RBM with input scaling, values from their index:
+ *   W[i] = (i - 2) / 4, vBias[i] = i / 8, hBias[j] = -j, scaling mean[i] = 100 i - 1.5, std[i] = 2^-i
+ */
+export function scaledTestModel(): DBN {
+  const dbn = DBN.create([3, 2], { visible: 'gaussian', seed: 1 });
+  const l = dbn.layers[0];
+  l.W.forEach((_, i) => (l.W[i] = (i - 2) / 4));
+  l.vBias.forEach((_, i) => (l.vBias[i] = i / 8));
+  l.hBias.forEach((_, j) => (l.hBias[j] = -j));
+  dbn.setInputScaling({ mean: Float64Array.from([0, 1, 2], (i) => 100 * i - 1.5), std: Float64Array.from([0, 1, 2], (i) => 2 ** -i) });
+  return dbn;
+}

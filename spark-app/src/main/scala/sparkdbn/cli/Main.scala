@@ -114,6 +114,8 @@ object Main {
       Opt("output-type", "array or vector", Some("array")),
       Opt("probability-col", "class probabilities (fine-tuned models); '' for none", Some("probability")),
       Opt("prediction-col", "predicted class (fine-tuned models); '' for none", Some("prediction")),
+      Opt("free-energy-col", "add each row's free energy under the first RBM (an anomaly score) as this column"),
+      Opt("reconstruction-error-col", "add each row's reconstruction error through the first RBM (an anomaly score) as this column"),
       Opt("batch-rows", "rows per Arrow batch sent to the sidecar", Some("4096")),
       Opt("max-in-flight", "batches a task sends ahead of their answers", Some("4")),
       Opt("partitions", "repartition the input into this many partitions first", None)),
@@ -123,6 +125,8 @@ object Main {
           .setProbabilityCol(a("probability-col")).setPredictionCol(a("prediction-col"))
           .setBatchRows(a.int("batch-rows")).setMaxInFlight(a.int("max-in-flight"))
         a.get("input-cols").foreach(c => model.setInputCols(c.split(",").map(_.trim).filter(_.nonEmpty)))
+        a.get("free-energy-col").foreach(model.setFreeEnergyCol)
+        a.get("reconstruction-error-col").foreach(model.setReconstructionErrorCol)
         val input = SkeletonJob.read(spark, a("input"), a("format"))
         val parts = a.intOpt("partitions").fold(input)(n => input.repartition(n))
         model.transform(parts).write.mode("overwrite").saveAsTable(a("table"))

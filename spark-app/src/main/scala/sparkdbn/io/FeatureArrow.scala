@@ -25,6 +25,8 @@ class InputRowException(message: String) extends IllegalArgumentException(messag
  */
 sealed trait FeatureSource {
   def describe: String
+  /** Input value j as the user knows it: "column 'V3'", or "column 'features' element 3". */
+  def valueName(j: Int): String
   /**
    * Throws IllegalArgumentException naming the column when the schema does not
    * fit `n` inputs; with n = FeatureSource.AnyWidth only the types are checked.
@@ -105,6 +107,7 @@ object FeatureSource {
   /** One column holding a whole vector: a Spark ML Vector, array<float> or array<double>. */
   final case class VectorColumn(name: String) extends FeatureSource {
     def describe: String = s"column '$name'"
+    def valueName(j: Int): String = s"column '$name' element $j"
 
     /** ML attribute metadata of a Vector column, when present, tells the size before any work. */
     def declaredWidth(schema: StructType): Option[Int] = field(schema, name) match {
@@ -184,6 +187,7 @@ object FeatureSource {
   /** One numeric column per input. */
   final case class NumericColumns(names: Seq[String]) extends FeatureSource {
     def describe: String = s"columns ${names.mkString(", ")}"
+    def valueName(j: Int): String = s"column '${names(j)}'"
 
     def declaredWidth(schema: StructType): Option[Int] = Some(names.length)
 
@@ -403,8 +407,8 @@ object FeatureArrow {
     out
   }
 
-  /** A decoded result batch: each named vector column as row-major floats, plus `prediction` if present. */
-  final case class Result(rows: Int, vectors: Map[String, (Int, Array[Float])], prediction: Option[Array[Double]])
+  /** A decoded result batch: each named vector column as row-major floats, each double column (prediction, scores) as doubles. */
+  final case class Result(rows: Int, vectors: Map[String, (Int, Array[Float])], doubles: Map[String, Array[Double]])
 
   def decode(bytes: ByteString): Result = {
     val reader = new ArrowStreamReader(bytes.newInput(), ArrowEncoder.allocator)
@@ -412,7 +416,7 @@ object FeatureArrow {
       val root = reader.getVectorSchemaRoot
       var rows = 0
       var vectors = Map.empty[String, (Int, Array[Float])]
-      var prediction: Option[Array[Double]] = None
+      var doubles = Map.empty[String, Array[Double]]
       while (reader.loadNextBatch()) {
         rows = root.getRowCount
         root.getFieldVectors.asScala.foreach {
@@ -420,11 +424,11 @@ object FeatureArrow {
             val n = l.getListSize
             vectors += l.getName -> (n, copyOut(l.getDataVector.getDataBuffer, 0, rows * n))
           case d: Float8Vector =>
-            prediction = Some(Array.tabulate(rows)(d.get))
+            doubles += d.getName -> Array.tabulate(rows)(d.get)
           case other => throw new IllegalStateException(s"unexpected result column ${other.getName}")
         }
       }
-      Result(rows, vectors, prediction)
+      Result(rows, vectors, doubles)
     } finally reader.close()
   }
 }

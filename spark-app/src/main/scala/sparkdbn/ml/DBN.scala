@@ -92,6 +92,13 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
       if (data.labelled && data.numClasses < 2) {
         throw new IllegalArgumentException(s"label column '${$(labelCol)}' has ${data.numClasses} class; fine-tuning needs at least 2")
       }
+      if ($(visibleUnits) == "gaussian") {
+        // The model standardises each input by the deviation measured here (the engine's InputScaling).
+        data.stddevs.zipWithIndex.find(_._1 == 0).foreach { case (_, j) =>
+          throw new IllegalArgumentException(s"${featureSource.valueName(j)} is constant (${data.means(j)} in every row): " +
+            "Gaussian visible units standardise each input and cannot use a constant one; leave it out")
+        }
+      }
       progress.line(s"run $runId: ${data.totalRows} rows x $n inputs in ${data.partitions} partitions" +
         (if (data.labelled) s", ${data.numClasses} classes" else "") + s"; layers ${(n +: $(layers).toSeq).mkString("-")}")
       val outcome = new DistributedTrainer(dataset.sparkSession, data, settings(runId), progress).run()

@@ -53,6 +53,8 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
   def setOutputType(v: String): this.type = set(outputType, v)
   def setProbabilityCol(v: String): this.type = set(probabilityCol, v)
   def setPredictionCol(v: String): this.type = set(predictionCol, v)
+  def setFreeEnergyCol(v: String): this.type = set(freeEnergyCol, v)
+  def setReconstructionErrorCol(v: String): this.type = set(reconstructionErrorCol, v)
   def setBatchRows(v: Int): this.type = set(batchRows, v)
   def setBatchBytes(v: Long): this.type = set(batchBytes, v)
   def setMaxInFlight(v: Int): this.type = set(maxInFlight, v)
@@ -83,7 +85,9 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
     val conf = ScoringConf($(batchRows), $(batchBytes), $(maxInFlight))
     val asVector = $(outputType) == "vector"
     val (withProb, withPred) = (probs && $(probabilityCol).nonEmpty, probs && $(predictionCol).nonEmpty)
-    val extraCount = 1 + (if (withProb) 1 else 0) + (if (withPred) 1 else 0)
+    val (withFree, withRec) = ($(freeEnergyCol).nonEmpty, $(reconstructionErrorCol).nonEmpty)
+    val scores = withFree || withRec
+    val extraCount = Seq(true, withProb, withPred, withFree, withRec).count(identity)
     // Spark's internal rows in and out: the input columns pass through as they are.
     val rdd = dataset.toDF().queryExecution.toRdd.mapPartitionsWithIndex { (pid, rows) =>
       val ctx = TaskContext.get()
@@ -91,7 +95,7 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
       val udt = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[org.apache.spark.ml.linalg.Vector]]
       val joined = new JoinedRow()
       val extra = new GenericInternalRow(extraCount)
-      val scoring = new SidecarScoring(SidecarManager.get(), ver, () => snapshotBc.value, rows, inSchema, source, n, probs, conf, task)
+      val scoring = new SidecarScoring(SidecarManager.get(), ver, () => snapshotBc.value, rows, inSchema, source, n, probs, scores, conf, task)
       scoring.map { case (row, res, i) =>
         val (h, f) = res.vectors("features")
         val feats = java.util.Arrays.copyOfRange(f, i * h, (i + 1) * h)
@@ -102,7 +106,9 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
           extra.update(k, udt.serialize(Vectors.dense(Array.tabulate(c)(j => p(i * c + j).toDouble))))
           k += 1
         }
-        if (withPred) extra.update(k, res.prediction.get(i))
+        if (withPred) { extra.update(k, res.doubles("prediction")(i)); k += 1 }
+        if (withFree) { extra.update(k, res.doubles("free_energy")(i)); k += 1 }
+        if (withRec) extra.update(k, res.doubles("reconstruction_error")(i))
         // No projection here: the scan over this RDD makes UnsafeRows itself where its consumer needs
         // them, and reads just the columns it uses otherwise (a copy of every row saved: scripts/bench ingest).
         joined(row, extra): org.apache.spark.sql.catalyst.InternalRow

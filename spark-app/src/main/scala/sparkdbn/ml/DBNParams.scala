@@ -28,6 +28,14 @@ trait DBNParams extends Params {
   final val predictionCol: Param[String] = new Param[String](this, "predictionCol",
     "output column of the predicted class (double), for fine-tuned models; empty for none")
 
+  final val freeEnergyCol: Param[String] = new Param[String](this, "freeEnergyCol",
+    "output column of each row's free energy under the first RBM (double; higher is less like the training data), " +
+      "an anomaly score; empty for none")
+
+  final val reconstructionErrorCol: Param[String] = new Param[String](this, "reconstructionErrorCol",
+    "output column of each row's squared reconstruction error through the first RBM, summed over inputs (double, " +
+      "of the standardised input for Gaussian units), an anomaly score; empty for none")
+
   final val batchRows: IntParam = new IntParam(this, "batchRows",
     "rows per Arrow batch sent to the sidecar (at most)", ParamValidators.inRange(1, 1 << 24))
 
@@ -182,6 +190,11 @@ trait DBNParams extends Params {
       if ($(probabilityCol).nonEmpty) added += StructField($(probabilityCol), SQLDataTypes.VectorType, nullable = false)
       if ($(predictionCol).nonEmpty) added += StructField($(predictionCol), DoubleType, nullable = false)
     }
+    if ($(freeEnergyCol).nonEmpty) added += StructField($(freeEnergyCol), DoubleType, nullable = false)
+    if ($(reconstructionErrorCol).nonEmpty) added += StructField($(reconstructionErrorCol), DoubleType, nullable = false)
+    added.groupBy(_.name).find(_._2.size > 1).foreach { case (name, _) =>
+      throw new IllegalArgumentException(s"two output columns are named '$name'")
+    }
     added.foreach { f =>
       if (schema.fieldNames.contains(f.name)) throw new IllegalArgumentException(s"output column '${f.name}' already exists in the input")
     }
@@ -195,6 +208,8 @@ trait DBNParams extends Params {
     outputType -> "array",
     probabilityCol -> "probability",
     predictionCol -> "prediction",
+    freeEnergyCol -> "",
+    reconstructionErrorCol -> "",
     batchRows -> 4096,
     // 4 MiB, not 8: scripts/bench ingest's passes took 0.68-0.77 s instead of 0.82-0.94 (six alternated
     // passes each, two runs); 2 MiB, 0.73-0.79.
@@ -207,6 +222,8 @@ trait DBNParams extends Params {
   def getOutputType: String = $(outputType)
   def getProbabilityCol: String = $(probabilityCol)
   def getPredictionCol: String = $(predictionCol)
+  def getFreeEnergyCol: String = $(freeEnergyCol)
+  def getReconstructionErrorCol: String = $(reconstructionErrorCol)
   def getBatchRows: Int = $(batchRows)
   def getBatchBytes: Long = $(batchBytes)
   def getMaxInFlight: Int = $(maxInFlight)

@@ -102,6 +102,7 @@ final class SidecarScoring(
     source: BoundSource,
     nInputs: Int,
     probabilities: Boolean,
+    scores: Boolean,
     conf: ScoringConf,
     task: String) extends Iterator[(InternalRow, FeatureArrow.Result, Int)] {
 
@@ -145,7 +146,7 @@ final class SidecarScoring(
       override def onCompleted(): Unit = answers.put(Left(Ended))
     })
     requests.onNext(TransformRequest.newBuilder().setStart(TransformStart.newBuilder()
-      .setModelVersion(version).setTask(task).setProbabilities(probabilities)).build())
+      .setModelVersion(version).setTask(task).setProbabilities(probabilities).setScores(scores)).build())
     pending.foreach { case (_, bytes) => sendBatch(bytes) }
   }
 

@@ -19,8 +19,12 @@ final case class RbmLayerParams(nVisible: Int, nHidden: Int, gaussian: Boolean,
 
 final case class SoftmaxParams(nIn: Int, nClasses: Int, weights: Array[Float], bias: Array[Float])
 
+/** The standardisation the model applies to its raw input, x' = (x - mean) / std (the engine's InputScaling). */
+final case class InputScalingParams(mean: Array[Double], std: Array[Double])
+
 /** What the JVM needs of a snapshot written by the TypeScript engine. */
-final case class DbnParams(layers: Seq[RbmLayerParams], output: Option[SoftmaxParams], raw: Array[Byte]) {
+final case class DbnParams(layers: Seq[RbmLayerParams], output: Option[SoftmaxParams], raw: Array[Byte],
+    inputScaling: Option[InputScalingParams] = None) {
   def nInputs: Int = layers.head.nVisible
   def nFeatures: Int = layers.last.nHidden
   def sizes: Seq[Int] = layers.head.nVisible +: layers.map(_.nHidden)
@@ -34,7 +38,8 @@ class SnapshotException(message: String, cause: Throwable = null) extends Runtim
  * format version, checksum and shapes.
  */
 object DbnSnapshots {
-  val FormatVersion = 1
+  /** Version 2 is 1 plus inputScaling (proto/model.avsc). */
+  val FormatVersions: Set[Int] = Set(1, 2)
 
   def read(file: File): DbnParams = {
     val bytes = try Files.readAllBytes(file.toPath) catch {
@@ -73,8 +78,9 @@ object DbnSnapshots {
   }
 
   private def fromRecord(r: DbnSnapshot, raw: Array[Byte], what: String): DbnParams = {
-    if (r.getFormatVersion != FormatVersion) {
-      throw new SnapshotException(s"$what: formatVersion ${r.getFormatVersion} is not supported (this reader knows $FormatVersion)")
+    if (!FormatVersions.contains(r.getFormatVersion)) {
+      throw new SnapshotException(s"$what: formatVersion ${r.getFormatVersion} is not supported (this reader knows " +
+        s"${FormatVersions.toSeq.sorted.mkString(" and ")})")
     }
     val crc = new CRC32()
     def feed(b: ByteBuffer): Unit = crc.update(b.duplicate())
@@ -82,6 +88,7 @@ object DbnSnapshots {
     if (layers.isEmpty) throw new SnapshotException(s"$what: layers: the snapshot has no layer")
     layers.foreach(l => Seq(l.getWeights, l.getVisibleBias, l.getHiddenBias).foreach(feed))
     Option(r.getOutput).foreach(o => Seq(o.getWeights, o.getBias).foreach(feed))
+    Option(r.getInputScaling).foreach(sc => Seq(sc.getMean, sc.getStd).foreach(feed))
     if (crc.getValue != r.getCrc32) throw new SnapshotException(s"$what: crc32 does not match the weights: the file is corrupt")
     val params = layers.zipWithIndex.map { case (l, i) =>
       val name = s"$what: layers[$i]"
@@ -101,7 +108,18 @@ object DbnSnapshots {
       SoftmaxParams(o.getNIn, o.getNClasses, floats(o.getWeights, o.getNIn * o.getNClasses, s"$what: output.weights"),
         floats(o.getBias, o.getNClasses, s"$what: output.bias"))
     }
-    DbnParams(params, output, raw)
+    val scaling = Option(r.getInputScaling).map { sc =>
+      def doubles(b: ByteBuffer, field: String): Array[Double] = {
+        val bb = b.duplicate().order(ByteOrder.LITTLE_ENDIAN)
+        val n = params.head.nVisible
+        if (bb.remaining() != n.toLong * 8) throw new SnapshotException(s"$what: inputScaling.$field has ${bb.remaining()} bytes, expected ${n * 8L}")
+        val out = new Array[Double](n)
+        bb.asDoubleBuffer().get(out)
+        out
+      }
+      InputScalingParams(doubles(sc.getMean, "mean"), doubles(sc.getStd, "std"))
+    }
+    DbnParams(params, output, raw, scaling)
   }
 
 }

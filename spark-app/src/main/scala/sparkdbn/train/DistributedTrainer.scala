@@ -200,11 +200,13 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     attempt(retry = true)
   }
 
-  private def initLayer(base: Array[Byte], layer: Int, means: Array[Double], classes: Int): SnapshotResponse =
+  private def initLayer(base: Array[Byte], layer: Int, means: Array[Double], classes: Int,
+      stddevs: Array[Double] = Array.emptyDoubleArray): SnapshotResponse =
     driverCall(s"initialising layer $layer") { sc =>
       sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).initLayer(InitLayerRequest.newBuilder()
         .setBase(UnsafeByteOperations.unsafeWrap(base)).addAllSizes(sizes.map(Integer.valueOf).asJava).setLayer(layer)
         .setVisible(s.visible).addAllInputMeans(means.map(java.lang.Double.valueOf).toSeq.asJava).setClasses(classes)
+        .addAllInputStddevs(stddevs.map(java.lang.Double.valueOf).toSeq.asJava)
         .setSeed(s.seed).setTrainingConfig(s.recordJson).build())
     }
 
@@ -312,7 +314,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         channel.publish(topic, st.snapshot, Some(st.number))
       case None =>
         val base = prevSnapshot.get
-        val init = if (layer == 0) initLayer(base, 0, data.means, 0)
+        // Gaussian inputs: the model standardises them with the statistics Spark measured (one pass, TrainingData).
+        val init = if (layer == 0) initLayer(base, 0, data.means, 0, if (s.visible == "gaussian") data.stddevs else Array.emptyDoubleArray)
         else if (layer > 0) initLayer(base, layer, layerInputMeans(topic, layer, base), 0)
         else initLayer(base, -1, Array.emptyDoubleArray, data.numClasses)
         val pub = channel.publish(topic, init.getSnapshot.toByteArray)

@@ -12,8 +12,43 @@ import sparkdbn.io.{FeatureSource, InputRowException}
 /** A block of a partition's rows: values (rows, n) row-major, labels or null. */
 final case class Chunk(values: Array[Float], labels: Array[Int], rows: Int)
 
-/** What one pass over the prepared data measured, per partition. */
-final case class PartitionStats(partition: Int, rows: Long, sums: Array[Double], maxLabel: Int)
+/**
+ * What one pass over the prepared data measured, per partition: each column's mean and sum of squared
+ * deviations from it (m2), which combine across partitions without the cancellation of sums of squares.
+ */
+final case class PartitionStats(partition: Int, rows: Long, means: Array[Double], m2: Array[Double], maxLabel: Int)
+
+object PartitionStats {
+  /** Chan et al.'s pairwise update: the statistics of a's rows and b's together. */
+  def combine(a: PartitionStats, b: PartitionStats): PartitionStats = {
+    if (a.rows == 0) return b.copy(partition = a.partition, maxLabel = math.max(a.maxLabel, b.maxLabel))
+    if (b.rows == 0) return a.copy(maxLabel = math.max(a.maxLabel, b.maxLabel))
+    val n = a.rows + b.rows
+    val means = new Array[Double](a.means.length)
+    val m2 = new Array[Double](a.means.length)
+    var j = 0
+    while (j < means.length) {
+      val d = b.means(j) - a.means(j)
+      means(j) = a.means(j) + d * b.rows / n
+      m2(j) = a.m2(j) + b.m2(j) + d * d * (a.rows.toDouble * b.rows / n)
+      j += 1
+    }
+    PartitionStats(a.partition, n, means, m2, math.max(a.maxLabel, b.maxLabel))
+  }
+
+  /** The statistics of one chunk's rows (two passes: the mean, then the squared deviations from it). */
+  def of(partition: Int, c: Chunk, n: Int): PartitionStats = {
+    val means = new Array[Double](n)
+    val m2 = new Array[Double](n)
+    var o = 0
+    while (o < c.rows * n) { var j = 0; while (j < n) { means(j) += c.values(o + j); j += 1 }; o += n }
+    var j = 0
+    while (j < n) { means(j) /= math.max(1, c.rows); j += 1 }
+    o = 0
+    while (o < c.rows * n) { var j = 0; while (j < n) { val d = c.values(o + j) - means(j); m2(j) += d * d; j += 1 }; o += n }
+    PartitionStats(partition, c.rows, means, m2, if (c.labels == null || c.rows == 0) -1 else c.labels.max)
+  }
+}
 
 /**
  * The training input as replicas use it: `partitions` partitions of chunks,
@@ -28,12 +63,11 @@ final class TrainingData(val chunks: RDD[Chunk], val nInputs: Int, val labelled:
   def rows(p: Int): Long = stats(p).rows
   def totalRows: Long = stats.map(_.rows).sum
   def numClasses: Int = if (labelled) stats.map(_.maxLabel).max + 1 else 0
+  private lazy val all: PartitionStats = stats.reduce(PartitionStats.combine)
   /** Per-column means of the input over all rows. */
-  def means: Array[Double] = {
-    val s = new Array[Double](nInputs)
-    stats.foreach(p => (0 until nInputs).foreach(j => s(j) += p.sums(j)))
-    s.map(_ / totalRows)
-  }
+  def means: Array[Double] = all.means
+  /** Per-column sample standard deviations (n - 1, as Spark SQL's stddev) over all rows. */
+  def stddevs: Array[Double] = all.m2.map(m => math.sqrt(m / math.max(1L, totalRows - 1)))
   def unpersist(): Unit = chunks.unpersist(blocking = false)
 }
 
@@ -88,6 +122,13 @@ object TrainingData {
       rows.map { row =>
         val v = new Array[Float](n)
         bound.fill(row, v, 0, n, s"$where: row $r")
+        // Checked here, where the row can still be named, before any statistic is computed from it.
+        var j = 0
+        while (j < n) {
+          val x = v(j)
+          if (x.isNaN || x.isInfinite) throw new InputRowException(s"$where: row $r: ${source.valueName(j)} is $x")
+          j += 1
+        }
         val y = if (labelIndex < 0) 0 else {
           if (row.isNullAt(labelIndex)) throw new InputRowException(s"$where: row $r: label column '$label' is null")
           val d = labelAt(row, labelIndex)
@@ -117,20 +158,8 @@ object TrainingData {
       }
     }.setName(s"spark-dbn training data ($P partitions)").persist(StorageLevel.MEMORY_AND_DISK)
     val stats = chunks.mapPartitionsWithIndex { (p, it) =>
-      val sums = new Array[Double](n)
-      var rows = 0L
-      var maxLabel = -1
-      it.foreach { c =>
-        var o = 0
-        while (o < c.rows * n) {
-          var j = 0
-          while (j < n) { sums(j) += c.values(o + j); j += 1 }
-          o += n
-        }
-        if (c.labels != null) c.labels.foreach(y => maxLabel = math.max(maxLabel, y))
-        rows += c.rows
-      }
-      Iterator(PartitionStats(p, rows, sums, maxLabel))
+      val none = PartitionStats(p, 0L, new Array[Double](n), new Array[Double](n), -1)
+      Iterator(it.foldLeft(none)((acc, c) => PartitionStats.combine(acc, PartitionStats.of(p, c, n))))
     }.collect().sortBy(_.partition).toSeq
     val empty = stats.filter(_.rows == 0).map(_.partition)
     if (empty.nonEmpty) {

@@ -103,6 +103,77 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     assert(pipeAcc > 0.9, s"pipeline accuracy $pipeAcc")
   }
 
+  /** Three raw columns of very different scales (means 1000, -5, 0; deviations 300, 0.01, 1), and a label. */
+  private def rawColumns(rows: Int, seed: Int) = {
+    val rng = new scala.util.Random(seed)
+    val session = spark
+    import session.implicits._
+    (0 until rows).map(r => (1000 + 300 * rng.nextGaussian(), -5 + 0.01 * rng.nextGaussian(), rng.nextGaussian(), r % 2))
+      .toDF("a", "b", "c", "label")
+  }
+
+  test("the standardisation statistics Spark measures for training equal Spark SQL's own avg and stddev") {
+    val df = rawColumns(1003, 4)
+    val data = sparkdbn.train.TrainingData.prepare(df, sparkdbn.io.FeatureSource.NumericColumns(Seq("a", "b", "c")), 3, "", 3)
+    try {
+      val want = df.agg(avg("a"), avg("b"), avg("c"), stddev("a"), stddev("b"), stddev("c")).head()
+      (0 until 3).foreach { j =>
+        // Data reach the engine as float32: Spark's figures here are of the float32 values.
+        assert(math.abs(data.means(j) - want.getDouble(j)) <= 1e-6 * math.max(1, math.abs(want.getDouble(j))), (j, data.means(j), want))
+        assert(math.abs(data.stddevs(j) / want.getDouble(3 + j) - 1) < 1e-5, (j, data.stddevs(j), want))
+      }
+    } finally data.unpersist()
+  }
+
+  test("Gaussian inputs: the model standardises raw columns itself; its anomaly scores equal a naive computation, also after save and load") {
+    val df = rawColumns(600, 5)
+    val model = new DBN().setInputCols(Array("a", "b", "c")).setVisibleUnits("gaussian").setLayers(Array(4)).setEpochs(2)
+      .setBatchSize(20).setLearningRate("0.01").setSyncEvery(4).setNumPartitions(2).fit(df)
+    val scaling = model.dbn.inputScaling.get
+    val stats = df.agg(avg("a"), avg("b"), avg("c"), stddev("a"), stddev("b"), stddev("c")).head()
+    (0 until 3).foreach { j =>
+      assert(math.abs(scaling.mean(j) - stats.getDouble(j)) <= 1e-6 * math.max(1, math.abs(stats.getDouble(j))))
+      assert(math.abs(scaling.std(j) / stats.getDouble(3 + j) - 1) < 1e-5)
+    }
+    model.setFreeEnergyCol("fe").setReconstructionErrorCol("re")
+    assert(model.transformSchema(df.schema).fieldNames.toSeq == Seq("a", "b", "c", "label", "dbn_features", "fe", "re"))
+    val scored = model.transform(df).select("a", "b", "c", "fe", "re").collect()
+    // Naive, in double, from the definitions: x = (v - mean) / std; F = |x - b|^2 / 2 - sum_j softplus(c_j + (xW)_j);
+    // reconstruction W sigmoid(c + xW) + b, error |x - reconstruction|^2.
+    val l = model.dbn.layers.head
+    val (vn, hn) = (l.nVisible, l.nHidden)
+    def softplus(z: Double) = if (z > 30) z else math.log1p(math.exp(z))
+    scored.foreach { r =>
+      val x = Array.tabulate(vn)(i => (r.getDouble(i).toFloat - scaling.mean(i)) / scaling.std(i))
+      val pre = Array.tabulate(hn)(j => l.hiddenBias(j) + (0 until vn).map(i => x(i) * l.weights(i * hn + j)).sum)
+      val fe = (0 until vn).map(i => 0.5 * math.pow(x(i) - l.visibleBias(i), 2)).sum - pre.map(softplus).sum
+      val h = pre.map(z => 1 / (1 + math.exp(-z)))
+      val re = (0 until vn).map(i => math.pow(x(i) - l.visibleBias(i) - (0 until hn).map(j => h(j) * l.weights(i * hn + j)).sum, 2)).sum
+      // float32 arithmetic in the engine: 1e-4 relative.
+      assert(math.abs(r.getDouble(3) - fe) <= 1e-4 * math.max(1, math.abs(fe)), (r, fe))
+      assert(math.abs(r.getDouble(4) - re) <= 1e-4 * math.max(1, math.abs(re)), (r, re))
+    }
+    val path = dir.resolve("gaussian-model").toString
+    model.write.overwrite().save(path)
+    val back = DBNModel.load(path)
+    assert(back.getFreeEnergyCol == "fe" && back.dbn.inputScaling.get.std.toSeq == scaling.std.toSeq)
+    assert(back.transform(df).select("fe").collect().map(_.getDouble(0)).toSeq == scored.map(_.getDouble(3)).toSeq)
+  }
+
+  test("Gaussian inputs: a constant column, a NaN and a column missing at scoring each get an error naming the column") {
+    val df = rawColumns(200, 6)
+    def est = new DBN().setInputCols(Array("a", "b", "c")).setVisibleUnits("gaussian").setLayers(Array(2)).setEpochs(1)
+      .setBatchSize(20).setNumPartitions(2)
+    val constant = intercept[IllegalArgumentException](est.fit(df.withColumn("b", lit(2.5))))
+    assert(constant.getMessage.startsWith("column 'b' is constant (2.5 in every row)"), constant.getMessage)
+    val nan = intercept[Exception](est.fit(df.withColumn("c", when(col("label") === 1 && col("a") > 1000, lit(Double.NaN))
+      .otherwise(col("c")))))
+    assert(sparkdbn.cli.Failure.explain(nan).matches(".*row \\d+: column 'c' is NaN.*"), sparkdbn.cli.Failure.explain(nan))
+    val model = est.setEpochs(0).fit(df)
+    val missing = intercept[IllegalArgumentException](model.transform(df.drop("c")))
+    assert(missing.getMessage.startsWith("column 'c' does not exist"), missing.getMessage)
+  }
+
   test("the channel keeps at most two versions of a topic alive, plus those a running job holds") {
     val ch = new ModelChannel(spark.sparkContext)
     val v0 = ch.publish("t", Array[Byte](0))

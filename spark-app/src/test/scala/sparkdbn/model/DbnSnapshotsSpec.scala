@@ -24,6 +24,15 @@ class DbnSnapshotsSpec extends AnyFunSuite {
     assert(o.bias.toSeq == Seq(0f, 1f, 2f))
   }
 
+  test("reads format 2: the TS-written Gaussian model with its input scaling (proto/testdata/dbn-v2.avro)") {
+    val m = DbnSnapshots.read(new File("../proto/testdata/dbn-v2.avro"))
+    assert(m.sizes == Seq(3, 2) && m.layers.head.gaussian && m.output.isEmpty)
+    assert(m.layers.head.weights.toSeq == (0 until 6).map(i => (i - 2) / 4f))
+    val s = m.inputScaling.get
+    assert(s.mean.toSeq == Seq(-1.5, 98.5, 198.5) && s.std.toSeq == Seq(1.0, 0.5, 0.25))
+    assert(DbnSnapshots.read(vector).inputScaling.isEmpty)
+  }
+
   test("a flipped byte, a truncated file and a non-Avro file are refused, saying why") {
     val good = Files.readAllBytes(vector.toPath)
     val flipped = good.clone()
