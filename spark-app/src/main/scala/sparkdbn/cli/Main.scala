@@ -5,7 +5,7 @@ import scala.util.control.NonFatal
 import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.functions._
 
-import sparkdbn.jobs.{ReportJob, SkeletonJob, TrainJob}
+import sparkdbn.jobs.{FunctionsJob, ReportJob, SearchJob, SkeletonJob, TrainJob}
 
 /** `spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--option value ...]`. */
 object Main {
@@ -135,7 +135,11 @@ object Main {
     Command("train", "trains a DBN over Spark (replicas in the executors' sidecars, synced by broadcast) and writes " +
       "the run's tables", TrainJob.opts, TrainJob.run),
     Command("report", "writes a finished run's report (one self-contained HTML page) from its tables and model",
-      ReportJob.opts, ReportJob.run))
+      ReportJob.opts, ReportJob.run),
+    Command("search", "writes, for each query row, its k nearest base rows in the model's code space as a table",
+      SearchJob.opts, SearchJob.run),
+    Command("sql-functions", "keeps the code functions (dbn_cosine, dbn_euclidean, dbn_binary_code, dbn_hamming) in the " +
+      "catalog for every later SQL session", FunctionsJob.opts, FunctionsJob.run))
 
   private def topUsage: String =
     ("usage: spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--help | options]" +: "" +: "commands:" +:
