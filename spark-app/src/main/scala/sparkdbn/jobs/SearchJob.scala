@@ -74,7 +74,7 @@ object SearchJob {
     val out = parts.rdd.mapPartitions { it =>
       val (ids, base) = bc.value
       it.flatMap { r =>
-        base.nearest(r.getSeq[Float](1).toArray, kk).iterator.zipWithIndex.map { case ((i, d), rank) => Row(r.get(0), rank, ids(i), d) }
+        base.nearest(r.getSeq[Float](1).toArray, kk).iterator.zipWithIndex.map { case ((i, d), rank) => Row(r.get(0), rank + 1, ids(i), d) }
       }
     }
     val schema = StructType(Seq(StructField("query_id", idType), StructField("rank", IntegerType, nullable = false),

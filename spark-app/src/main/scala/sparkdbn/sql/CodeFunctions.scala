@@ -108,7 +108,7 @@ class HammingDistance extends CodeFunction("dbn_hamming", 2) {
 object CodeFunctions {
   /** SQL name -> class, for `CREATE FUNCTION name AS 'class' USING JAR 'spark-dbn.jar'` (the `functions` command). */
   val all: Seq[(String, String)] = Seq(
-    "dbn_cosine" -> classOf[EuclideanDistance].getName,
+    "dbn_cosine" -> classOf[CosineSimilarity].getName,
     "dbn_euclidean" -> classOf[EuclideanDistance].getName,
     "dbn_binary_code" -> classOf[BinaryCode].getName,
     "dbn_hamming" -> classOf[HammingDistance].getName)
