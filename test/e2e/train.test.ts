@@ -188,6 +188,22 @@ describe('training a DBN over Spark, end to end', function () {
     expect(Buffer.from(flatten(again).buffer).equals(Buffer.from(flatten(syncModel).buffer))).to.equal(true);
   });
 
+  it('a sidecar cache too small for the executor\'s partitions re-sends rows, says so, and gives the same parameters bit for bit', async () => {
+    // 4 partitions of 5,000 rows (196 floats and a label: 3.9 MB each) on one executor; 8m holds two.
+    const out = join(ws.dir, 'sync-model-tight');
+    const r = await submit(ws, 'local[2]', trainArgs(trainPath, ['--mode', 'sync', '--run-id', 'tight1', '--model-out', out]),
+      { 'spark.dbn.sidecar.cacheBytes': '8m' });
+    expect(r.stdout).to.match(/partition \d sent its rows again: its sidecar no longer held them .*training goes on, slower, with the same result/);
+    const again = await fitted(out);
+    expect(Buffer.from(flatten(again).buffer).equals(Buffer.from(flatten(syncModel).buffer))).to.equal(true);
+    const [[resent]] = await sql(ws, `SELECT 'ROW', count_if(resent) FROM dbn_rounds WHERE run_id = 'tight1'`);
+    expect(Number(resent)).to.be.greaterThan(4);
+    // Below one partition's rows: one clear line before any work, naming the conf and the size needed.
+    expectOneClearLine(await submit(ws, 'local[2]', trainArgs(trainPath, ['--run-id', 'tight2']),
+      { 'spark.dbn.sidecar.cacheBytes': '1k' }, true), 'train',
+      /^train: spark\.dbn\.sidecar\.cacheBytes is 1024 bytes, below what one partition's rows take in a sidecar \(partition \d: \d+ rows x 196 inputs and a label = \d+ bytes\): set it to at least 4m, or use more partitions$/);
+  });
+
   it('async, 4 partitions, block momentum per arriving update: within 10% and 1 point of one process too; staleness is recorded', async () => {
     const out = join(ws.dir, 'async-model');
     await submit(ws, 'local[2]', trainArgs(trainPath, ['--mode', 'async', '--run-id', 'async1', '--model-out', out]));

@@ -49,12 +49,21 @@ interface FineTuneReplica {
   trainer: BackpropTrainer;
 }
 
+/**
+ * A partition's replicas between rounds (local parameters, momentum, chains, position in the shuffled
+ * rows): kept apart from its rows, so that rows dropped from the cache and sent again continue the same
+ * replicas, and a cache too small for the data never changes the result.
+ */
+export interface ReplicaState {
+  readonly rbms: Map<number, RbmReplica>;
+  fineTune: FineTuneReplica | null;
+}
+
 /** A partition's rows and what training keeps about them between rounds. */
 export class Session {
   /** Input of layer l > 0: layer l-1's hidden probabilities of the rows, computed once. */
   readonly inputs = new Map<number, Matrix>();
-  readonly rbms = new Map<number, RbmReplica>();
-  fineTune: FineTuneReplica | null = null;
+  readonly state: ReplicaState;
   /** Rows checked against the unit type: 0 the training rows, -1 the held-out rows. */
   private readonly checked = new Set<number>();
 
@@ -66,7 +75,8 @@ export class Session {
   /** Input of layer l > 0 for the held-out rows, as `inputs`. */
   private readonly heldOutInputs = new Map<number, Matrix>();
 
-  constructor(rows: Matrix, labels: Int32Array | null, heldOutRows = 0) {
+  constructor(rows: Matrix, labels: Int32Array | null, heldOutRows = 0, state: ReplicaState = { rbms: new Map(), fineTune: null }) {
+    this.state = state;
     if (!Number.isInteger(heldOutRows) || heldOutRows < 0 || (heldOutRows > 0 && heldOutRows >= rows.rows)) {
       throw new DataError(`held-out rows: ${heldOutRows} of the partition's ${rows.rows} rows leaves none to train on ` +
         '(hold out fewer, or use fewer partitions)');
@@ -126,12 +136,22 @@ export class Session {
  */
 export class ReplicaStore {
   readonly sessions = new Map<string, Session>();
+  /** Replica state by session, rows or not (see ReplicaState). */
+  private readonly states = new Map<string, ReplicaState>();
 
   setData(session: string, x: Matrix, labels: Int32Array | null, heldOutRows = 0): void {
-    this.sessions.set(session, new Session(x, labels, heldOutRows));
+    // A run's sessions are "<run>/<partition>": states of other runs whose rows are gone are done with.
+    const run = session.slice(0, session.lastIndexOf('/') + 1);
+    for (const id of [...this.states.keys()]) {
+      if (!this.sessions.has(id) && id.slice(0, id.lastIndexOf('/') + 1) !== run) this.states.delete(id);
+    }
+    let state = this.states.get(session);
+    if (!state) this.states.set(session, (state = { rbms: new Map(), fineTune: null }));
+    this.sessions.set(session, new Session(x, labels, heldOutRows, state));
   }
 
-  drop(session: string): void {
+  /** Frees a session's rows and derived inputs; its replicas stay, for the rows sent again. */
+  dropRows(session: string): void {
     this.sessions.delete(session);
   }
 
@@ -170,14 +190,14 @@ export class ReplicaStore {
     if (measureOnly) return { update: null, inputSums, warm: false };
     const published = base.layers[L];
     const cfg = trainConfig(JSON.parse(job.configJson || '{}'));
-    let replica = session.rbms.get(L);
+    let replica = session.state.rbms.get(L);
     const warm = replica !== undefined && replica.config === job.configJson;
     if (!replica || !warm) {
       const rbm = job.independent
         ? RBM.create(published.shape, { seed: cfg.seed, means: columnMeans(input) })
         : published.clone();
       replica = { config: job.configJson, rbm, trainer: new RBMTrainer(rbm, cfg) };
-      session.rbms.set(L, replica);
+      session.state.rbms.set(L, replica);
     } else if (!job.independent) {
       // Adopt the published model; momentum, chains and position carry over.
       replica.rbm.W.set(published.W);
@@ -215,13 +235,13 @@ export class ReplicaStore {
     if (!session.labels) throw new DataError(`${job.task}: fine-tuning needs labels; the session's rows have none`);
     const x = session.input(base, 0, job.task);
     const cfg = fineTuneConfig(JSON.parse(job.configJson || '{}'));
-    let replica = session.fineTune;
+    let replica = session.state.fineTune;
     const warm = replica !== null && replica.config === job.configJson;
     if (!replica || !warm) {
       base.validateLabels(x, session.labels);
       const dbn = base.clone();
       replica = { config: job.configJson, dbn, trainer: new BackpropTrainer(dbn, cfg) };
-      session.fineTune = replica;
+      session.state.fineTune = replica;
     } else if (!job.independent) {
       unflattenInto(replica.dbn, flatten(base));
     }

@@ -20,7 +20,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
         reply({});
         break;
       case 'drop':
-        store.drop(msg.session);
+        store.dropRows(msg.session);
         reply({});
         break;
       case 'train':

@@ -48,6 +48,8 @@ interface SessionEntry {
   derivedBytes: number;
   /** Calls using it now: a busy session is never evicted. */
   busy: number;
+  /** Cached and not trained on since: not evicted either, so the round that sent the rows can use them. */
+  fresh: boolean;
 }
 
 /**
@@ -61,6 +63,8 @@ export class TrainingPool {
   private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void; worker: number }>();
   /** Least recently used first. */
   private readonly sessions = new Map<string, SessionEntry>();
+  /** The worker of every session seen, evicted or not: rows sent again go where its replicas live. */
+  private readonly home = new Map<string, number>();
   private nextId = 1;
   private closed = false;
 
@@ -93,10 +97,15 @@ export class TrainingPool {
     const rows = x.length / cols;
     const labels = labelParts ? concatArrays(labelParts, (n) => new Int32Array(n)) : null;
     if (labels && labels.length !== rows) throw new SidecarError(status.INVALID_ARGUMENT, `${labels.length} labels for ${rows} rows`);
-    // A session stays on its worker (its replica lives there); a new one goes to the least loaded.
-    const worker = old ? old.worker : this.leastLoaded();
+    // A session stays on its worker (its replicas live there, also after its rows were evicted); a new one
+    // goes to the least loaded.
+    const worker = old ? old.worker : this.home.get(session) ?? this.leastLoaded();
+    // Sessions are "<run>/<partition>": homes of other runs' evicted sessions are done with.
+    const run = (id: string) => id.slice(0, id.lastIndexOf('/') + 1);
+    for (const id of [...this.home.keys()]) if (!this.sessions.has(id) && run(id) !== run(session)) this.home.delete(id);
+    this.home.set(session, worker);
     this.sessions.delete(session);
-    const entry: SessionEntry = { worker, dataBytes: x.byteLength + (labels?.byteLength ?? 0), derivedBytes: 0, busy: 1 };
+    const entry: SessionEntry = { worker, dataBytes: x.byteLength + (labels?.byteLength ?? 0), derivedBytes: 0, busy: 1, fresh: true };
     this.sessions.set(session, entry);
     try {
       await this.call(worker, { kind: 'data', session, x, rows, cols, labels, heldOutRows });
@@ -126,6 +135,7 @@ export class TrainingPool {
     try {
       const r = await this.call(entry.worker, { kind: 'train', job, model });
       entry.derivedBytes = r.outcome!.derivedBytes;
+      entry.fresh = false;
       return r.outcome!;
     } finally {
       entry.busy--;
@@ -138,11 +148,14 @@ export class TrainingPool {
     const evicted: string[] = [];
     for (const [id, s] of this.sessions) {
       if (this.cachedBytes <= this.config.cacheBytes) break;
-      if (s.busy > 0) continue;
+      if (s.busy > 0 || s.fresh) continue;
       this.forget(id);
       evicted.push(id);
     }
-    if (evicted.length > 0) this.log(`spark-dbn sidecar: cache over ${this.config.cacheBytes} bytes, dropped sessions ${evicted.join(', ')}`);
+    if (evicted.length > 0) {
+      this.log(`spark-dbn sidecar: cache over ${this.config.cacheBytes} bytes, dropped the rows of sessions ${evicted.join(', ')} ` +
+        '(their replicas stay; their next rounds send the rows again)');
+    }
     return evicted;
   }
 
@@ -172,6 +185,7 @@ export class TrainingPool {
       this.workers[i] = null;
       // Its sessions died with it: the next Train of each is a miss, and the task re-sends.
       for (const [id, s] of [...this.sessions]) if (s.worker === i) this.forget(id);
+      for (const [id, h] of [...this.home]) if (h === i) this.home.delete(id);
       for (const [id, p] of [...this.pending]) {
         if (p.worker !== i) continue;
         this.pending.delete(id);

@@ -147,6 +147,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       throw new IllegalArgumentException(s"heldOutRows ${s.heldOutRows}: partition $p has ${data.rows(p)} rows, which leaves none " +
         "to train on; hold out fewer rows or use fewer partitions")
     }
+    checkCache()
     val topics = s.topics(data.labelled)
     val resumed = if (s.resume) checkpoint.flatMap(_.load()) else None
     resumed.foreach { st =>
@@ -373,6 +374,43 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       roundSeconds, mergeSeconds, publishSeconds, r.executor, r.warm, r.resent, System.currentTimeMillis())
   }
 
+  /**
+   * A sidecar must hold at least one partition's rows for one round (less, and a round could never
+   * train): said before any work, with the conf's name and the size needed. Above that, a cache too
+   * small for all of an executor's partitions drops rows and their next round sends them again (the
+   * replicas stay in the sidecar, so the result is the same): `resends` says so.
+   */
+  private def checkCache(): Unit = {
+    val conf = sparkdbn.sidecar.SidecarConf.fromSparkConf(sc.getConf)
+    val perRow = 4L * data.nInputs + (if (data.labelled) 4 else 0)
+    val biggest = (0 until P).maxBy(data.rows)
+    val need = data.rows(biggest) * perRow
+    if (conf.cacheBytes < need) {
+      throw new IllegalArgumentException(s"${sparkdbn.sidecar.SidecarConf.CacheBytesKey} is ${conf.cacheBytes} bytes, below " +
+        s"what one partition's rows take in a sidecar (partition $biggest: ${data.rows(biggest)} rows x ${data.nInputs} inputs" +
+        s"${if (data.labelled) " and a label" else ""} = $need bytes): set it to at least ${mib(need)}m, or use more partitions")
+    }
+  }
+
+  private def mib(bytes: Long): Long = (bytes + (1L << 20) - 1) >> 20
+
+  /** Partitions told of re-sending their rows (once a run each). */
+  private val resendTold = mutable.Set.empty[Int]
+  /** Partitions that have cached their rows in this run (the first send is not a re-send). */
+  private val sentOnce = mutable.Set.empty[Int]
+
+  /** A round whose rows were sent again, after the partition's first: the cache dropped them (or the sidecar restarted). */
+  private def resends(ms: Seq[RoundMetrics]): Unit = resendTold.synchronized {
+    ms.foreach { m =>
+      if (m.resent && sentOnce.contains(m.partition) && resendTold.add(m.partition)) {
+        progress.line(s"${m.topic}: partition ${m.partition} sent its rows again: its sidecar no longer held them " +
+          s"(${sparkdbn.sidecar.SidecarConf.CacheBytesKey} below what an executor's partitions need, or a restarted sidecar); " +
+          "training goes on, slower, with the same result")
+      }
+      sentOnce += m.partition
+    }
+  }
+
   /** The round's figures for the progress line, averaged over its replicas. */
   private def figure(ms: Seq[RoundMetrics]): String = {
     def mean(f: RoundMetrics => Double) = ms.map(f).sum / ms.size
@@ -408,6 +446,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
           metrics(topic, layer, round, next.number, pub, r, 0, "merged", epochs0(r.partition), roundSeconds, mergeSeconds, publishSeconds)
         }
         rounds.synchronized(rounds ++= ms)
+        resends(ms)
         saveCheckpoint(topic, next, prog, merged, finished = false)
         // The round's details go to the log (scripts/bench train reads them); a person sees the topic's progress.
         log.info(f"$topic round $round -> version ${next.number}: ${figure(ms)}, " +
@@ -467,6 +506,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
                   val m = metrics(topic, layer, round, next.number, pub, r, staleness, "merged", epoch, roundSeconds, mergeSeconds,
                     publishSeconds)
                   rounds.synchronized(rounds += m)
+                  resends(Seq(m))
                   saveCheckpoint(topic, next, prog, merged, finished = false)
                   log.info(f"$topic partition $p -> version ${next.number}: ${figure(Seq(m))}, staleness $staleness, " +
                     f"epoch $epoch, ${m.batches} batches in ${m.trainSeconds}%.2f s (round ${roundSeconds}%.2f s), " +
