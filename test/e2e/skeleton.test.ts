@@ -85,6 +85,9 @@ describe('skeleton job, end to end', function () {
       // A task's own error (the sidecar cannot start), not Spark's wrappings of it.
       expectOneClearLine(await submit(ws, 'local[2]', ['skeleton', '--input', data, '--table', 'skel_broken2'],
         { 'spark.dbn.node': '/nonexistent/node' }, true), 'skeleton', /^skeleton: cannot run the sidecar with spark.dbn.node=\/nonexistent\/node/);
+      // A spark.dbn conf that does not parse: named, with its value and what is accepted, before any work.
+      expectOneClearLine(await submit(ws, 'local[2]', ['skeleton', '--input', data, '--table', 'skel_conf'],
+        { 'spark.dbn.sidecar.threads': 'abc' }, true), 'skeleton', /^skeleton: spark\.dbn\.sidecar\.threads=abc: expected an integer from 1 to 256$/);
     });
 
     it('--help lists every option with its default and exits 0', async () => {

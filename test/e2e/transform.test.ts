@@ -1,9 +1,11 @@
 import { expect } from 'chai';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveSnapshot } from '../../ts/io/snapshot.js';
 import { fillNormal, newRngState } from '../../ts/math/rng.js';
 import { DBN } from '../../ts/rbm/dbn.js';
-import { alive, CLUSTER_CONF, processesUnder, run, sql, sqlLines, submit, useStandaloneCluster, type Workspace, workspace } from './helpers.js';
+import { alive, CLUSTER_CONF, expectOneClearLine, processesUnder, run, sql, sqlLines, submit, useStandaloneCluster, type Workspace,
+  workspace } from './helpers.js';
 
 const ROWS = 20000;
 const INPUTS = 16;
@@ -80,6 +82,32 @@ describe('transform with a trained DBN, end to end', function () {
       expect(tables).to.not.include('scored_nan');
       const ok = await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', data, '--table', 'scored_again']);
       expect(ok.code).to.equal(0);
+    });
+
+    it('refuses an existing table by default; a failed job leaves no table and no directory, and under --mode overwrite the old table as it was', async () => {
+      // The table of the first case exists: refused before any work.
+      const again = await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', data, '--table', 'scored'], {}, true);
+      expectOneClearLine(again, 'transform', /^transform: table scored exists: --mode overwrite replaces it, --mode append adds to it$/);
+      // Array data of 8 values for a model of 16 inputs: nothing in the schema tells, so the tasks fail.
+      const narrow = join(ws.dir, 'narrow');
+      await submit(ws, 'local[2]', ['gen-data', '--out', narrow, '--rows', '500', '--cols', '8', '--as', 'array']);
+      const failNew = await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', narrow, '--table', 'never'], {}, true);
+      expect(failNew.code).to.equal(1);
+      expect(failNew.stderr).to.match(/has an array of 8 values, the model takes 16/);
+      const failOver = await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', narrow, '--table', 'scored',
+        '--mode', 'overwrite'], {}, true);
+      expect(failOver.code).to.equal(1);
+      const warehouse = readdirSync(join(ws.catalog, 'warehouse'));
+      expect(warehouse).to.not.include('never');
+      expect(warehouse.filter((d) => d.includes('spark_dbn'))).to.deep.equal([]);
+      const tables = (await sqlLines(ws, 'SHOW TABLES')).flat();
+      expect(tables).to.not.include('never');
+      const [[n]] = await sql(ws, `SELECT 'ROW', count(*) FROM scored`);
+      expect(n).to.equal(String(ROWS));
+      // The name is free again: the same table is written (no directory left in the way).
+      await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', data, '--table', 'never', '--partitions', '2']);
+      await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', data, '--table', 'scored', '--mode', 'overwrite']);
+      await compareWithEngine(ws, 'scored', model);
     });
 
     it('refuses a wrong input width in the driver before any task', async () => {

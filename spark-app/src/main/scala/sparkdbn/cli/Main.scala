@@ -5,7 +5,7 @@ import scala.util.control.NonFatal
 import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.functions._
 
-import sparkdbn.jobs.{FunctionsJob, ReportJob, SearchJob, SkeletonJob, TrainJob}
+import sparkdbn.jobs.{FunctionsJob, Output, ReportJob, SearchJob, SkeletonJob, TrainJob}
 
 /** `spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--option value ...]`. */
 object Main {
@@ -33,8 +33,8 @@ object Main {
           case other => throw new UsageException(s"gen-data: --as must be columns, array or vector, got '$other'")
         }
         a("format") match {
-          case "parquet" => df.write.mode("overwrite").parquet(a("out"))
-          case "csv" => df.write.mode("overwrite").option("header", "true").csv(a("out"))
+          case "parquet" => Output.directory(spark, a("out"), df.write.parquet(_))
+          case "csv" => Output.directory(spark, a("out"), df.write.option("header", "true").csv(_))
           case other => throw new UsageException(s"gen-data: --format must be parquet or csv, got '$other'")
         }
       }),
@@ -87,27 +87,31 @@ object Main {
             case _ => col(f.name)
           }
         }
-        df.select(cols.toIndexedSeq: _*).repartition(a.int("partitions")).write.mode("overwrite").parquet(a("out"))
+        Output.directory(spark, a("out"), df.select(cols.toIndexedSeq: _*).repartition(a.int("partitions")).write.parquet(_))
         println(s"import: wrote ${a("out")}")
       }),
     Command("skeleton", "streams every partition to its executor's sidecar as Arrow and saves what it decoded", Seq(
       Opt("input", "input data set path", required = true),
       Opt("format", "parquet or csv", Some("parquet")),
-      Opt("table", "output table name (database.table or table), overwritten", required = true),
+      Opt("table", "output table name (database.table or table)", required = true),
+      Opt("mode", Output.ModeHelp, Some("error")),
       Opt("partitions", "repartition by the hash of all columns into this many partitions", None),
       Opt("batch-rows", "rows per Arrow record batch", Some("4096"))),
       (spark, a) => {
         val opts = SkeletonJob.Options(a("input"), a("format"), a("table"), a.intOpt("partitions"), a.int("batch-rows"))
         if (opts.batchRows < 1) throw new UsageException(s"skeleton: --batch-rows must be >= 1, got ${opts.batchRows}")
         opts.partitions.foreach(p => if (p < 1) throw new UsageException(s"skeleton: --partitions must be >= 1, got $p"))
-        SkeletonJob.run(spark, opts).write.mode("overwrite").saveAsTable(opts.table)
+        val mode = Output.mode("skeleton", a("mode"))
+        Output.checkTable(spark, opts.table, mode)
+        Output.table(spark, SkeletonJob.run(spark, opts), opts.table, mode)
         println(s"skeleton: wrote table ${opts.table}")
       }),
     Command("transform", "scores a data set with a trained DBN (through each executor's sidecar) and saves the result as a table", Seq(
       Opt("model", "a saved DBNModel directory, or an engine snapshot (.avro)", required = true),
       Opt("input", "input data set path", required = true),
       Opt("format", "parquet or csv", Some("parquet")),
-      Opt("table", "output table name, overwritten", required = true),
+      Opt("table", "output table name", required = true),
+      Opt("mode", Output.ModeHelp, Some("error")),
       Opt("features-col", "input column: Vector, array<float> or array<double>", Some("features")),
       Opt("input-cols", "comma-separated numeric input columns, instead of --features-col", None),
       Opt("output-col", "output column of the top layer's P(h|v)", Some("dbn_features")),
@@ -120,6 +124,8 @@ object Main {
       Opt("max-in-flight", "batches a task sends ahead of their answers", Some("4")),
       Opt("partitions", "repartition the input into this many partitions first", None)),
       (spark, a) => {
+        val mode = Output.mode("transform", a("mode"))
+        Output.checkTable(spark, a("table"), mode)
         val model = sparkdbn.ml.DBNModelLoader.load(a("model"))
         model.setFeaturesCol(a("features-col")).setOutputCol(a("output-col")).setOutputType(a("output-type"))
           .setProbabilityCol(a("probability-col")).setPredictionCol(a("prediction-col"))
@@ -129,7 +135,7 @@ object Main {
         a.get("reconstruction-error-col").foreach(model.setReconstructionErrorCol)
         val input = SkeletonJob.read(spark, a("input"), a("format"))
         val parts = a.intOpt("partitions").fold(input)(n => input.repartition(n))
-        model.transform(parts).write.mode("overwrite").saveAsTable(a("table"))
+        Output.table(spark, model.transform(parts), a("table"), mode)
         println(s"transform: wrote table ${a("table")} with $model")
       }),
     Command("train", "trains a DBN over Spark (replicas in the executors' sidecars, synced by broadcast) and writes " +
@@ -186,6 +192,8 @@ object Main {
           try {
             val spark = builder.getOrCreate()
             try {
+              // Every spark.dbn.* conf checked here, before any work (not first in a task, as a failure).
+              sparkdbn.sidecar.SidecarConf.fromSparkConf(spark.sparkContext.getConf)
               c.run(spark, args)
               0
             } finally spark.stop()

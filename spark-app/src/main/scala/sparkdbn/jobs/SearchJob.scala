@@ -1,6 +1,6 @@
 package sparkdbn.jobs
 
-import org.apache.spark.sql.{Row, SaveMode, SparkSession}
+import org.apache.spark.sql.{Row, SparkSession}
 import org.apache.spark.sql.functions.col
 import org.apache.spark.sql.types._
 
@@ -29,7 +29,7 @@ object SearchJob {
     Opt("metric", s"distance between codes: ${Codes.Metrics.mkString(", ")} (1 - cosine similarity; hamming: of the " +
       "binary codes, bit i set when P(h_i|v) >= 0.5)", Some("cosine")),
     Opt("table", "output table: query_id, rank (1 = nearest), base_id, distance", required = true),
-    Opt("mode", "when the table exists: error, overwrite or append", Some("error")),
+    Opt("mode", Output.ModeHelp, Some("error")),
     Opt("partitions", "repartition the queries into this many tasks"))
 
   def run(spark: SparkSession, a: Args): Unit = {
@@ -37,16 +37,9 @@ object SearchJob {
     if (k < 1) throw new UsageException(s"search: --k must be >= 1, got $k")
     val metric = a("metric")
     if (!Codes.Metrics.contains(metric)) throw new UsageException(s"search: --metric must be one of ${Codes.Metrics.mkString(", ")}, got '$metric'")
-    val mode = a("mode") match {
-      case "error" => SaveMode.ErrorIfExists
-      case "overwrite" => SaveMode.Overwrite
-      case "append" => SaveMode.Append
-      case other => throw new UsageException(s"search: --mode must be error, overwrite or append, got '$other'")
-    }
+    val mode = Output.mode("search", a("mode"))
     val table = a("table")
-    if (mode == SaveMode.ErrorIfExists && spark.catalog.tableExists(table)) {
-      throw new IllegalArgumentException(s"table $table exists: --mode overwrite replaces it, --mode append adds to it")
-    }
+    Output.checkTable(spark, table, mode)
     val model = DBNModelLoader.load(a("model")).setOutputCol(Code).setOutputType("array").setProbabilityCol("").setPredictionCol("")
       .setFeaturesCol(a("features-col"))
     a.get("input-cols").foreach(c => model.setInputCols(c.split(",").map(_.trim).filter(_.nonEmpty)))
@@ -79,7 +72,7 @@ object SearchJob {
     }
     val schema = StructType(Seq(StructField("query_id", idType), StructField("rank", IntegerType, nullable = false),
       StructField("base_id", idType), StructField("distance", DoubleType, nullable = false)))
-    spark.createDataFrame(out, schema).write.mode(mode).saveAsTable(table)
+    Output.table(spark, spark.createDataFrame(out, schema), table, mode)
     bc.destroy()
     val n = spark.table(table).where(col("rank") === 1).count()
     val secs = (System.nanoTime() - t0) / 1e9

@@ -81,6 +81,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
   /** `fit` with a run id and a progress display. */
   def train(dataset: Dataset[_], runId: String, progress: TrainProgress): DBNModel = {
     transformSchema(dataset.schema, logging = true)
+    sparkdbn.sidecar.SidecarConf.fromSparkConf(dataset.sparkSession.sparkContext.getConf)
     val df = dataset.toDF()
     val n = TrainingData.inputWidth(df, featureSource)
     // The driver's sidecar (new layers, merges) starts while Spark prepares the data: 0.65 s off the

@@ -78,6 +78,7 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
   override def transform(dataset: Dataset[_]): DataFrame = {
     val outSchema = transformSchema(dataset.schema, logging = true)
     val spark = dataset.sparkSession
+    sparkdbn.sidecar.SidecarConf.fromSparkConf(spark.sparkContext.getConf)
     val snapshotBc = spark.sparkContext.broadcast(snapshot)
     val (ver, n, probs) = (version, numInputs, scoresClasses)
     val inSchema = dataset.schema

@@ -68,16 +68,42 @@ object SidecarConf {
   val DefaultCacheBytes: Long = 2L * 1024 * 1024 * 1024
   val DefaultNodeOptions: Seq[String] = Seq("--initial-old-space-size=256")
 
-  def fromSparkConf(conf: SparkConf): SidecarConf = SidecarConf(
-    nodeBinary = conf.get(NodeKey, DefaultNode),
-    startTimeoutMs = conf.getTimeAsMs(StartTimeoutKey, s"${DefaultStartTimeoutMs}ms"),
-    maxMessageBytes = conf.getSizeAsBytes(MaxMessageBytesKey, DefaultMaxMessageBytes.toString).toInt,
-    extraEnv = conf.getAllWithPrefix(EnvPrefix).toMap,
-    threads = conf.getOption(ThreadsKey).map(_.toInt).getOrElse(executorCores(conf)),
-    taskCpus = conf.getInt("spark.task.cpus", 1),
-    cacheBytes = conf.getSizeAsBytes(CacheBytesKey, DefaultCacheBytes.toString),
-    nodeOptions = conf.getOption(NodeOptionsKey).map(_.trim.split("\\s+").toSeq.filter(_.nonEmpty)).getOrElse(DefaultNodeOptions)
-  ).validate()
+  /** Every spark.dbn.* key this project reads (and the prefix of the sidecar's environment). */
+  val Keys: Seq[String] = Seq(NodeKey, StartTimeoutKey, MaxMessageBytesKey, ThreadsKey, CacheBytesKey, NodeOptionsKey)
+
+  /**
+   * The one place spark.dbn.* confs are read: each parsed by its type, an unknown spark.dbn.* key refused
+   * (a typo would otherwise be ignored), and every error an IllegalArgumentException naming the key, the
+   * value given and what is accepted. The driver calls it before any work; executors, to start sidecars.
+   */
+  def fromSparkConf(conf: SparkConf): SidecarConf = {
+    conf.getAll.map(_._1).filter(k => k.startsWith("spark.dbn.") && !Keys.contains(k) && !k.startsWith(EnvPrefix)).sorted
+      .headOption.foreach { k =>
+        throw new IllegalArgumentException(s"$k is not a spark-dbn conf; they are ${Keys.mkString(", ")} and $EnvPrefix<NAME>")
+      }
+    def read[T](key: String, accepted: String, default: => T)(parse: String => T)(ok: T => Boolean): T =
+      conf.getOption(key).fold(default) { raw =>
+        val v = try parse(raw.trim) catch {
+          case scala.util.control.NonFatal(_) => throw new IllegalArgumentException(s"$key=$raw: expected $accepted")
+        }
+        if (!ok(v)) throw new IllegalArgumentException(s"$key=$raw: expected $accepted")
+        v
+      }
+    def bytes(s: String): Long = org.apache.spark.network.util.JavaUtils.byteStringAsBytes(s)
+    SidecarConf(
+      nodeBinary = read(NodeKey, "the node executable (a path, or a name on PATH)", DefaultNode)(identity)(_.nonEmpty),
+      startTimeoutMs = read(StartTimeoutKey, "a positive duration such as 30s or 500ms", DefaultStartTimeoutMs)(
+        org.apache.spark.network.util.JavaUtils.timeStringAsMs)(_ > 0),
+      maxMessageBytes = read(MaxMessageBytesKey, "a size from 1k to 2047m, such as 64m", DefaultMaxMessageBytes)(
+        v => { val b = bytes(v); if (b > Int.MaxValue) throw new IllegalArgumentException(); b.toInt })(_ >= 1024),
+      extraEnv = conf.getAllWithPrefix(EnvPrefix).toMap,
+      threads = read(ThreadsKey, "an integer from 1 to 256", executorCores(conf))(_.toInt)(t => t >= 1 && t <= 256),
+      taskCpus = read("spark.task.cpus", "an integer from 1 to 256", 1)(_.toInt)(t => t >= 1 && t <= 256),
+      cacheBytes = read(CacheBytesKey, "a size such as 2g or 512m", DefaultCacheBytes)(bytes)(_ >= 0),
+      nodeOptions = read(NodeOptionsKey, "node flags separated by spaces, each starting with '-'", DefaultNodeOptions)(
+        _.split("\\s+").toSeq.filter(_.nonEmpty))(_ => true) // validate() names a bad flag
+    ).validate()
+  }
 
   private val LocalN = """local\[(\d+|\*)(?:,\d+)?\]""".r
 

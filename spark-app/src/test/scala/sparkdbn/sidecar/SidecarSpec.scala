@@ -127,4 +127,16 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
     intercept[IllegalArgumentException](SidecarConf(nodeBinary = " ").validate())
     intercept[IllegalArgumentException](SidecarConf(maxMessageBytes = 10).validate())
   }
+
+  test("SidecarConf: a bad or unknown spark.dbn conf is refused naming the key, the value and what is accepted") {
+    def err(kv: (String, String)*) =
+      intercept[IllegalArgumentException](SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false).setAll(kv))).getMessage
+    assert(err("spark.dbn.sidecar.threads" -> "abc") == "spark.dbn.sidecar.threads=abc: expected an integer from 1 to 256")
+    assert(err("spark.dbn.sidecar.threads" -> "0") == "spark.dbn.sidecar.threads=0: expected an integer from 1 to 256")
+    assert(err("spark.dbn.sidecar.cacheBytes" -> "lots") == "spark.dbn.sidecar.cacheBytes=lots: expected a size such as 2g or 512m")
+    assert(err("spark.dbn.sidecar.startTimeout" -> "soon") == "spark.dbn.sidecar.startTimeout=soon: expected a positive duration such as 30s or 500ms")
+    assert(err("spark.dbn.sidecar.maxMessageBytes" -> "4g") == "spark.dbn.sidecar.maxMessageBytes=4g: expected a size from 1k to 2047m, such as 64m")
+    assert(err("spark.dbn.sidecar.thread" -> "2").startsWith("spark.dbn.sidecar.thread is not a spark-dbn conf; they are spark.dbn.node, "))
+    assert(SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false).set("spark.dbn.sidecar.cacheBytes", "512m")).cacheBytes == 512L << 20)
+  }
 }
