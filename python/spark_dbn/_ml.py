@@ -156,7 +156,7 @@ class DBNModel(JavaModel, _JvmParams, JavaMLWritable, JavaMLReadable):
 
     @property
     def hasSummary(self) -> bool:
-        return self._java_obj.summary().isDefined()
+        return self._java_obj.hasSummary()
 
     def roundsFrame(self) -> DataFrame:
         """The training summary's rounds (one row per replica round, as the rounds table) as a DataFrame."""

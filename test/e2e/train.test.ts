@@ -54,6 +54,8 @@ describe('training a DBN over Spark, end to end', function () {
   const train = downsample(split.train.images, true);
   const test = downsample(split.test.images, true);
   let baseline: Quality;
+  /** One process's reconstruction error after pre-training, before fine-tuning moves the first layer. */
+  let baselinePretrained: number;
 
   // A saved DBNModel: Spark ML's metadata/ and the engine's snapshot in data/model.avro.
   const fitted = async (dir: string) => loadSnapshot(join(dir, 'data', 'model.avro'));
@@ -70,6 +72,7 @@ describe('training a DBN over Spark, end to end', function () {
     // One process, the same engine and settings.
     const dbn = DBN.create([196, 100, 100], { seed: SEED, data: train });
     dbn.pretrain(train, { ...PRETRAIN, seed: SEED });
+    baselinePretrained = dbn.layers[0].reconstructionError(train);
     dbn.fineTune(train, Int32Array.from(split.train.labels), 10, { ...FINETUNE, seed: SEED });
     baseline = quality(dbn, train, test, split.test.labels);
   });
@@ -84,8 +87,9 @@ describe('training a DBN over Spark, end to end', function () {
   // simulation of pre-training alone is within 1%: see bench/README); these bounds hold what is measured.
   it('sync, 4 partitions, block momentum at the default syncEvery (50): reconstruction error within 10% and test accuracy within 1 point of one process', async () => {
     const out = join(ws.dir, 'sync-model');
+    const pretrainedOut = join(ws.dir, 'sync-pretrained');
     const r = await submit(ws, 'local[2]', trainArgs(trainPath, ['--run-id', 'sync1', '--model-out', out,
-      '--features-input', testPath, '--report', join(ws.dir, 'report-sync1')]));
+      '--pretrained-out', pretrainedOut, '--features-input', testPath, '--report', join(ws.dir, 'report-sync1')]));
     expect(r.stdout).to.contain(`train: report ${join(ws.dir, 'report-sync1', 'report.html')}`);
     expect(r.stdout).to.match(/train: layer0: 10 epochs, \d+ mini-batches over 4 partitions \(sync, syncEvery 50\)/);
     // A person's progress on stdout (not a terminal here: plain lines, the topic's last among them);
@@ -96,8 +100,13 @@ describe('training a DBN over Spark, end to end', function () {
     expect(r.stderr).to.match(/layer0 round 1 -> version 1: recon/);
     syncModel = await fitted(out);
     const q = quality(syncModel, train, test, split.test.labels);
-    console.log(`      one process: recon ${baseline.recon.toFixed(3)}, accuracy ${(baseline.accuracy * 100).toFixed(2)}%; ` +
-      `sync: recon ${q.recon.toFixed(3)}, accuracy ${(q.accuracy * 100).toFixed(2)}%`);
+    // Pre-training's own quality: the first layer's reconstruction error before fine-tuning changes it.
+    const pretrained = await fitted(pretrainedOut);
+    expect(pretrained.output).to.equal(null);
+    const preRecon = pretrained.layers[0].reconstructionError(train);
+    console.log(`      one process: recon ${baseline.recon.toFixed(3)} (pre-trained ${baselinePretrained.toFixed(3)}), ` +
+      `accuracy ${(baseline.accuracy * 100).toFixed(2)}%; sync: recon ${q.recon.toFixed(3)} (pre-trained ${preRecon.toFixed(3)}), ` +
+      `accuracy ${(q.accuracy * 100).toFixed(2)}%`);
     expect(q.recon).to.be.at.most(baseline.recon * 1.1);
     expect(q.accuracy).to.be.at.least(baseline.accuracy - 0.01);
     syncQuality = q;

@@ -41,6 +41,7 @@ object TrainJob {
       Opt("run-id", "names the run in the tables and checkpoints; by default a new one (or the checkpoint's with --resume)"),
       Opt("table-prefix", "result tables: <prefix>_runs, _rounds, _params, _features (appended to)", Some("dbn")),
       Opt("model-out", "also save the fitted DBNModel here (overwritten)"),
+      Opt("pretrained-out", "also save the model as it was after pre-training, before fine-tuning, here (overwritten)"),
       Opt("features-input", "score this data set (same format) with the fitted model into <prefix>_features; 'train' for the input"),
       Opt("features-output-type", "array or vector", Some("array")),
       Opt("report", "write the run's report (report.html: charts, filters, samples, the --features-input's confusion " +
@@ -102,10 +103,15 @@ object TrainJob {
         }
         throw e
     }
-    val outcome = model.summary.get
+    val outcome = model.summary
     RunTables.writeRounds(spark, prefix, outcome.rounds)
     RunTables.writeParams(spark, prefix, runId, model.snapshot)
     a.get("model-out").foreach(p => model.write.overwrite().save(p))
+    a.get("pretrained-out").foreach { p =>
+      val bytes = outcome.pretrained.getOrElse(throw new IllegalArgumentException(
+        "--pretrained-out: this run resumed past pre-training; the pre-trained model is in the checkpoint of that run"))
+      model.withSnapshot(bytes).write.overwrite().save(p)
+    }
     val accuracy = a.get("features-input").flatMap { path =>
       val df = if (path == "train") input else SkeletonJob.read(spark, path, a("format"))
       model.setOutputType(a("features-output-type"))

@@ -104,7 +104,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
         (if (data.labelled) s", ${data.numClasses} classes" else "") + s"; layers ${(n +: $(layers).toSeq).mkString("-")}")
       val outcome = new DistributedTrainer(dataset.sparkSession, data, settings(runId), progress).run()
       val model = copyValues(new DBNModel(uid, outcome.snapshot).setParent(this))
-      model.summary = Some(outcome)
+      model.setSummary(outcome)
       model
     } finally data.unpersist()
   }

@@ -40,8 +40,15 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
   lazy val version: String = DBNModel.versionOf(snapshot)
 
   /** What training measured, round by round; set by DBN.fit, absent on a loaded model. */
-  @transient var summary: Option[sparkdbn.train.TrainOutcome] = None
-  def hasSummary: Boolean = summary.isDefined
+  @transient private var trainingSummary: Option[sparkdbn.train.TrainOutcome] = None
+
+  private[ml] def setSummary(s: sparkdbn.train.TrainOutcome): this.type = { trainingSummary = Some(s); this }
+
+  def hasSummary: Boolean = trainingSummary.isDefined
+
+  /** The training summary (rounds, versions, the pre-trained model); throws when the model was loaded, not fitted. */
+  def summary: sparkdbn.train.TrainOutcome = trainingSummary.getOrElse(
+    throw new IllegalStateException(s"DBNModel $uid has no training summary: it was loaded, not fitted"))
 
   def numInputs: Int = dbn.nInputs
   def numFeatures: Int = dbn.nFeatures
@@ -70,10 +77,7 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
   def layerSizes: Array[Int] = dbn.sizes.toArray
 
   /** The training summary's rounds as a DataFrame (the rounds table's columns); throws when there is no summary. */
-  def roundsFrame(spark: org.apache.spark.sql.SparkSession): DataFrame = summary match {
-    case Some(o) => sparkdbn.train.RunTables.roundsFrame(spark, o.rounds)
-    case None => throw new IllegalStateException(s"DBNModel $uid has no training summary: it was loaded, not fitted")
-  }
+  def roundsFrame(spark: org.apache.spark.sql.SparkSession): DataFrame = sparkdbn.train.RunTables.roundsFrame(spark, summary.rounds)
 
   override def transform(dataset: Dataset[_]): DataFrame = {
     val outSchema = transformSchema(dataset.schema, logging = true)
@@ -119,6 +123,9 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
   }
 
   override def copy(extra: ParamMap): DBNModel = copyValues(new DBNModel(uid, snapshot), extra).setParent(parent)
+
+  /** This model's params on other engine weights (e.g. the summary's pre-trained model). */
+  def withSnapshot(other: Array[Byte]): DBNModel = copyValues(new DBNModel(uid, other)).setParent(parent)
 
   override def write: MLWriter = new DBNModel.Writer(this)
 

@@ -90,6 +90,8 @@ final case class TrainSettings(
 final case class TrainOutcome(
     runId: String,
     snapshot: Array[Byte],
+    /** The model after pre-training, before fine-tuning (None when a resumed run started past it). */
+    pretrained: Option[Array[Byte]],
     rounds: Seq[RoundMetrics],
     /** Versions of every topic, from its initial one to its final one (resumed runs: those before the stop too). */
     versionsPublished: Int,
@@ -160,6 +162,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     }
     try {
       var prev: Array[Byte] = Array.emptyByteArray
+      var pretrained: Option[Array[Byte]] = None
       val startAt = resumed.map(st => topics.indexOf(st.topic)).getOrElse(0)
       topics.zipWithIndex.foreach { case (topic, ti) =>
         if (ti < startAt) () // done before the checkpoint
@@ -171,10 +174,11 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
             case Some(st) => trainTopic(topic, layer, None, Some(st))
             case None => trainTopic(topic, layer, Some(prev), None)
           }
+          if (layer == s.hidden.size - 1) pretrained = Some(prev)
         }
       }
       val versions = topics.flatMap(channel.latest).map(_.number + 1).sum
-      TrainOutcome(s.runId, prev, rounds.toSeq, versions, channel.destroyed, resumed.map(st => s"${st.topic}@${st.number}"))
+      TrainOutcome(s.runId, prev, pretrained, rounds.toSeq, versions, channel.destroyed, resumed.map(st => s"${st.topic}@${st.number}"))
     } finally {
       channel.close()
     }

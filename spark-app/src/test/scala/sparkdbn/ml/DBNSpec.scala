@@ -75,7 +75,10 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     while ((rounds("layer0") < 15 || rounds("finetune") < 25) && System.nanoTime() < deadline) Thread.sleep(50)
     assert(rounds("layer0") == 15 && rounds("finetune") == 25, descriptions)
     assert(model.numInputs == 8 && model.numFeatures == 4 && model.numClasses == 2)
-    val s = model.summary.get
+    val s = model.summary
+    // The summary keeps the model as it was before fine-tuning: the same layers' shapes, no soft-max.
+    val pre = sparkdbn.model.DbnSnapshots.read(s.pretrained.get)
+    assert(pre.output.isEmpty && pre.sizes == model.dbn.sizes && !s.pretrained.get.sameElements(model.snapshot))
     // 200 rows a partition, 20 batches an epoch, 4 per round: 15 rounds of 2 replicas for layer 0, 25 for fine-tuning.
     assert(s.rounds.count(_.topic == "layer0") == 30 && s.rounds.count(_.topic == "finetune") == 50)
     assert(s.rounds.forall(r => r.status == "merged" && r.staleness == 0))
@@ -157,6 +160,10 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     model.write.overwrite().save(path)
     val back = DBNModel.load(path)
     assert(back.getFreeEnergyCol == "fe" && back.dbn.inputScaling.get.std.toSeq == scaling.std.toSeq)
+    // Spark ML's idiom: a loaded model has no summary, and asking for it says why; without labels the
+    // pre-trained model is the model.
+    assert(model.hasSummary && model.summary.pretrained.get.sameElements(model.snapshot))
+    assert(!back.hasSummary && intercept[IllegalStateException](back.summary).getMessage.endsWith("has no training summary: it was loaded, not fitted"))
     assert(back.transform(df).select("fe").collect().map(_.getDouble(0)).toSeq == scored.map(_.getDouble(3)).toSeq)
   }
 
