@@ -71,16 +71,22 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     finally spark.sparkContext.removeSparkListener(listener)
     // Listeners hear of jobs asynchronously: give the bus a moment.
     def rounds(topic: String) = descriptions.asScala.count(_.matches(s""".*: $topic round \\d+ \\(from version \\d+\\)"""))
+    // A random split of the 400 rows: a partition's rows are its layer-0 samples over the 3 epochs; it runs
+    // ceil(epochs x ceil(rows / 10) / 4) rounds, and a sync topic as many as its longest partition.
+    val partRows = model.summary.rounds.filter(_.topic == "layer0").groupBy(_.partition).map { case (_, rs) => rs.map(_.samples).sum / 3 }
+    assert(partRows.size == 2 && partRows.sum == 400, partRows)
+    def expected(epochs: Int) = partRows.map(r => (epochs * ((r + 9) / 10) + 3) / 4).max
     val deadline = System.nanoTime() + 10L * 1000000000L
-    while ((rounds("layer0") < 15 || rounds("finetune") < 25) && System.nanoTime() < deadline) Thread.sleep(50)
-    assert(rounds("layer0") == 15 && rounds("finetune") == 25, descriptions)
+    while ((rounds("layer0") < expected(3) || rounds("finetune") < expected(5)) && System.nanoTime() < deadline) Thread.sleep(50)
+    assert(rounds("layer0") == expected(3) && rounds("finetune") == expected(5), descriptions)
     assert(model.numInputs == 8 && model.numFeatures == 4 && model.numClasses == 2)
     val s = model.summary
     // The summary keeps the model as it was before fine-tuning: the same layers' shapes, no soft-max.
     val pre = sparkdbn.model.DbnSnapshots.read(s.pretrained.get)
     assert(pre.output.isEmpty && pre.sizes == model.dbn.sizes && !s.pretrained.get.sameElements(model.snapshot))
-    // 200 rows a partition, 20 batches an epoch, 4 per round: 15 rounds of 2 replicas for layer 0, 25 for fine-tuning.
-    assert(s.rounds.count(_.topic == "layer0") == 30 && s.rounds.count(_.topic == "finetune") == 50)
+    // Every partition runs its own rounds: ceil(epochs x batches an epoch / 4) each.
+    def perPartition(epochs: Int) = partRows.map(r => (epochs * ((r + 9) / 10) + 3) / 4).sum
+    assert(s.rounds.count(_.topic == "layer0") == perPartition(3) && s.rounds.count(_.topic == "finetune") == perPartition(5))
     assert(s.rounds.forall(r => r.status == "merged" && r.staleness == 0))
     val acc = model.transform(df).select(avg((col("prediction") === col("label")).cast("double"))).head().getDouble(0)
     assert(acc > 0.95, s"accuracy $acc")

@@ -1,0 +1,84 @@
+// Sync rounds driven in one process the way the JVM drives them, through the sidecar's own classes
+// (TrainingPool worker threads holding SharedArrayBuffer rows, snapshots, mergeUpdates, finishTopic),
+// on a chosen split of the e2e digits (the first 20,000 full-MNIST digits, 14x14, binarised):
+// 196-100, batch 25, 10 epochs, lr 0.05, momentum 0.5 -> 0.9, decay 2e-4, the JVM's per-partition seeds.
+// It isolates what a Spark run adds to the engine's arithmetic: fed the partitions a Spark run cached
+// (f32 files, one per partition), it gives that run's model bit for bit (bench/README, session 8).
+//   node out/bench/sync-replay.js '{"P":4,"H":50,"rule":"bmuf","split":"random","splitSeed":777}'
+//   split: "mod" (row r to r mod P), "random" (a seeded random split), or ["p0.f32", "p1.f32", ...]
+import { readFileSync } from 'node:fs';
+import { loadFullMnist } from '../ts/io/idx.js';
+import { downsample } from '../ts/io/mnist.js';
+import { decodeSnapshot, encodeSnapshot } from '../ts/io/snapshot.js';
+import type { Matrix } from '../ts/rbm/data.js';
+import type { MergeRule } from '../ts/rbm/distributed.js';
+import { DBN } from '../ts/rbm/dbn.js';
+import { RBM, columnMeans } from '../ts/rbm/rbm.js';
+import { finishTopic, mergeUpdates } from '../ts/service/merge.js';
+import { TrainingPool } from '../ts/service/training.js';
+
+interface Settings { P: number; H: number; rule: MergeRule; split: 'mod' | 'random' | string[]; splitSeed?: number; seed?: number }
+const s = JSON.parse(process.argv[2]) as Settings;
+const ROWS = 20000;
+const V = 196;
+const full = loadFullMnist();
+const train = downsample({ ...full.train.images, data: full.train.images.data.subarray(0, ROWS * 784), rows: ROWS }, true);
+const seed = s.seed ?? 7;
+
+function rowsOf(rows: number[]): Matrix {
+  const out = new Float32Array(rows.length * V);
+  rows.forEach((r, i) => out.set(train.data.subarray(r * V, (r + 1) * V), i * V));
+  return { data: out, rows: rows.length, cols: V };
+}
+
+function split(): Matrix[] {
+  if (Array.isArray(s.split)) {
+    return s.split.map((f) => {
+      const b = readFileSync(f);
+      const data = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+      return { data, rows: data.length / V, cols: V };
+    });
+  }
+  const order = Array.from({ length: ROWS }, (_, i) => i);
+  if (s.split === 'random') {
+    // A seeded Fisher-Yates (an LCG: any fixed permutation will do).
+    let x = s.splitSeed ?? 1;
+    for (let i = ROWS - 1; i > 0; i--) {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      const j = x % (i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+  }
+  return Array.from({ length: s.P }, (_, p) => rowsOf(order.filter((_, i) => i % s.P === p)));
+}
+
+const shards = split();
+const P = shards.length;
+const pool = new TrainingPool({ workers: 2, threadsPerWorker: 1, cacheBytes: 1 << 30 });
+for (let p = 0; p < P; p++) await pool.cache(`replay/${p}`, [shards[p].data], V, null);
+// The JVM's initial layer (InitLayer: seed * 31) and its per-partition replica seeds (DistributedTrainer.configJson).
+let dbn = new DBN([RBM.create({ nVisible: V, nHidden: 100, visible: 'bernoulli' }, { seed: seed * 31, means: columnMeans(train) })]);
+const perEpoch = shards.map((m) => Math.ceil(m.rows / 25));
+const total = perEpoch.map((n) => n * 10);
+const done = shards.map(() => 0);
+let momentum: Float32Array<ArrayBufferLike> = new Float32Array(0);
+const settings = { rule: s.rule, replicas: P, mode: 'sync' as const };
+while (done.some((d, p) => d < total[p])) {
+  const plain = (await decodeSnapshot(await encodeSnapshot(dbn))).toPlain();
+  const outs = await Promise.all(shards.map((_, p) => {
+    const n = Math.min(s.H, total[p] - done[p]);
+    if (n <= 0) return null;
+    const configJson = JSON.stringify({ batchSize: 25, learningRate: 0.05, momentum: [[0, 0.5], [5, 0.9]], weightDecay: 2e-4,
+      seed: (seed * 1000003 + 2 * 7919 + p * 104729) % 9007199254740991 });
+    const job = { session: `replay/${p}`, modelVersion: 'v', layer: 0, configJson, batches: n, epoch: Math.floor(done[p] / perEpoch[p]),
+      inputSums: false, independent: false, resetMomentum: false, task: `replay ${p}` };
+    done[p] += n;
+    return pool.train(job, plain);
+  }));
+  const m = mergeUpdates(dbn, { updates: outs.flatMap((o) => (o ? [{ bytes: o.update, staleness: 0 }] : [])), settings, momentum, epochs: 0 });
+  dbn = m.dbn;
+  momentum = m.momentum;
+}
+if (s.rule === 'bmuf') finishTopic(dbn, 0, settings, momentum);
+console.log(JSON.stringify({ ...s, recon: dbn.layers[0].reconstructionError(train) }));
+await pool.close();
