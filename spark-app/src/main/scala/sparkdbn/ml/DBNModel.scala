@@ -144,9 +144,9 @@ object DBNModel extends MLReadable[DBNModel] {
     val fs = p.getFileSystem(spark.sparkContext.hadoopConfiguration)
     val in = fs.open(p)
     val bytes = try in.readAllBytes() finally in.close()
-    val m = new DBNModel(bytes)
-    m.dbn // check it now, in the driver
-    m
+    // Checked now, in the driver, and named by its file (the model's generated uid would tell the user nothing).
+    DbnSnapshots.read(bytes, s"model snapshot $path")
+    new DBNModel(bytes)
   }
 
   override def read: MLReader[DBNModel] = new Reader
@@ -175,8 +175,10 @@ object DBNModel extends MLReadable[DBNModel] {
       }
       if (fs.exists(new Path(path, "metadata.json"))) return legacy(path, fs, readAll)
       val className = classOf[DBNModel].getName
-      val m = new DBNModel(DbnParamsIO.savedUid(path, sparkSession, className), readAll(new Path(new Path(path, "data"), "model.avro")))
-      m.dbn // check the snapshot now, in the driver
+      val data = new Path(new Path(path, "data"), "model.avro")
+      val bytes = readAll(data)
+      DbnSnapshots.read(bytes, s"model snapshot $data") // checked now, in the driver, named by its file
+      val m = new DBNModel(DbnParamsIO.savedUid(path, sparkSession, className), bytes)
       DbnParamsIO.loadParams(m, path, sparkSession, className)
       m
     }
@@ -187,8 +189,9 @@ object DBNModel extends MLReadable[DBNModel] {
       implicit val formats: Formats = DefaultFormats
       val cls = (meta \ "class").extract[String]
       if (cls != classOf[DBNModel].getName) throw new IllegalArgumentException(s"$path holds a $cls, not a DBNModel")
-      val m = new DBNModel((meta \ "uid").extract[String], readAll(new Path(path, "model.avro")))
-      m.dbn
+      val bytes = readAll(new Path(path, "model.avro"))
+      DbnSnapshots.read(bytes, s"model snapshot ${new Path(path, "model.avro")}")
+      val m = new DBNModel((meta \ "uid").extract[String], bytes)
       (meta \ "paramMap") match {
         case JObject(fields) => fields.foreach { case (name, v) =>
           val p = m.getParam(name)

@@ -106,7 +106,7 @@ class HammingDistance extends CodeFunction("dbn_hamming", 2) {
 }
 
 object CodeFunctions {
-  /** SQL name -> class, for `CREATE FUNCTION name AS 'class' USING JAR 'spark-dbn.jar'` (the `functions` command). */
+  /** SQL name -> class, for `CREATE FUNCTION name AS 'class' USING JAR 'spark-dbn.jar'` (the `sql-functions` command). */
   val all: Seq[(String, String)] = Seq(
     "dbn_cosine" -> classOf[CosineSimilarity].getName,
     "dbn_euclidean" -> classOf[EuclideanDistance].getName,

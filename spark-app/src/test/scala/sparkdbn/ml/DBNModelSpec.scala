@@ -127,6 +127,22 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     assert(msg(data(3, 1).withColumn("dbn_features", lit(1))).contains("output column 'dbn_features' already exists"))
   }
 
+  test("a truncated or corrupt snapshot is refused when the model loads, naming its file (not a generated uid)") {
+    val dir = java.nio.file.Files.createTempDirectory("dbn-bad-snapshot")
+    val truncated = dir.resolve("truncated.avro")
+    java.nio.file.Files.write(truncated, snapshot.take(snapshot.length - 40))
+    val e1 = intercept[sparkdbn.model.SnapshotException](DBNModel.fromSnapshot(truncated.toString)).getMessage
+    assert(e1.startsWith(s"model snapshot $truncated ") && !e1.contains("dbnModel_"), e1)
+    val saved = dir.resolve("saved").toString
+    new DBNModel(snapshot).write.save(saved)
+    val data = java.nio.file.Paths.get(saved, "data", "model.avro")
+    java.nio.file.Files.write(data, "PAR1 not a snapshot".getBytes)
+    // Hadoop's local file system keeps a checksum beside the file; a file replaced by hand has none.
+    java.nio.file.Files.deleteIfExists(data.resolveSibling(".model.avro.crc"))
+    val e2 = intercept[sparkdbn.model.SnapshotException](DBNModel.load(saved)).getMessage
+    assert(e2.contains(s"model snapshot ") && e2.contains("data/model.avro is not an Avro object container file"), e2)
+  }
+
   test("bad rows fail the task naming partition and row; the sidecar survives and the next job works") {
     val m = new DBNModel(snapshot)
     val bad = (f: DataFrame => DataFrame) => intercept[SparkException](m.transform(f(data(100, 1))).collect()).getMessage
