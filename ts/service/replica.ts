@@ -130,6 +130,11 @@ export class Session {
   }
 }
 
+/** The run part of a session id: the JVM names sessions "<run>/<partition>" (RoundSpec.session). */
+export function runOfSession(session: string): string {
+  return session.slice(0, session.lastIndexOf('/') + 1);
+}
+
 /**
  * The replicas of one worker thread: sessions by id (the published model comes with each round).
  * Everything here runs off the sidecar's event loop.
@@ -140,11 +145,9 @@ export class ReplicaStore {
   private readonly states = new Map<string, ReplicaState>();
 
   setData(session: string, x: Matrix, labels: Int32Array | null, heldOutRows = 0): void {
-    // A run's sessions are "<run>/<partition>": states of other runs whose rows are gone are done with.
-    const run = session.slice(0, session.lastIndexOf('/') + 1);
-    for (const id of [...this.states.keys()]) {
-      if (!this.sessions.has(id) && id.slice(0, id.lastIndexOf('/') + 1) !== run) this.states.delete(id);
-    }
+    // States of other runs whose rows are gone are done with.
+    const run = runOfSession(session);
+    for (const id of [...this.states.keys()]) if (!this.sessions.has(id) && runOfSession(id) !== run) this.states.delete(id);
     let state = this.states.get(session);
     if (!state) this.states.set(session, (state = { rbms: new Map(), fineTune: null }));
     this.sessions.set(session, new Session(x, labels, heldOutRows, state));

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../rbm/errors.js';
 import { concatArrays } from '../io/floats.js';
 import { SidecarError } from './errors.js';
-import type { TrainJob, TrainOutcome } from './replica.js';
+import { runOfSession, type TrainJob, type TrainOutcome } from './replica.js';
 import type { PlainDBN } from '../rbm/dbn.js';
 
 type WorkerMessage =
@@ -100,9 +100,9 @@ export class TrainingPool {
     // A session stays on its worker (its replicas live there, also after its rows were evicted); a new one
     // goes to the least loaded.
     const worker = old ? old.worker : this.home.get(session) ?? this.leastLoaded();
-    // Sessions are "<run>/<partition>": homes of other runs' evicted sessions are done with.
-    const run = (id: string) => id.slice(0, id.lastIndexOf('/') + 1);
-    for (const id of [...this.home.keys()]) if (!this.sessions.has(id) && run(id) !== run(session)) this.home.delete(id);
+    // Homes of other runs' evicted sessions are done with.
+    const run = runOfSession(session);
+    for (const id of [...this.home.keys()]) if (!this.sessions.has(id) && runOfSession(id) !== run) this.home.delete(id);
     this.home.set(session, worker);
     this.sessions.delete(session);
     const entry: SessionEntry = { worker, dataBytes: x.byteLength + (labels?.byteLength ?? 0), derivedBytes: 0, busy: 1, fresh: true };
