@@ -6,6 +6,7 @@
 // (f32 files, one per partition), it gives that run's model bit for bit (bench/README, session 8).
 //   node out/bench/sync-replay.js '{"P":4,"H":50,"rule":"bmuf","split":"random","splitSeed":777}'
 //   split: "mod" (row r to r mod P), "random" (a seeded random split), or ["p0.f32", "p1.f32", ...]
+//   counts: "common" (default: the JVM's mini-batches an epoch) or "own" (each partition its own, the JVM before session 9)
 import { readFileSync } from 'node:fs';
 import { loadFullMnist } from '../ts/io/idx.js';
 import { downsample } from '../ts/io/mnist.js';
@@ -17,7 +18,7 @@ import { RBM, columnMeans } from '../ts/rbm/rbm.js';
 import { finishTopic, mergeUpdates } from '../ts/service/merge.js';
 import { TrainingPool } from '../ts/service/training.js';
 
-interface Settings { P: number; H: number; rule: MergeRule; split: 'mod' | 'random' | string[]; splitSeed?: number; seed?: number }
+interface Settings { P: number; H: number; rule: MergeRule; split: 'mod' | 'random' | string[]; splitSeed?: number; seed?: number; counts?: 'own' | 'common' }
 const s = JSON.parse(process.argv[2]) as Settings;
 const ROWS = 20000;
 const V = 196;
@@ -41,11 +42,16 @@ function split(): Matrix[] {
   }
   const order = Array.from({ length: ROWS }, (_, i) => i);
   if (s.split === 'random') {
-    // A seeded Fisher-Yates (an LCG: any fixed permutation will do).
-    let x = s.splitSeed ?? 1;
+    // A seeded Fisher-Yates over mulberry32 (an LCG's low bits, taken mod i + 1, are far from uniform).
+    let x = (s.splitSeed ?? 1) >>> 0;
+    const next = (): number => {
+      x = (x + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(x ^ (x >>> 15), x | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
     for (let i = ROWS - 1; i > 0; i--) {
-      x = (x * 1103515245 + 12345) % 2147483648;
-      const j = x % (i + 1);
+      const j = Math.floor(next() * (i + 1));
       [order[i], order[j]] = [order[j], order[i]];
     }
   }
@@ -58,7 +64,10 @@ const pool = new TrainingPool({ workers: 2, threadsPerWorker: 1, cacheBytes: 1 <
 for (let p = 0; p < P; p++) await pool.cache(`replay/${p}`, [shards[p].data], V, null);
 // The JVM's initial layer (InitLayer: seed * 31) and its per-partition replica seeds (DistributedTrainer.configJson).
 let dbn = new DBN([RBM.create({ nVisible: V, nHidden: 100, visible: 'bernoulli' }, { seed: seed * 31, means: columnMeans(train) })]);
-const perEpoch = shards.map((m) => Math.ceil(m.rows / 25));
+// As the JVM counts (DistributedTrainer.trainTopic): every replica trains the mean partition's batches an
+// epoch; "own" counts each partition's own ceil(rows / batch), as the JVM did before session 9.
+const common = Math.ceil(shards.reduce((a, m) => a + m.rows, 0) / (shards.length * 25));
+const perEpoch = shards.map((m) => (s.counts === 'own' ? Math.ceil(m.rows / 25) : common));
 const total = perEpoch.map((n) => n * 10);
 const done = shards.map(() => 0);
 let momentum: Float32Array<ArrayBufferLike> = new Float32Array(0);

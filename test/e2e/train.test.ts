@@ -82,10 +82,11 @@ describe('training a DBN over Spark, end to end', function () {
   /** [topic, mini-batches] of the sync run, to which the resumed run (same data, partitions, seed) must add up. */
   let syncBatches: string[][];
 
-  // Measured (one process 3.596 / 91.88%): sync BMUF H = 50 3.845 / 91.28%, H = 32 3.791 / 91.16%; async BMUF
-  // 3.743 / 91.64%; sum at H = 50 27.6 / 11.9%. The issue's 3% and 0.5 point are not reached yet (the engine-only
-  // simulation of pre-training alone is within 1%: see bench/README); these bounds hold what is measured.
-  it('sync, 4 partitions, block momentum at the default syncEvery (50): reconstruction error within 10% and test accuracy within 1 point of one process', async () => {
+  // Measured (one process: pre-trained 3.421, fine-tuned 3.596 / 91.88%), session 9, every replica training the
+  // same mini-batches an epoch: sync BMUF H = 50 pre-trained 3.495 (+2.2%), fine-tuned 3.770 / 91.31%; async
+  // 3.696 / 91.24%; sum 29.2 / 9.7%. Before (each partition its own count, a last round of one replica):
+  // pre-trained 3.676 (+7.5%), 3.845 / 91.28%. Fine-tuning's accuracy is not yet within the issue's 0.5 point.
+  it('sync, 4 partitions, block momentum at the default syncEvery (50): pre-training within 3% of one process, the fine-tuned model within 10% and 1 point', async () => {
     const out = join(ws.dir, 'sync-model');
     const pretrainedOut = join(ws.dir, 'sync-pretrained');
     const r = await submit(ws, 'local[2]', trainArgs(trainPath, ['--run-id', 'sync1', '--model-out', out,
@@ -107,6 +108,7 @@ describe('training a DBN over Spark, end to end', function () {
     console.log(`      one process: recon ${baseline.recon.toFixed(3)} (pre-trained ${baselinePretrained.toFixed(3)}), ` +
       `accuracy ${(baseline.accuracy * 100).toFixed(2)}%; sync: recon ${q.recon.toFixed(3)} (pre-trained ${preRecon.toFixed(3)}), ` +
       `accuracy ${(q.accuracy * 100).toFixed(2)}%`);
+    expect(preRecon).to.be.at.most(baselinePretrained * 1.03);
     expect(q.recon).to.be.at.most(baseline.recon * 1.1);
     expect(q.accuracy).to.be.at.least(baseline.accuracy - 0.01);
     syncQuality = q;
@@ -134,26 +136,25 @@ describe('training a DBN over Spark, end to end', function () {
     expect(nulls.slice(5)).to.deep.equal(['0', '0']);
     expect(rows.find((r) => r[0] === 'final')!.slice(1)).to.deep.equal(['false', 'false']);
     const [run, ...rest] = rows;
-    // Rounds of a topic: about epochs x batches / syncEvery (partitions hold about 5,000 rows each; the
-    // largest sets the count). Each publishes a version, and besides them every topic publishes its initial
-    // version and its final one (the block momentum's centre): versions come from the channel, rounds from
-    // the rounds' list.
+    // Rounds of a topic: epochs x batches / syncEvery, every replica training the mean partition's
+    // batches an epoch (partitions hold about 5,000 rows each, not exactly). Each publishes a version, and
+    // besides them every topic publishes its initial version and its final one (the block momentum's
+    // centre): versions come from the channel, rounds from the rounds' list.
     const roundsOf = (epochs: number) => Math.ceil(epochs * PER_EPOCH / SYNC_EVERY);
     const allRounds = 2 * roundsOf(PRETRAIN.epochs) + roundsOf(FINETUNE.epochs);
     expect(run.slice(0, 3)).to.deep.equal(['succeeded', '4', '196-100-100-10']);
     expect(run[3]).to.equal(run[6]);
-    expect(Number(run[3])).to.be.within(allRounds, allRounds + 6);
+    expect(Number(run[3])).to.equal(allRounds);
     expect(Number(run[4])).to.equal(Number(run[3]) + 3 * 2);
     const rounds = rest.slice(0, 3);
     expect(rounds.map((r) => r[0])).to.deep.equal(['finetune', 'layer0', 'layer1']);
-    // Mini-batches: epochs x ceil(rows / batch) per partition; partitions of about 5,000 rows add at most
-    // one a partition and epoch over 200.
-    expect(Number(rounds[1][2])).to.be.within(4 * PRETRAIN.epochs * PER_EPOCH, 4 * PRETRAIN.epochs * (PER_EPOCH + 1));
-    expect(Number(rounds[0][2])).to.be.within(4 * FINETUNE.epochs * PER_EPOCH, 4 * FINETUNE.epochs * (PER_EPOCH + 1));
+    // Mini-batches: epochs x 200 for each of the 4 partitions, whatever their exact sizes.
+    expect(Number(rounds[1][2])).to.equal(4 * PRETRAIN.epochs * PER_EPOCH);
+    expect(Number(rounds[0][2])).to.equal(4 * FINETUNE.epochs * PER_EPOCH);
     syncBatches = rounds.map((r) => [r[0], r[2]]);
     expect(rounds.every((r) => r[4] === '4')).to.equal(true);
     // The last round's version; the final (centre) version follows it.
-    expect(Number(rounds[1][3])).to.be.within(roundsOf(PRETRAIN.epochs), roundsOf(PRETRAIN.epochs) + 2);
+    expect(Number(rounds[1][3])).to.equal(roundsOf(PRETRAIN.epochs));
     const params = rest.slice(3, 8);
     expect(params).to.deep.equal([
       ['hidden', '0', '100', '196'], ['hidden', '1', '100', '100'], ['output', '2', '10', '100'],

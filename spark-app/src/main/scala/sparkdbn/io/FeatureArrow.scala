@@ -15,8 +15,13 @@ import org.apache.spark.sql.catalyst.expressions.{SpecializedGetters, UnsafeArra
 import org.apache.spark.sql.types._
 import org.apache.spark.unsafe.Platform
 
-/** Bad input found while a task reads its rows; names the partition and row. */
-class InputRowException(message: String) extends IllegalArgumentException(message)
+/**
+ * Bad input found while a task reads its rows; names the partition and row. `partition` and `row`
+ * (the row's place in that input partition, from 0; -1 when not known) and `problem` ("column 'c'
+ * is NaN") let the driver say where the row is in the user's files (InputLocation).
+ */
+class InputRowException(message: String, val partition: Int = -1, val row: Long = -1L, val problem: String = "")
+  extends IllegalArgumentException(message)
 
 /**
  * Where a model's input vector comes from: one Vector or array column, or

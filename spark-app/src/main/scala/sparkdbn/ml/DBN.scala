@@ -88,7 +88,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
     // first layer in scripts/bench train. A failure here is not lost: the first driver call starts
     // it again and raises.
     scala.concurrent.Future(sparkdbn.sidecar.SidecarManager.get().describe())(scala.concurrent.ExecutionContext.global)
-    val data = TrainingData.prepare(df, featureSource, n, $(labelCol), $(numPartitions))
+    val data = TrainingData.prepare(df, featureSource, n, $(labelCol), $(numPartitions), bernoulli = $(visibleUnits) == "bernoulli")
     try {
       if (data.labelled && data.numClasses < 2) {
         throw new IllegalArgumentException(s"label column '${$(labelCol)}' has ${data.numClasses} class; fine-tuning needs at least 2")

@@ -1,5 +1,7 @@
 package sparkdbn.train
 
+import scala.util.control.NonFatal
+
 import org.apache.spark.{HashPartitioner, Partitioner, TaskContext}
 import org.apache.spark.rdd.RDD
 import org.apache.spark.sql.DataFrame
@@ -7,7 +9,7 @@ import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.types._
 import org.apache.spark.storage.StorageLevel
 
-import sparkdbn.io.{FeatureSource, InputRowException}
+import sparkdbn.io.{FeatureSource, InputLocation, InputRowException}
 
 /** A block of a partition's rows: values (rows, n) row-major, labels or null. */
 final case class Chunk(values: Array[Float], labels: Array[Int], rows: Int)
@@ -105,7 +107,12 @@ object TrainingData {
     }
   }
 
-  def prepare(df: DataFrame, source: FeatureSource, n: Int, labelCol: String, partitions: Int): TrainingData = {
+  /**
+   * Bernoulli visible units take values in [0, 1]: checked here, where the input's row is known, rather
+   * than by the sidecar, which sees only the row of the redistributed training partition.
+   */
+  def prepare(df: DataFrame, source: FeatureSource, n: Int, labelCol: String, partitions: Int,
+      bernoulli: Boolean = false): TrainingData = {
     source.check(df.schema, n)
     checkLabel(df.schema, labelCol)
     val bound = source.bind(df.schema)
@@ -121,19 +128,24 @@ object TrainingData {
       var r = 0L
       rows.map { row =>
         val v = new Array[Float](n)
-        bound.fill(row, v, 0, n, s"$where: row $r")
+        // Bad rows carry their partition and row, so that the driver can name them in the user's files.
+        def bad(problem: String) = new InputRowException(s"$where: row $r: $problem", pid, r, problem)
+        val at = s"$where: row $r: "
+        try bound.fill(row, v, 0, n, s"$where: row $r")
+        catch { case e: InputRowException => throw bad(e.getMessage.stripPrefix(at)) }
         // Checked here, where the row can still be named, before any statistic is computed from it.
         var j = 0
         while (j < n) {
           val x = v(j)
-          if (x.isNaN || x.isInfinite) throw new InputRowException(s"$where: row $r: ${source.valueName(j)} is $x")
+          if (x.isNaN || x.isInfinite) throw bad(s"${source.valueName(j)} is $x")
+          if (bernoulli && !(x >= 0f && x <= 1f)) throw bad(s"${source.valueName(j)} is $x, outside [0, 1] for Bernoulli visible units")
           j += 1
         }
         val y = if (labelIndex < 0) 0 else {
-          if (row.isNullAt(labelIndex)) throw new InputRowException(s"$where: row $r: label column '$label' is null")
+          if (row.isNullAt(labelIndex)) throw bad(s"label column '$label' is null")
           val d = labelAt(row, labelIndex)
           if (!(d >= 0 && d < 100000 && d == math.floor(d))) {
-            throw new InputRowException(s"$where: row $r: label column '$label' is $d; labels must be integers 0..C-1")
+            throw bad(s"label column '$label' is $d; labels must be integers 0..C-1")
           }
           d.toInt
         }
@@ -157,10 +169,15 @@ object TrainingData {
         Chunk(values, labels, rows)
       }
     }.setName(s"spark-dbn training data ($P partitions)").persist(StorageLevel.MEMORY_AND_DISK)
-    val stats = chunks.mapPartitionsWithIndex { (p, it) =>
+    // The first pass over the input: where a bad row fails it, named in the user's files when they are files.
+    val stats = try chunks.mapPartitionsWithIndex { (p, it) =>
       val none = PartitionStats(p, 0L, new Array[Double](n), new Array[Double](n), -1)
       Iterator(it.foldLeft(none)((acc, c) => PartitionStats.combine(acc, PartitionStats.of(p, c, n))))
-    }.collect().sortBy(_.partition).toSeq
+    }.collect().sortBy(_.partition).toSeq catch {
+      case NonFatal(e) =>
+        chunks.unpersist(blocking = false)
+        throw InputLocation.relocate(df, e)
+    }
     val empty = stats.filter(_.rows == 0).map(_.partition)
     if (empty.nonEmpty) {
       chunks.unpersist(blocking = false)

@@ -52,7 +52,8 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     // Two prototypes with 10% noise: an 8-4 RBM with a soft-max learns to tell them apart.
     val rng = new scala.util.Random(3)
     val protos = Array(Array.tabulate(8)(i => if (i < 4) 1f else 0f), Array.tabulate(8)(i => if (i < 4) 0f else 1f))
-    val rows = (0 until 400).map { r =>
+    // 401 rows: the partitions get 200 and 201, whose own batch counts would differ (20 and 21 an epoch).
+    val rows = (0 until 401).map { r =>
       val y = r % 2
       (protos(y).map(v => if (rng.nextDouble() < 0.1) 1 - v else v), y)
     }
@@ -71,11 +72,11 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     finally spark.sparkContext.removeSparkListener(listener)
     // Listeners hear of jobs asynchronously: give the bus a moment.
     def rounds(topic: String) = descriptions.asScala.count(_.matches(s""".*: $topic round \\d+ \\(from version \\d+\\)"""))
-    // A random split of the 400 rows: a partition's rows are its layer-0 samples over the 3 epochs; it runs
-    // ceil(epochs x ceil(rows / 10) / 4) rounds, and a sync topic as many as its longest partition.
-    val partRows = model.summary.rounds.filter(_.topic == "layer0").groupBy(_.partition).map { case (_, rs) => rs.map(_.samples).sum / 3 }
-    assert(partRows.size == 2 && partRows.sum == 400, partRows)
-    def expected(epochs: Int) = partRows.map(r => (epochs * ((r + 9) / 10) + 3) / 4).max
+    // Every replica trains the mean partition's ceil(401 / (2 x 10)) = 21 mini-batches an epoch, whatever
+    // the split's sizes: ceil(epochs x 21 / 4) rounds a topic, each a block of both partitions.
+    val layer0 = model.summary.rounds.filter(_.topic == "layer0")
+    assert(layer0.groupBy(_.partition).map { case (p, rs) => p -> rs.map(_.batches).sum } == Map(0 -> 63, 1 -> 63), layer0)
+    def expected(epochs: Int) = (epochs * 21 + 3) / 4
     val deadline = System.nanoTime() + 10L * 1000000000L
     while ((rounds("layer0") < expected(3) || rounds("finetune") < expected(5)) && System.nanoTime() < deadline) Thread.sleep(50)
     assert(rounds("layer0") == expected(3) && rounds("finetune") == expected(5), descriptions)
@@ -84,8 +85,8 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     // The summary keeps the model as it was before fine-tuning: the same layers' shapes, no soft-max.
     val pre = sparkdbn.model.DbnSnapshots.read(s.pretrained.get)
     assert(pre.output.isEmpty && pre.sizes == model.dbn.sizes && !s.pretrained.get.sameElements(model.snapshot))
-    // Every partition runs its own rounds: ceil(epochs x batches an epoch / 4) each.
-    def perPartition(epochs: Int) = partRows.map(r => (epochs * ((r + 9) / 10) + 3) / 4).sum
+    // Every partition takes part in every round.
+    def perPartition(epochs: Int) = 2 * expected(epochs)
     assert(s.rounds.count(_.topic == "layer0") == perPartition(3) && s.rounds.count(_.topic == "finetune") == perPartition(5))
     assert(s.rounds.forall(r => r.status == "merged" && r.staleness == 0))
     val acc = model.transform(df).select(avg((col("prediction") === col("label")).cast("double"))).head().getDouble(0)
@@ -185,6 +186,33 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     val model = est.setEpochs(0).fit(df)
     val missing = intercept[IllegalArgumentException](model.transform(df.drop("c")))
     assert(missing.getMessage.startsWith("column 'c' does not exist"), missing.getMessage)
+  }
+
+  test("a bad training row is named by its file and its row there, as the user can find it (issue 16, item 3)") {
+    val session = spark
+    import session.implicits._
+    // 300 rows in two Parquet files; row id 123 carries the bad value.
+    def write(name: String, bad: Float): String = {
+      val path = dir.resolve(name).toString
+      (0 until 300).map(i => (i.toLong, Array.tabulate(4)(j => if (i == 123 && j == 2) bad else ((i + j) % 2).toFloat)))
+        .toDF("id", "features").repartition(2).write.mode("overwrite").parquet(path)
+      path
+    }
+    def est = new DBN().setLayers(Array(2)).setEpochs(1).setBatchSize(10).setNumPartitions(2)
+    for ((name, bad, problem) <- Seq(("nan-rows", Float.NaN, "column 'features' element 2 is NaN"),
+        ("range-rows", 2f, "column 'features' element 2 is 2.0, outside [0, 1] for Bernoulli visible units"))) {
+      val path = write(name, bad)
+      val msg = sparkdbn.cli.Failure.explain(intercept[Exception](est.fit(spark.read.parquet(path))))
+      val m = "row (\\d+) \\(from 0\\) of (\\S+): (.*)".r.findFirstMatchIn(msg).getOrElse(fail(msg))
+      assert(m.group(3) == problem, msg)
+      // That row of that file, read on its own, is the bad one.
+      val ids = spark.read.parquet(m.group(2)).select("id").collect().map(_.getLong(0))
+      assert(ids(m.group(1).toInt) == 123L, (msg, ids.take(10).toSeq))
+    }
+    // Rows that are not in files are named as Spark knows them: the stage, its partition and the row there.
+    val local = (0 until 40).map(i => Array.tabulate(4)(j => if (i == 7 && j == 1) Float.NaN else 0f)).toDF("features")
+    val msg = sparkdbn.cli.Failure.explain(intercept[Exception](est.fit(local)))
+    assert(msg.matches("stage \\d+ partition \\d+: row \\d+: column 'features' element 1 is NaN"), msg)
   }
 
   test("the channel keeps at most two versions of a topic alive, plus those a running job holds") {
