@@ -5,9 +5,7 @@
 // Settings (the Spark run's, from scripts/bench mnist): layers, epochs, batchSize, learningRate,
 // fineTuneEpochs, fineTuneLearningRate, fineTuneMomentum, weightDecay. Prints one JSON line:
 // seconds (reading the IDX files included), test accuracy, and per fine-tuning epoch its accuracy.
-import { loadFullMnist } from '../ts/io/idx.js';
-import { DBN } from '../ts/rbm/dbn.js';
-import type { Schedule } from '../ts/rbm/schedule.js';
+import { DBN, loadFullMnist, type Schedule } from 'spark-dbn';
 
 interface Settings {
   layers: number[];

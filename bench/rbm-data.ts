@@ -2,7 +2,7 @@
 // (the package's 10,000 digits, tiled) as raw float32, row-major.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { mnistSplit } from '../ts/io/mnist.js';
+import { mnistSplit } from 'spark-dbn';
 
 const [out, rowsArg] = process.argv.slice(2);
 const rows = Number(rowsArg ?? 60000);

@@ -2,10 +2,9 @@
 // peak memory is its own. Prints one JSON line.
 //   node out/bench/rbm-run.js fast|ts|roofline <data.f32> [rows]
 import { readFileSync } from 'node:fs';
+import { type Matrix, RBM, RBMTrainer } from 'spark-dbn';
 import { loadKernels, nativeModule } from '../ts/math/native.js';
 import { referenceKernels } from '../ts/math/reference.js';
-import type { Matrix } from '../ts/rbm/data.js';
-import { RBM, RBMTrainer } from '../ts/rbm/rbm.js';
 
 const [mode, file, rowsArg] = process.argv.slice(2);
 const V = 784;

@@ -4,13 +4,10 @@
 // maths, so quality after the same epochs is measured here for P up to 16,
 // which two cores could not run as 16 Spark executors.
 //   node out/bench/scaling-run.js <json settings>   prints one JSON line
-import { loadFullMnist } from '../ts/io/idx.js';
-import { downsample, mnistSplit } from '../ts/io/mnist.js';
-import type { Matrix } from '../ts/rbm/data.js';
-import { blockCentre, type BlockSettings, mergeBlock, mergeWeights, type MergeRule } from '../ts/rbm/distributed.js';
-import { exactLogZ, logLikelihood } from '../ts/rbm/evaluate.js';
-import { difference, flatten, unflattenInto } from '../ts/rbm/params.js';
-import { RBM, RBMTrainer, columnMeans } from '../ts/rbm/rbm.js';
+import {
+  blockCentre, type BlockSettings, columnMeans, difference, downsample, exactLogZ, flatten, loadFullMnist,
+  logLikelihood, type Matrix, mergeBlock, type MergeRule, mergeWeights, mnistSplit, RBM, RBMTrainer, unflattenInto
+} from 'spark-dbn';
 
 interface Settings {
   P: number;

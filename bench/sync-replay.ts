@@ -8,13 +8,9 @@
 //   split: "mod" (row r to r mod P), "random" (a seeded random split), or ["p0.f32", "p1.f32", ...]
 //   counts: "common" (default: the JVM's mini-batches an epoch) or "own" (each partition its own, the JVM before session 9)
 import { readFileSync } from 'node:fs';
-import { loadFullMnist } from '../ts/io/idx.js';
-import { downsample } from '../ts/io/mnist.js';
-import { decodeSnapshot, encodeSnapshot } from '../ts/io/snapshot.js';
-import type { Matrix } from '../ts/rbm/data.js';
-import type { MergeRule } from '../ts/rbm/distributed.js';
-import { DBN } from '../ts/rbm/dbn.js';
-import { RBM, columnMeans } from '../ts/rbm/rbm.js';
+import {
+  columnMeans, DBN, decodeSnapshot, downsample, encodeSnapshot, loadFullMnist, type Matrix, type MergeRule, RBM
+} from 'spark-dbn';
 import { finishTopic, mergeUpdates } from '../ts/service/merge.js';
 import { TrainingPool } from '../ts/service/training.js';
 

@@ -4,11 +4,7 @@
 // Quality as users measure it: reconstruction error on the 60,000 training digits, and the test
 // log-likelihood of the 10,000 test digits (thresholded at 0.5) under the RBM, log Z by AIS
 // (100 runs, 10,000 temperatures; its standard error is reported).
-import { loadSnapshot } from '../ts/io/snapshot.js';
-import { loadFullMnist } from '../ts/io/idx.js';
-import type { Matrix } from '../ts/rbm/data.js';
-import { ais, logLikelihood } from '../ts/rbm/evaluate.js';
-import { RBM, RBMTrainer, columnMeans } from '../ts/rbm/rbm.js';
+import { ais, columnMeans, loadFullMnist, loadSnapshot, logLikelihood, type Matrix, RBM, RBMTrainer } from 'spark-dbn';
 
 const [mode, ...args] = process.argv.slice(2);
 

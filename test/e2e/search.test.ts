@@ -1,9 +1,7 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
-import { saveSnapshot } from '../../ts/io/snapshot.js';
+import { DBN, type Matrix, saveSnapshot } from 'spark-dbn';
 import { fillNormal, newRngState } from '../../ts/math/rng.js';
-import { DBN } from '../../ts/rbm/dbn.js';
-import type { Matrix } from '../../ts/rbm/data.js';
 import { expectOneClearLine, sql, submit, type Workspace, workspace } from './helpers.js';
 
 const INPUTS = 16;

@@ -1,12 +1,7 @@
 import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSnapshot } from '../../ts/io/snapshot.js';
-import { loadFullMnist } from '../../ts/io/idx.js';
-import { downsample } from '../../ts/io/mnist.js';
-import type { Matrix } from '../../ts/rbm/data.js';
-import { DBN } from '../../ts/rbm/dbn.js';
-import { flatten } from '../../ts/rbm/params.js';
+import { DBN, downsample, flatten, loadFullMnist, loadSnapshot, type Matrix } from 'spark-dbn';
 import { expectOneClearLine, processesUnder, run, sql, submit, type Workspace, workspace } from './helpers.js';
 import { checkPage } from '../ts/helpers/browser.js';
 

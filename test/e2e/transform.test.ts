@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { saveSnapshot } from '../../ts/io/snapshot.js';
+import { DBN, saveSnapshot } from 'spark-dbn';
 import { fillNormal, newRngState } from '../../ts/math/rng.js';
-import { DBN } from '../../ts/rbm/dbn.js';
 import { alive, CLUSTER_CONF, expectOneClearLine, processesUnder, run, sql, sqlLines, submit, useStandaloneCluster, type Workspace,
   workspace } from './helpers.js';
 

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { blockCentre, blockRule, type BlockSettings, mergeBlock, mergeWeights } from '../../ts/rbm/distributed.js';
-import { ConfigError } from '../../ts/rbm/errors.js';
+import { blockCentre, blockRule, type BlockSettings, ConfigError, mergeBlock, mergeWeights } from 'spark-dbn';
 import { fillUniform, newRngState } from '../../ts/math/rng.js';
 
 function randomVector(n: number, seed: number, scale = 1): Float32Array {

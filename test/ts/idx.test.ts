@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { loadFullMnist, parseIdx } from '../../ts/io/idx.js';
+import { loadFullMnist, parseIdx } from 'spark-dbn';
 import { PayloadError } from '../../ts/io/errors.js';
 
 function idx(dims: number[], values: number[], magic = 0x0800 | dims.length): Uint8Array {

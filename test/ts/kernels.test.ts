@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Kernels } from '../../ts/math/kernels.js';
+import { type Kernels } from 'spark-dbn';
 import { nativeModule, loadKernels } from '../../ts/math/native.js';
 import { referenceKernels as ref } from '../../ts/math/reference.js';
 import { fillUniform, newRngState } from '../../ts/math/rng.js';

@@ -2,10 +2,7 @@
 // split 80/20 within each digit (deterministically). Settings are the ones
 // measured when these thresholds were set; see the comments for the margins.
 import { expect } from 'chai';
-import { mnistSplit } from '../../ts/io/mnist.js';
-import { DBN } from '../../ts/rbm/dbn.js';
-import { ais, logLikelihood } from '../../ts/rbm/evaluate.js';
-import { RBM } from '../../ts/rbm/rbm.js';
+import { ais, DBN, logLikelihood, mnistSplit, RBM } from 'spark-dbn';
 
 describe('learning quality on MNIST digits', function () {
   this.timeout(300000);

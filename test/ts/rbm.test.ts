@@ -1,11 +1,10 @@
 import { expect } from 'chai';
+import {
+  ais, ConfigError, DataError, downsample, EngineError, exactGradient, exactLogZ, logLikelihood, type Matrix,
+  mnistSplit, pseudoLogLikelihood, RBM, RBMTrainer, softplus, type VisibleUnits
+} from 'spark-dbn';
 import { newRngState, fillNormal, fillUniform } from '../../ts/math/rng.js';
 import { referenceKernels } from '../../ts/math/reference.js';
-import { downsample, mnistSplit } from '../../ts/io/mnist.js';
-import type { Matrix } from '../../ts/rbm/data.js';
-import { ConfigError, DataError, EngineError } from '../../ts/rbm/errors.js';
-import { ais, exactGradient, exactLogZ, logLikelihood, pseudoLogLikelihood } from '../../ts/rbm/evaluate.js';
-import { RBM, RBMTrainer, softplus, type VisibleUnits } from '../../ts/rbm/rbm.js';
 
 /** An RBM with N(0, std^2) weights and biases, for closed-form checks. */
 function randomRBM(V: number, H: number, visible: VisibleUnits, seed: number, std = 1): RBM {

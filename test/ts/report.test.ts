@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PNG } from 'pngjs';
-import { DBN } from '../../ts/rbm/dbn.js';
+import { DBN } from 'spark-dbn';
 import { pngDataUri, tileGrid } from '../../ts/report/png.js';
 import { type ReportRound, renderReport } from '../../ts/report/report.js';
 import { checkPage } from './helpers/browser.js';

@@ -1,9 +1,7 @@
 import { expect } from 'chai';
 import avro from 'avsc';
-import { decodeSnapshot, encodeSnapshot } from '../../ts/io/snapshot.js';
+import { DBN, decodeSnapshot, encodeSnapshot, type InputScaling, type Matrix } from 'spark-dbn';
 import { fillNormal, newRngState } from '../../ts/math/rng.js';
-import { DBN, type InputScaling } from '../../ts/rbm/dbn.js';
-import type { Matrix } from '../../ts/rbm/data.js';
 import { initLayer } from '../../ts/service/merge.js';
 
 /** rows x V normal values with column i of mean 10 i and deviation i + 1: raw columns of very different scales. */

@@ -3,13 +3,12 @@ import avro from 'avsc';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  applyUpdate, DBN, decodeRbmSnapshot, decodeSnapshot, difference, encodeSnapshot, flatten, loadSnapshot, paramCount,
+  RBM, saveSnapshot, SnapshotError, unflattenInto, weightedAverage
+} from 'spark-dbn';
 import { fillNormal, newRngState } from '../../ts/math/rng.js';
 import { schema } from '../../ts/gen/model-avsc.js';
-import { decodeRbmSnapshot, decodeSnapshot, encodeSnapshot, loadSnapshot, saveSnapshot } from '../../ts/io/snapshot.js';
-import { DBN } from '../../ts/rbm/dbn.js';
-import { SnapshotError } from '../../ts/rbm/errors.js';
-import { applyUpdate, difference, flatten, paramCount, unflattenInto, weightedAverage } from '../../ts/rbm/params.js';
-import { RBM } from '../../ts/rbm/rbm.js';
 
 function randomDBN(seed: number, withOutput = true): DBN {
   const dbn = DBN.create([12, 7, 5], { seed, visible: 'gaussian' });

@@ -1,14 +1,10 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { columnMeans, DBN, decodeSnapshot, encodeSnapshot, flatten, type Matrix, RBM, weightedAverage } from 'spark-dbn';
 import { encodeTrainingBatch } from '../../ts/io/features.js';
-import { decodeSnapshot, encodeSnapshot } from '../../ts/io/snapshot.js';
 import { decodeUpdate, encodeUpdate } from '../../ts/io/update.js';
 import { PayloadError } from '../../ts/io/errors.js';
 import { newRngState, fillUniform } from '../../ts/math/rng.js';
-import type { Matrix } from '../../ts/rbm/data.js';
-import { DBN } from '../../ts/rbm/dbn.js';
-import { flatten, weightedAverage } from '../../ts/rbm/params.js';
-import { RBM, columnMeans } from '../../ts/rbm/rbm.js';
 import { initLayer, mergeUpdates } from '../../ts/service/merge.js';
 import { ReplicaStore, type TrainJob } from '../../ts/service/replica.js';
 import { TrainingPool } from '../../ts/service/training.js';

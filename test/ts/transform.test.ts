@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { RecordBatchReader } from 'apache-arrow';
+import { DBN, encodeSnapshot } from 'spark-dbn';
 import { encodeResultBatch } from '../../ts/io/features.js';
-import { encodeSnapshot } from '../../ts/io/snapshot.js';
 import { TransformRequest, type DescribeResponse, type TransformResponse, type SidecarClient } from '../../ts/gen/sidecar.js';
 import { fillUniform, newRngState } from '../../ts/math/rng.js';
-import { DBN } from '../../ts/rbm/dbn.js';
 import { md, spawnSidecar, type SpawnedSidecar } from './helpers/sidecar.js';
 
 /** A FixedSizeList<Float32>(cols) batch as the JVM sends it (the result encoder writes the same layout). */

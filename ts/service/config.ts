@@ -1,4 +1,4 @@
-import { ConfigError } from '../rbm/errors.js';
+import { ConfigError } from 'spark-dbn';
 import { validateTrainingConfig } from './training.js';
 
 /** Settings of one sidecar process. */

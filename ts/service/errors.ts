@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
+import { ConfigError, DataError, SnapshotError } from 'spark-dbn';
 import { PayloadError } from '../io/errors.js';
-import { ConfigError, DataError, SnapshotError } from '../rbm/errors.js';
 
 /** An error that maps to one gRPC status code, for conditions only the service knows. */
 export class SidecarError extends Error {

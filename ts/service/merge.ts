@@ -1,10 +1,8 @@
-import { encodeSnapshot } from '../io/snapshot.js';
+import {
+  blockCentre, blockRule, type BlockSettings, ConfigError, DBN, encodeSnapshot, flatten, mergeBlock, mergeWeights,
+  paramCount, RBM, unflattenInto, type VisibleUnits
+} from 'spark-dbn';
 import { decodeUpdate } from '../io/update.js';
-import { DBN } from '../rbm/dbn.js';
-import { ConfigError } from '../rbm/errors.js';
-import { blockCentre, blockRule, type BlockSettings, mergeBlock, mergeWeights } from '../rbm/distributed.js';
-import { flatten, paramCount, unflattenInto } from '../rbm/params.js';
-import { RBM, type VisibleUnits } from '../rbm/rbm.js';
 
 export interface InitLayerArgs {
   /** The model so far; null for the first layer. */

@@ -1,5 +1,4 @@
-import { decodeSnapshot } from '../io/snapshot.js';
-import type { DBN } from '../rbm/dbn.js';
+import { type DBN, decodeSnapshot } from 'spark-dbn';
 import { PayloadError } from '../io/errors.js';
 
 /**

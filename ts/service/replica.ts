@@ -1,12 +1,11 @@
 import { status } from '@grpc/grpc-js';
 import { SidecarError, inPartition } from './errors.js';
 import type { RoundFigures } from '../gen/sidecar.js';
+import {
+  BackpropTrainer, columnMeans, columnSums, DataError, DBN, difference, fineTuneConfig, flatten, type Matrix,
+  type PlainDBN, RBM, RBMTrainer, trainConfig, unflattenInto
+} from 'spark-dbn';
 import { encodeUpdate, type ModelUpdate } from '../io/update.js';
-import type { Matrix } from '../rbm/data.js';
-import { BackpropTrainer, DBN, type PlainDBN, fineTuneConfig } from '../rbm/dbn.js';
-import { DataError } from '../rbm/errors.js';
-import { difference, flatten, unflattenInto } from '../rbm/params.js';
-import { RBM, RBMTrainer, columnMeans, columnSums, trainConfig } from '../rbm/rbm.js';
 
 /** One round of one replica, as the Train call asks for it. */
 export interface TrainJob {

@@ -22,14 +22,12 @@ import {
   type SnapshotResponse,
   MergeRule,
 } from '../gen/sidecar.js';
+import { argmaxRows, type BlockSettings, type DBN, decodeSnapshot, type MergeRule as Rule } from 'spark-dbn';
 import { decodeTrainingBatch } from '../io/features.js';
 import { TrainingPool } from './training.js';
 import { finishTopic, initLayer, mergeUpdates, snapshotOf } from './merge.js';
 import { bytesToFloats, floatsToBytes } from '../io/floats.js';
-import type { BlockSettings, MergeRule as Rule } from '../rbm/distributed.js';
-import { decodeSnapshot } from '../io/snapshot.js';
 import { decodeFeatureBatch, encodeResultBatch, type ResultColumns } from '../io/features.js';
-import { argmaxRows, type DBN } from '../rbm/dbn.js';
 import { ModelCache } from './models.js';
 import { type TopicState, TopicStates } from './topics.js';
 import { renderReport } from '../report/report.js';

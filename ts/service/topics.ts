@@ -1,4 +1,4 @@
-import type { DBN } from '../rbm/dbn.js';
+import { type DBN } from 'spark-dbn';
 
 /** What the driver's sidecar keeps of a topic between merges: the published model and its block momentum. */
 export interface TopicState {

@@ -1,7 +1,7 @@
 // A training worker thread of the sidecar: holds sessions (a partition's rows
 // and its replicas) and runs rounds, so the gRPC event loop stays free.
 import { parentPort, workerData } from 'node:worker_threads';
-import { setBlasThreads } from '../math/native.js';
+import { setBlasThreads } from 'spark-dbn';
 import { toStatus } from './errors.js';
 import { ReplicaStore } from './replica.js';
 import type { WorkerReply, WorkerRequest } from './training.js';

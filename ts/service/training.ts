@@ -1,10 +1,9 @@
 import { status } from '@grpc/grpc-js';
 import { Worker } from 'node:worker_threads';
-import { ConfigError } from '../rbm/errors.js';
+import { ConfigError, type PlainDBN } from 'spark-dbn';
 import { concatArrays } from '../io/floats.js';
 import { SidecarError } from './errors.js';
 import { runOfSession, type TrainJob, type TrainOutcome } from './replica.js';
-import type { PlainDBN } from '../rbm/dbn.js';
 
 type WorkerMessage =
   | { kind: 'data'; session: string; x: Float32Array; rows: number; cols: number; labels: Int32Array | null; heldOutRows: number }
