@@ -6,6 +6,7 @@ import java.nio.file.Files
 import scala.concurrent.{Await, Future}
 import scala.concurrent.ExecutionContext.Implicits.global
 import scala.concurrent.duration._
+import scala.jdk.CollectionConverters._
 
 import org.apache.spark.SparkException
 import org.apache.spark.ml.Pipeline
@@ -226,17 +227,39 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     assert(SidecarManager.get().describe().getUnalignedBatches == 0)
   }
 
-  test("a sidecar killed during a transform: Spark retries on a fresh sidecar and the result is complete") {
+  test("a sidecar killed during a transform: the task in flight goes on with a fresh sidecar and the result is complete") {
     val m = new DBNModel(snapshot).setBatchRows(50).setMaxInFlight(1)
     // Slow enough to kill mid-way: many small batches.
     val in = data(200000, 2)
     val before = SidecarManager.get().pid
-    val killer = Future {
-      Thread.sleep(1500)
-      java.lang.ProcessHandle.of(before).ifPresent(h => h.destroyForcibly())
+    // Killed while a task of the job runs (it was after a fixed sleep, which passed even when the job had
+    // finished first): the kill is timed from the task's start and must fall within a task's life. The task
+    // re-sends its batches to a fresh sidecar itself (SidecarScoring), or Spark runs it again (local[2,3]).
+    val tasks = new java.util.concurrent.ConcurrentLinkedQueue[org.apache.spark.scheduler.TaskInfo]()
+    val killedAt = new java.util.concurrent.atomic.AtomicLong(0L)
+    // The scoring job's stage (its call site is this file's collect), not an earlier job's.
+    val scoring = java.util.concurrent.ConcurrentHashMap.newKeySet[Int]()
+    val listener = new org.apache.spark.scheduler.SparkListener {
+      override def onStageSubmitted(e: org.apache.spark.scheduler.SparkListenerStageSubmitted): Unit =
+        if (e.stageInfo.name.startsWith("collect at DBNModelSpec")) scoring.add(e.stageInfo.stageId)
+      override def onTaskStart(e: org.apache.spark.scheduler.SparkListenerTaskStart): Unit =
+        if (scoring.contains(e.stageId) && killedAt.compareAndSet(0L, -1L)) Future {
+          Thread.sleep(300) // into the task's batches
+          killedAt.set(System.currentTimeMillis())
+          java.lang.ProcessHandle.of(before).ifPresent(h => h.destroyForcibly())
+        }
+      override def onTaskEnd(e: org.apache.spark.scheduler.SparkListenerTaskEnd): Unit = if (scoring.contains(e.stageId)) tasks.add(e.taskInfo)
     }
-    val out = m.transform(in).select("id", "prediction").collect()
-    Await.result(killer, 10.seconds)
+    spark.sparkContext.addSparkListener(listener)
+    def spanned = { val k = killedAt.get(); k > 0 && tasks.asScala.exists(t => t.launchTime < k && t.finishTime > k) }
+    val out = try {
+      val rows = m.transform(in).select("id", "prediction").collect()
+      // Listeners hear of task ends asynchronously: give the bus a moment.
+      val deadline = System.nanoTime() + 10L * 1000000000L
+      while (!spanned && System.nanoTime() < deadline) Thread.sleep(50)
+      rows
+    } finally spark.sparkContext.removeSparkListener(listener)
+    assert(spanned, (killedAt.get(), tasks.asScala.map(t => (t.index, t.attemptNumber, t.launchTime, t.finishTime, t.successful))))
     assert(out.length == 200000 && out.map(_.getLong(0)).toSet.size == 200000)
     assert(SidecarManager.get().pid != before)
   }
