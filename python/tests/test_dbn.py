@@ -1,4 +1,5 @@
 import os
+import re
 
 import pytest
 from pyspark.ml import Pipeline, PipelineModel
@@ -101,18 +102,20 @@ def test_a_nan_in_the_input_raises_an_error_naming_the_row(spark, digits):
     model = DBN(**SMALL).fit(train)
     bad = test.withColumn("features", F.when(F.col("id") == 650, F.expr("transform(features, (x, i) -> IF(i = 5, float('NaN'), x))"))
                           .otherwise(F.col("features")))
-    with pytest.raises(Exception, match=r"row \d+, column 5: value is NaN"):
+    # The sidecar's typed RowError: the partition's row and the input as the user knows it.
+    with pytest.raises(Exception, match=r"row \d+: column 'features' element 5: value is NaN"):
         model.transform(bad).collect()
 
 
 def test_a_task_failure_in_fit_arrives_as_its_own_message(spark, digits):
     train, _ = digits
-    # Bernoulli units take values in [0, 1]: a 1.5 fails the training task that meets it.
+    # Bernoulli units take values in [0, 1]: a 1.5 fails the task that reads it, named by the input's row
+    # (these rows are not in files: Spark's stage, partition and row there) and the column.
     bad = train.withColumn("features", F.when(F.col("id") == 17, F.expr("transform(features, (x, i) -> IF(i = 3, 1.5f, x))"))
                            .otherwise(F.col("features")))
     with pytest.raises(DBNError) as caught:
         DBN(**SMALL).fit(bad)
     message = str(caught.value)
-    assert message.startswith("DBN training rejected the input"), message
-    assert "column 3" in message and "outside [0, 1]" in message, message
+    assert re.match(r"stage \d+ partition \d+: row \d+: column 'features' element 3 is 1.5, outside \[0, 1\] for Bernoulli visible units$",
+                    message), message
     assert "\tat " not in message and "Job aborted" not in message, message

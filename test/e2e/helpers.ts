@@ -2,7 +2,7 @@
 // processes, each in a workspace of its own (conf dir, catalog, cluster dir).
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
@@ -31,7 +31,23 @@ export interface Workspace {
 }
 
 /** A fresh directory with its own Spark conf and persistent catalog. */
+/**
+ * Earlier runs' workspaces of this name beyond the newest `keep` (a failed run's stay for a look): every
+ * run left its own, 3.6 GB of them after a few sessions.
+ */
+function pruneWorkspaces(name: string, keep = 2): void {
+  const base = join(ROOT, 'var', 'e2e');
+  if (!existsSync(base)) return;
+  const mine = new RegExp(`^${name.replace(/[^a-z0-9]/gi, (c) => `\\${c}`)}-[0-9a-f]{8}$`);
+  readdirSync(base).filter((d) => mine.test(d))
+    .map((d) => ({ d, at: statSync(join(base, d)).mtimeMs }))
+    .sort((a, b) => b.at - a.at)
+    .slice(keep)
+    .forEach(({ d }) => rmSync(join(base, d), { recursive: true, force: true }));
+}
+
 export async function workspace(name: string): Promise<Workspace> {
+  pruneWorkspaces(name);
   const dir = join(ROOT, 'var', 'e2e', `${name}-${randomBytes(4).toString('hex')}`);
   const conf = join(dir, 'conf');
   const catalog = join(dir, 'catalog');

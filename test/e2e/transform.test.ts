@@ -75,7 +75,11 @@ describe('transform with a trained DBN, end to end', function () {
       const where = join(ws.catalog, 'warehouse', 'nan_input');
       const r = await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', where, '--table', 'scored_nan'], {}, true);
       expect(r.code).to.not.equal(0);
-      expect(r.stderr).to.match(/DBN scoring rejected the input: stage \d+ partition \d+ attempt \d+: row \d+, column 5: value is NaN/);
+      // Named where the user finds it: the file and its row (the sidecar's typed RowError, placed by the driver).
+      const m = /row (\d+) \(from 0\) of (\S+): column 'features' element 5: value is NaN/.exec(r.stderr);
+      expect(m, r.stderr.slice(-2000)).to.not.equal(null);
+      const ids = (await sqlLines(ws, `SELECT id FROM parquet.\`${m![2]}\``)).flat();
+      expect(ids[Number(m![1])]).to.equal('1234');
       const tables = (await sqlLines(ws, 'SHOW TABLES')).flat();
       expect(tables).to.include('nan_input');
       expect(tables).to.not.include('scored_nan');

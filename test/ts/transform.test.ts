@@ -3,9 +3,10 @@ import * as grpc from '@grpc/grpc-js';
 import { RecordBatchReader } from 'apache-arrow';
 import { DBN, encodeSnapshot } from 'spark-dbn';
 import { encodeResultBatch } from '../../ts/io/features.js';
-import { TransformRequest, type DescribeResponse, type TransformResponse, type SidecarClient } from '../../ts/gen/sidecar.js';
+import { RowError, TransformRequest, type DescribeResponse, type TransformResponse, type SidecarClient } from '../../ts/gen/sidecar.js';
 import { fillUniform, newRngState } from '../../ts/math/rng.js';
 import { md, spawnSidecar, type SpawnedSidecar } from './helpers/sidecar.js';
+import { ROW_ERROR_TRAILER } from '../../ts/service/errors.js';
 
 /** A FixedSizeList<Float32>(cols) batch as the JVM sends it (the result encoder writes the same layout). */
 function featureBatch(data: Float32Array, rows: number, cols: number): Buffer {
@@ -108,9 +109,14 @@ describe('sidecar Transform (real process, real gRPC)', function () {
       .then(() => null, (e: grpc.ServiceError) => e);
     expect(err?.code).to.equal(grpc.status.INVALID_ARGUMENT);
     expect(err?.details).to.equal('stage 1 partition 3: row 14, column 7: value is NaN');
+    // The same, typed, in the trailer the JVM reads (proto RowError): the partition's row, the input, the reason.
+    const trailer = err?.metadata.get(ROW_ERROR_TRAILER) ?? [];
+    expect(trailer.length).to.equal(1);
+    expect(RowError.decode(trailer[0] as Buffer)).to.deep.equal({ row: 14, column: 7, reason: 'value is NaN' });
     b[4 * 12 + 7] = 1.5;
     const err2 = await transform(sc.client(), sc.secret, 'v1', [featureBatch(b, 10, 12)]).then(() => null, (e: grpc.ServiceError) => e);
     expect(err2?.details).to.match(/row 4, column 7: value is 1.5, outside \[0, 1\]/);
+    expect(RowError.decode(err2!.metadata.get(ROW_ERROR_TRAILER)[0] as Buffer).row).to.equal(4);
     const ok = await transform(sc.client(), sc.secret, 'v1', [featureBatch(a, 10, 12)]);
     expect(ok[0].rows).to.equal(10);
   });
@@ -122,6 +128,8 @@ describe('sidecar Transform (real process, real gRPC)', function () {
     expect(err?.details).to.match(/vectors have 11 values, the model takes 12/);
     const err2 = await transform(sc.client(), sc.secret, 'v1', [Buffer.from('garbage!')]).then(() => null, (e: grpc.ServiceError) => e);
     expect(err2?.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    // Not about one row: no RowError.
+    expect(err2?.metadata.get(ROW_ERROR_TRAILER)).to.deep.equal([]);
     const err3 = await new Promise<grpc.ServiceError | null>((res) =>
       sc.client().putModel({ version: 'bad', snapshot: Buffer.from('not avro') }, md(sc.secret), (e) => res(e)));
     expect(err3?.code).to.equal(grpc.status.INVALID_ARGUMENT);

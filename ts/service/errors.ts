@@ -1,4 +1,5 @@
-import { status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
+import { RowError } from '../gen/sidecar.js';
 import { ConfigError, DataError, SnapshotError } from 'spark-dbn';
 import { PayloadError } from '../io/errors.js';
 
@@ -33,4 +34,19 @@ export function inPartition(e: unknown, task: string, rowOffset = 0): unknown {
   if (!(e instanceof DataError) || e.row < 0) return e;
   const row = rowOffset + e.row;
   return new DataError(`${task}: row ${row}, column ${e.column}: ${e.reason}`, row, e.column, e.reason);
+}
+
+/** The trailer that carries a RowError (proto/sidecar.proto, Transform); `-bin`: gRPC's binary metadata. */
+export const ROW_ERROR_TRAILER = 'dbn-row-error-bin';
+
+/**
+ * A status for a call that ends on `err`, with the bad row as a typed RowError in its trailer when
+ * err is a DataError about one row of the partition: the caller names the row and column in its
+ * own terms (the JVM: the column's name, and the input file's row) instead of parsing our message.
+ */
+export function withRowError(s: { code: status; details: string }, err: unknown): { code: status; details: string; metadata?: Metadata } {
+  if (!(err instanceof DataError) || err.row < 0) return s;
+  const metadata = new Metadata();
+  metadata.set(ROW_ERROR_TRAILER, Buffer.from(RowError.encode({ row: err.row, column: err.column, reason: err.reason }).finish()));
+  return { ...s, metadata };
 }

@@ -35,7 +35,7 @@ import { SidecarError } from './errors.js';
 import { ArrowIngest } from '../io/arrow.js';
 import { loadKernels, nativeModule } from '../math/native.js';
 import { type SidecarConfig, validateSidecarConfig } from './config.js';
-import { inPartition, toStatus } from './errors.js';
+import { inPartition, toStatus, withRowError } from './errors.js';
 
 const RULES = new Map<MergeRule, Rule>([
   [MergeRule.MERGE_RULE_BMUF, 'bmuf'], [MergeRule.MERGE_RULE_SUM, 'sum'], [MergeRule.MERGE_RULE_AVERAGE, 'average']]);
@@ -274,7 +274,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
       const fail = (e: unknown) => {
         if (failed) return;
         failed = true;
-        call.emit('error', toStatus(e));
+        call.emit('error', withRowError(toStatus(e), e));
       };
       call.on('data', (req: TransformRequest) => {
         if (failed) return;

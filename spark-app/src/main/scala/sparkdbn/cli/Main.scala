@@ -135,7 +135,9 @@ object Main {
         a.get("reconstruction-error-col").foreach(model.setReconstructionErrorCol)
         val input = SkeletonJob.read(spark, a("input"), a("format"))
         val parts = a.intOpt("partitions").fold(input)(n => input.repartition(n))
-        Output.table(spark, model.transform(parts), a("table"), mode)
+        // A bad row fails a task with its partition's row; named here by its file and row when it has one.
+        try Output.table(spark, model.transform(parts), a("table"), mode)
+        catch { case scala.util.control.NonFatal(e) => throw sparkdbn.io.InputLocation.relocate(parts, e) }
         println(s"transform: wrote table ${a("table")} with $model")
       }),
     Command("train", "trains a DBN over Spark (replicas in the executors' sidecars, synced by broadcast) and writes " +

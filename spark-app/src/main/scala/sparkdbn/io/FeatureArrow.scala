@@ -44,6 +44,9 @@ sealed trait FeatureSource {
 
 /** Writes a row's n values as floats; throws InputRowException naming the row. */
 trait BoundSource extends Serializable {
+  /** Input value j as the user knows it (the source's own valueName). */
+  def valueName(j: Int): String
+
   /**
    * Into memory at `address` of `base` in Spark's Platform terms: a float array and
    * Platform.FLOAT_ARRAY_OFFSET + 4 * i, or null and an off-heap address (an Arrow buffer's,
@@ -141,6 +144,7 @@ object FeatureSource {
         case SQLDataTypes.VectorType =>
           val udt = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[Vector]]
           new BoundSource {
+            def valueName(j: Int): String = VectorColumn.this.valueName(j)
             def fillAt(row: InternalRow, base: AnyRef, address: Long, n: Int, where: => String): Unit = {
               if (row.isNullAt(index)) throw new InputRowException(s"$where: column '$col' is null")
               val v = udt.deserialize(row.getStruct(index, 4))
@@ -154,6 +158,7 @@ object FeatureSource {
           val get = numberAt(e)
           val isFloat = e == FloatType
           new BoundSource {
+            def valueName(j: Int): String = VectorColumn.this.valueName(j)
             def fillAt(row: InternalRow, base: AnyRef, address: Long, n: Int, where: => String): Unit = {
               if (row.isNullAt(index)) throw new InputRowException(s"$where: column '$col' is null")
               val a = row.getArray(index)
@@ -211,6 +216,7 @@ object FeatureSource {
       val getters = indices.map(i => numberAt(schema(i).dataType))
       val cols = names.toArray
       new BoundSource {
+        def valueName(j: Int): String = NumericColumns.this.valueName(j)
         def fillAt(row: InternalRow, base: AnyRef, address: Long, n: Int, where: => String): Unit = {
           var k = 0
           while (k < n) {

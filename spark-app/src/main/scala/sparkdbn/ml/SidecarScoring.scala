@@ -6,7 +6,8 @@ import scala.collection.mutable
 import scala.util.control.NonFatal
 
 import com.google.protobuf.ByteString
-import io.grpc.{Status, StatusRuntimeException}
+import io.grpc.{Metadata, Status, StatusRuntimeException}
+import io.grpc.protobuf.ProtoUtils
 import io.grpc.stub.StreamObserver
 import org.apache.spark.TaskContext
 import org.apache.spark.sql.catalyst.InternalRow
@@ -14,8 +15,8 @@ import org.apache.spark.sql.catalyst.expressions.{UnsafeProjection, UnsafeRow}
 import org.apache.spark.sql.types.StructType
 import org.apache.spark.unsafe.Platform
 
-import sparkdbn.io.{ArrayPool, BoundSource, FeatureArrow}
-import sparkdbn.proto.{TransformRequest, TransformResponse, TransformStart}
+import sparkdbn.io.{ArrayPool, BoundSource, FeatureArrow, InputRowException}
+import sparkdbn.proto.{RowError, TransformRequest, TransformResponse, TransformStart}
 import sparkdbn.sidecar.{Alignment, Sidecar, SidecarException}
 
 /** How a task streams its rows through the sidecar. */
@@ -104,7 +105,9 @@ final class SidecarScoring(
     probabilities: Boolean,
     scores: Boolean,
     conf: ScoringConf,
-    task: String) extends Iterator[(InternalRow, FeatureArrow.Result, Int)] {
+    task: String,
+    /** The input partition the rows are of: a bad row is named by it and its row there (InputLocation). */
+    partition: Int) extends Iterator[(InternalRow, FeatureArrow.Result, Int)] {
 
   private val perBatch = conf.rowsPerBatch(nInputs)
   // Sent and not yet answered, oldest first: rows and their encoded batch (kept to replay).
@@ -172,7 +175,11 @@ final class SidecarScoring(
       val row = rows.next()
       val r = rowNumber
       // batch.size < perBatch, the encoder's row count: room for the row's nInputs floats.
-      source.fillAt(row, base, at + batch.size * nInputs * 4L, nInputs, s"$task: row $r")
+      try source.fillAt(row, base, at + batch.size * nInputs * 4L, nInputs, s"$task: row $r")
+      catch {
+        case e: InputRowException =>
+          throw new InputRowException(e.getMessage, partition, r, e.getMessage.stripPrefix(s"$task: row $r: "))
+      }
       // Spark reuses the row object: keep a copy until its answer arrives.
       batch.add(row)
       rowNumber += 1
@@ -207,8 +214,15 @@ final class SidecarScoring(
 
   private def fail(e: Throwable): Throwable = e match {
     case s: StatusRuntimeException if s.getStatus.getCode == Status.Code.INVALID_ARGUMENT =>
-      // Bad data: the sidecar's message names the row; no need for process state.
-      new IllegalArgumentException(s"DBN scoring rejected the input: ${s.getStatus.getDescription}")
+      // Bad data: the sidecar's message names the row; no need for process state. Its trailer says which
+      // row and input, typed, so that the value is named as the user knows it (InputLocation: the file's row).
+      val message = s"DBN scoring rejected the input: ${s.getStatus.getDescription}"
+      Option(Status.trailersFromThrowable(s)).flatMap(t => Option(t.get(SidecarScoring.RowErrorKey))) match {
+        case Some(re) =>
+          val problem = s"${source.valueName(re.getColumn)}: ${re.getReason}"
+          new InputRowException(s"DBN scoring rejected the input: $task: row ${re.getRow}: $problem", partition, re.getRow, problem)
+        case None => new IllegalArgumentException(message)
+      }
     case s: SidecarException => s
     case other => sidecar.explain(other)
   }
@@ -274,4 +288,9 @@ final class SidecarScoring(
     pos += 1
     r
   }
+}
+
+object SidecarScoring {
+  /** The trailer of a Transform call that a bad value ended (proto/sidecar.proto's RowError). */
+  val RowErrorKey: Metadata.Key[RowError] = Metadata.Key.of("dbn-row-error-bin", ProtoUtils.metadataMarshaller(RowError.getDefaultInstance))
 }

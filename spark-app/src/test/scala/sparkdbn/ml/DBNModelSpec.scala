@@ -149,9 +149,10 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     val bad = (f: DataFrame => DataFrame) => intercept[SparkException](m.transform(f(data(100, 1))).collect()).getMessage
     val nan = bad(_.withColumn("features", when(col("id") === 42, array(lit(0.5f), lit(Float.NaN), lit(0.5f), lit(0.5f)))
       .otherwise(col("features"))))
-    assert(nan.matches("(?s).*partition 0 attempt \\d+: row \\d+, column 1: value is NaN.*"), nan)
+    // The sidecar's RowError trailer, typed: the row of the partition and the input named as the user knows it.
+    assert(nan.matches("(?s).*partition 0 attempt \\d+: row 42: column 'features' element 1: value is NaN.*"), nan)
     val range = bad(_.withColumn("features", when(col("id") === 7, array(lit(2f), lit(0f), lit(0f), lit(0f))).otherwise(col("features"))))
-    assert(range.contains("column 0: value is 2, outside [0, 1]"), range)
+    assert(range.contains("row 7: column 'features' element 0: value is 2, outside [0, 1]"), range)
     val nul = bad(_.withColumn("features", when(col("id") === 3, lit(null)).otherwise(col("features"))))
     assert(nul.matches("(?s).*partition 0 attempt \\d+: row \\d+: column 'features' is null.*"), nul)
     val hole = bad(_.withColumn("features", when(col("id") === 9, array(lit(0.1f), lit(null).cast("float"), lit(0.1f), lit(0.1f)))

@@ -25,9 +25,14 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     assert(d.getOrDefault(d.momentum) == "0:0.5,5:0.9")
     d.setLayers(Array(8, 4)).setMode("sync").setSyncEvery(3).setLearningRate("0:0.1,3:0.01")
     assert(d.getLayers.toSeq == Seq(8, 4) && d.getMode == "sync" && d.getSyncEvery.contains(3))
-    val bad = Seq[() => Any](() => d.setMode("fast"), () => d.setLayers(Array.empty[Int]), () => d.setSyncEvery(0),
-      () => d.setLearningRate("0:0.1,0:0.2"), () => d.setLearningRate("11"), () => d.setMomentum("1.5"), () => d.setK(0))
-    bad.foreach(f => assert(intercept[IllegalArgumentException](f()).getMessage.matches("(?s).*(mode|layers|syncEvery|learningRate|momentum|k).*")))
+    // Each error names its own param (it accepted any of six words in any message).
+    val bad = Seq[(String, () => Any)]("mode" -> (() => d.setMode("fast")), "layers" -> (() => d.setLayers(Array.empty[Int])),
+      "syncEvery" -> (() => d.setSyncEvery(0)), "learningRate" -> (() => d.setLearningRate("0:0.1,0:0.2")),
+      "learningRate" -> (() => d.setLearningRate("11")), "momentum" -> (() => d.setMomentum("1.5")), "k" -> (() => d.setK(0)))
+    bad.foreach { case (name, f) =>
+      val msg = intercept[IllegalArgumentException](f()).getMessage
+      assert(msg.matches(s"(?s).*\\b$name\\b.*") && bad.map(_._1).filter(_ != name).forall(o => !msg.matches(s"(?s).*\\b$o\\b.*")), s"$name: $msg")
+    }
     assert(DBNParams.parseSchedule("0:0.5,5:0.9", 0, 1) == Right("[[0,0.5],[5,0.9]]"))
     assert(DBNParams.parseSchedule("0.05", 0, 1) == Right("0.05"))
     assert(DBNParams.parseSchedule("1:0.5", 0, 1).isLeft)
