@@ -21,7 +21,15 @@ import org.apache.spark.unsafe.Platform
  * is NaN") let the driver say where the row is in the user's files (InputLocation).
  */
 class InputRowException(message: String, val partition: Int = -1, val row: Long = -1L, val problem: String = "")
-  extends IllegalArgumentException(message)
+    extends IllegalArgumentException(message) {
+  /** The same, placed at `row` of input `partition` by a reader that counts rows (its message unchanged). */
+  def at(partition: Int, row: Long): InputRowException = new InputRowException(getMessage, partition, row, problem)
+}
+
+object InputRowException {
+  /** "WHERE: PROBLEM", the problem kept apart for a caller that names the row otherwise. */
+  def apply(where: String, problem: String): InputRowException = new InputRowException(s"$where: $problem", problem = problem)
+}
 
 /**
  * Where a model's input vector comes from: one Vector or array column, or
@@ -146,9 +154,9 @@ object FeatureSource {
           new BoundSource {
             def valueName(j: Int): String = VectorColumn.this.valueName(j)
             def fillAt(row: InternalRow, base: AnyRef, address: Long, n: Int, where: => String): Unit = {
-              if (row.isNullAt(index)) throw new InputRowException(s"$where: column '$col' is null")
+              if (row.isNullAt(index)) throw InputRowException(where, s"column '$col' is null")
               val v = udt.deserialize(row.getStruct(index, 4))
-              if (v.size != n) throw new InputRowException(s"$where: column '$col' has a vector of size ${v.size}, the model takes $n")
+              if (v.size != n) throw InputRowException(where, s"column '$col' has a vector of size ${v.size}, the model takes $n")
               // Sparse vectors: zeros first, then the active entries.
               Platform.setMemory(base, address, n * 4L, 0.toByte)
               v.foreachActive((j, x) => Platform.putFloat(base, address + j * 4L, x.toFloat))
@@ -160,16 +168,16 @@ object FeatureSource {
           new BoundSource {
             def valueName(j: Int): String = VectorColumn.this.valueName(j)
             def fillAt(row: InternalRow, base: AnyRef, address: Long, n: Int, where: => String): Unit = {
-              if (row.isNullAt(index)) throw new InputRowException(s"$where: column '$col' is null")
+              if (row.isNullAt(index)) throw InputRowException(where, s"column '$col' is null")
               val a = row.getArray(index)
               if (a.numElements() != n) {
-                throw new InputRowException(s"$where: column '$col' has an array of ${a.numElements()} values, the model takes $n")
+                throw InputRowException(where, s"column '$col' has an array of ${a.numElements()} values, the model takes $n")
               }
               if (isFloat) {
                 // toFloatArray is one memory copy, but reads a null as 0: look for nulls first when the type allows them.
                 if (elementsNullable) {
                   val j = firstNull(a, n)
-                  if (j >= 0) throw new InputRowException(s"$where: column '$col' element $j is null")
+                  if (j >= 0) throw InputRowException(where, s"column '$col' element $j is null")
                 }
                 a match {
                   // Spark's own layout: the values are one run of floats after the header; copy them
@@ -182,7 +190,7 @@ object FeatureSource {
               } else {
                 var j = 0
                 while (j < n) {
-                  if (a.isNullAt(j)) throw new InputRowException(s"$where: column '$col' element $j is null")
+                  if (a.isNullAt(j)) throw InputRowException(where, s"column '$col' element $j is null")
                   Platform.putFloat(base, address + j * 4L, get(a, j))
                   j += 1
                 }
@@ -220,7 +228,7 @@ object FeatureSource {
         def fillAt(row: InternalRow, base: AnyRef, address: Long, n: Int, where: => String): Unit = {
           var k = 0
           while (k < n) {
-            if (row.isNullAt(indices(k))) throw new InputRowException(s"$where: column '${cols(k)}' is null")
+            if (row.isNullAt(indices(k))) throw InputRowException(where, s"column '${cols(k)}' is null")
             Platform.putFloat(base, address + k * 4L, getters(k)(row, indices(k)))
             k += 1
           }

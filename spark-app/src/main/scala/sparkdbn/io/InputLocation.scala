@@ -45,7 +45,7 @@ object InputLocation {
   def relocate(df: DataFrame, failure: Throwable): Throwable = rowException(failure) match {
     case Some(e) if e.partition >= 0 && e.problem.nonEmpty =>
       describe(df, e.partition, e.row).fold(failure) { where =>
-        val located = new InputRowException(s"$where: ${e.problem}", e.partition, e.row, e.problem)
+        val located = InputRowException(where, e.problem).at(e.partition, e.row)
         located.initCause(failure) // the task's own trace stays in the log
         located
       }

@@ -176,10 +176,7 @@ final class SidecarScoring(
       val r = rowNumber
       // batch.size < perBatch, the encoder's row count: room for the row's nInputs floats.
       try source.fillAt(row, base, at + batch.size * nInputs * 4L, nInputs, s"$task: row $r")
-      catch {
-        case e: InputRowException =>
-          throw new InputRowException(e.getMessage, partition, r, e.getMessage.stripPrefix(s"$task: row $r: "))
-      }
+      catch { case e: InputRowException => throw e.at(partition, r) }
       // Spark reuses the row object: keep a copy until its answer arrives.
       batch.add(row)
       rowNumber += 1
@@ -216,12 +213,11 @@ final class SidecarScoring(
     case s: StatusRuntimeException if s.getStatus.getCode == Status.Code.INVALID_ARGUMENT =>
       // Bad data: the sidecar's message names the row; no need for process state. Its trailer says which
       // row and input, typed, so that the value is named as the user knows it (InputLocation: the file's row).
-      val message = s"DBN scoring rejected the input: ${s.getStatus.getDescription}"
       Option(Status.trailersFromThrowable(s)).flatMap(t => Option(t.get(SidecarScoring.RowErrorKey))) match {
         case Some(re) =>
-          val problem = s"${source.valueName(re.getColumn)}: ${re.getReason}"
-          new InputRowException(s"DBN scoring rejected the input: $task: row ${re.getRow}: $problem", partition, re.getRow, problem)
-        case None => new IllegalArgumentException(message)
+          InputRowException(s"DBN scoring rejected the input: $task: row ${re.getRow}", s"${source.valueName(re.getColumn)}: ${re.getReason}")
+            .at(partition, re.getRow)
+        case None => new IllegalArgumentException(s"DBN scoring rejected the input: ${s.getStatus.getDescription}")
       }
     case s: SidecarException => s
     case other => sidecar.explain(other)

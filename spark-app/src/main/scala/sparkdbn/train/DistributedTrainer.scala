@@ -287,7 +287,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     (fields + ("seed" -> seed.toString)).toSeq.sortBy(_._1).map { case (k, v) => s"\"$k\":$v" }.mkString("{", ",", "}")
   }
 
-  private final class Progress(val topic: String, val epochs: Int, val perEpoch: Array[Int], val total: Array[Long],
+  /** A topic's mini-batches: every partition trains `perEpoch` an epoch, `total` in all (each). */
+  private final class Progress(val topic: String, val epochs: Int, val perEpoch: Int, val total: Long,
       val done: Array[Long]) {
     private val startedNanos = System.nanoTime()
     private val doneAtStart = done.sum
@@ -298,12 +299,12 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       val elapsed = (System.nanoTime() - startedNanos) / 1e9
       // ETA from this session's pace (a resumed run's earlier batches took no time here).
       val doneHere = done.sum - doneAtStart
-      val remaining = total.sum - done.sum
-      TopicProgress(topic, minEpoch, epochs, done.sum, total.sum, samples / math.max(elapsed, 1e-9), figure, elapsed,
+      val remaining = total * P - done.sum
+      TopicProgress(topic, minEpoch, epochs, done.sum, total * P, samples / math.max(elapsed, 1e-9), figure, elapsed,
         if (doneHere > 0) elapsed * remaining / doneHere else Double.NaN)
     }
-    def remaining(p: Int): Long = total(p) - done(p)
-    def epoch(p: Int): Int = (done(p) / perEpoch(p)).toInt
+    def remaining(p: Int): Long = total - done(p)
+    def epoch(p: Int): Int = (done(p) / perEpoch).toInt
     def minEpoch: Int = (0 until P).map(epoch).min
     def finished: Boolean = (0 until P).forall(p => remaining(p) <= 0)
   }
@@ -318,8 +319,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     // a row more or less than the mean samples its rows as evenly.
     val trainedRows = (0 until P).map(p => data.rows(p) - s.heldOutRows).sum
     val common = math.max(1L, (trainedRows + P.toLong * s.batchSize - 1) / (P.toLong * s.batchSize)).toInt
-    val perEpoch = Array.fill(P)(common)
-    val prog = new Progress(topic, epochs, perEpoch, perEpoch.map(_.toLong * epochs), from.map(_.done.clone()).getOrElse(new Array[Long](P)))
+    val prog = new Progress(topic, epochs, common, common.toLong * epochs, from.map(_.done.clone()).getOrElse(new Array[Long](P)))
     val t0 = System.nanoTime()
     from match {
       case Some(st) =>
@@ -334,7 +334,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         val pub = channel.publish(topic, init.getSnapshot.toByteArray)
         saveCheckpoint(topic, pub, prog, pub.snapshot.value, finished = epochs == 0)
     }
-    progress.line(f"$topic: ${epochs} epochs, ${prog.total.sum} mini-batches over $P partitions (${s.mode}, syncEvery ${syncEvery})")
+    progress.line(f"$topic: ${epochs} epochs, ${prog.total * P} mini-batches over $P partitions (${s.mode}, syncEvery ${syncEvery})")
     val rule = topicRule()
     if (s.mode == "sync") syncLoop(topic, rule, layer, prog) else asyncLoop(topic, rule, layer, prog)
     val (last, bytes) = finish(topic, rule, layer, channel.latest(topic).get) match {

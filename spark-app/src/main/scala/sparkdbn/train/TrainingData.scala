@@ -129,9 +129,9 @@ object TrainingData {
       rows.map { row =>
         val v = new Array[Float](n)
         // Bad rows carry their partition and row, so that the driver can name them in the user's files.
-        def bad(problem: String) = new InputRowException(s"$where: row $r: $problem", pid, r, problem)
+        def bad(problem: String) = InputRowException(s"$where: row $r", problem).at(pid, r)
         try bound.fill(row, v, 0, n, s"$where: row $r")
-        catch { case e: InputRowException => throw bad(e.getMessage.stripPrefix(s"$where: row $r: ")) }
+        catch { case e: InputRowException => throw e.at(pid, r) }
         // Checked here, where the row can still be named, before any statistic is computed from it.
         var j = 0
         while (j < n) {
