@@ -73,10 +73,12 @@ describe('transform with a trained DBN, end to end', function () {
       ws.env);
       expect(withNaN.code, withNaN.stderr.slice(-2000)).to.equal(0);
       const where = join(ws.catalog, 'warehouse', 'nan_input');
-      const r = await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', where, '--table', 'scored_nan'], {}, true);
+      const r = await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', where, '--table', 'scored_nan',
+        '--id-col', 'id'], {}, true);
       expect(r.code).to.not.equal(0);
-      // Named where the user finds it: the file and its row (the sidecar's typed RowError, placed by the driver).
-      const m = /row (\d+) \(from 0\) of (\S+): column 'features' element 5: value is NaN/.exec(r.stderr);
+      // Named where the user finds it: the file and its row (the sidecar's typed RowError, placed by the driver),
+      // and by the id column given.
+      const m = /row (\d+) \(from 0\) of (\S+) \(id = 1234\): column 'features' element 5: value is NaN/.exec(r.stderr);
       expect(m, r.stderr.slice(-2000)).to.not.equal(null);
       const ids = (await sqlLines(ws, `SELECT id FROM parquet.\`${m![2]}\``)).flat();
       expect(ids[Number(m![1])]).to.equal('1234');

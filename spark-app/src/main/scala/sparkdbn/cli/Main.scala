@@ -118,6 +118,7 @@ object Main {
       Opt("output-type", "array or vector", Some("array")),
       Opt("probability-col", "class probabilities (fine-tuned models); '' for none", Some("probability")),
       Opt("prediction-col", "predicted class (fine-tuned models); '' for none", Some("prediction")),
+      Opt("id-col", "a column whose value names a row in errors about bad input, beside its file and row"),
       Opt("free-energy-col", "add each row's free energy under the first RBM (an anomaly score) as this column"),
       Opt("reconstruction-error-col", "add each row's reconstruction error through the first RBM (an anomaly score) as this column"),
       Opt("batch-rows", "rows per Arrow batch sent to the sidecar", Some("4096")),
@@ -132,6 +133,7 @@ object Main {
           .setBatchRows(a.int("batch-rows")).setMaxInFlight(a.int("max-in-flight"))
         a.get("input-cols").foreach(c => model.setInputCols(c.split(",").map(_.trim).filter(_.nonEmpty)))
         a.get("free-energy-col").foreach(model.setFreeEnergyCol)
+        a.get("id-col").foreach(model.setIdCol)
         a.get("reconstruction-error-col").foreach(model.setReconstructionErrorCol)
         val input = SkeletonJob.read(spark, a("input"), a("format"))
         val parts = a.intOpt("partitions").fold(input)(n => input.repartition(n))

@@ -43,9 +43,9 @@ object InputLocation {
    * InputRowException the driver can place; any other failure unchanged.
    */
   def relocate(df: DataFrame, failure: Throwable): Throwable = rowException(failure) match {
-    case Some(e) if e.partition >= 0 && e.problem.nonEmpty =>
+    case Some(e) if e.partition >= 0 =>
       describe(df, e.partition, e.row).fold(failure) { where =>
-        val located = InputRowException(where, e.problem).at(e.partition, e.row)
+        val located = e.locatedAt(where)
         located.initCause(failure) // the task's own trace stays in the log
         located
       }

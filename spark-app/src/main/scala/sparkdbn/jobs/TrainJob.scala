@@ -26,7 +26,7 @@ object TrainJob {
     "maxStaleness" -> "max-staleness", "mergeRule" -> "merge-rule", "resetLocalMomentum" -> "reset-local-momentum", "blockMomentum" -> "block-momentum",
     "blockLearningRate" -> "block-learning-rate", "numPartitions" -> "partitions", "seed" -> "seed",
     "checkpointDir" -> "checkpoint-dir", "resume" -> "resume", "replicaInit" -> "replica-init",
-    "monitorRows" -> "monitor-rows", "heldOutRows" -> "held-out-rows")
+    "monitorRows" -> "monitor-rows", "heldOutRows" -> "held-out-rows", "idCol" -> "id-col")
 
   private def show(p: Param[_], v: Any): String = v match {
     case a: Array[_] => a.mkString(",")

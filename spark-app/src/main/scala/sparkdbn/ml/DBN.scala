@@ -60,6 +60,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
   def setProbabilityCol(v: String): this.type = set(probabilityCol, v)
   def setPredictionCol(v: String): this.type = set(predictionCol, v)
   def setHeldOutRows(v: Int): this.type = set(heldOutRows, v)
+  def setIdCol(v: String): this.type = set(idCol, v)
 
   /**
    * Checks the input columns' types (the input width is known only from the data) and answers the
@@ -68,6 +69,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
   override def transformSchema(schema: StructType): StructType = {
     featureSource.check(schema, sparkdbn.io.FeatureSource.AnyWidth)
     TrainingData.checkLabel(schema, $(labelCol))
+    sparkdbn.io.RowKey.bind(schema, $(idCol))
     if ($(resume) && $(checkpointDir).isEmpty) throw new IllegalArgumentException("resume needs checkpointDir")
     withOutputColumns(schema, scoresClasses = $(labelCol).nonEmpty)
   }
@@ -88,7 +90,8 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
     // first layer in scripts/bench train. A failure here is not lost: the first driver call starts
     // it again and raises.
     scala.concurrent.Future(sparkdbn.sidecar.SidecarManager.get().describe())(scala.concurrent.ExecutionContext.global)
-    val data = TrainingData.prepare(df, featureSource, n, $(labelCol), $(numPartitions), bernoulli = $(visibleUnits) == "bernoulli")
+    val data = TrainingData.prepare(df, featureSource, n, $(labelCol), $(numPartitions), bernoulli = $(visibleUnits) == "bernoulli",
+      idCol = $(idCol))
     try {
       if (data.labelled && data.numClasses < 2) {
         throw new IllegalArgumentException(s"label column '${$(labelCol)}' has ${data.numClasses} class; fine-tuning needs at least 2")

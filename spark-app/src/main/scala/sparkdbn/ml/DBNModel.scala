@@ -65,11 +65,13 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
   def setBatchRows(v: Int): this.type = set(batchRows, v)
   def setBatchBytes(v: Long): this.type = set(batchBytes, v)
   def setMaxInFlight(v: Int): this.type = set(maxInFlight, v)
+  def setIdCol(v: String): this.type = set(idCol, v)
 
   private def scoresClasses: Boolean = numClasses > 0 && ($(probabilityCol).nonEmpty || $(predictionCol).nonEmpty)
 
   override def transformSchema(schema: StructType): StructType = {
     featureSource.check(schema, numInputs)
+    sparkdbn.io.RowKey.bind(schema, $(idCol))
     withOutputColumns(schema, scoresClasses)
   }
 
@@ -87,6 +89,7 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
     val (ver, n, probs) = (version, numInputs, scoresClasses)
     val inSchema = dataset.schema
     val source = featureSource.bind(inSchema)
+    val rowKey = sparkdbn.io.RowKey.bind(inSchema, $(idCol))
     val conf = ScoringConf($(batchRows), $(batchBytes), $(maxInFlight))
     val asVector = $(outputType) == "vector"
     val (withProb, withPred) = (probs && $(probabilityCol).nonEmpty, probs && $(predictionCol).nonEmpty)
@@ -100,7 +103,7 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
       val udt = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[org.apache.spark.ml.linalg.Vector]]
       val joined = new JoinedRow()
       val extra = new GenericInternalRow(extraCount)
-      val scoring = new SidecarScoring(SidecarManager.get(), ver, () => snapshotBc.value, rows, inSchema, source, n, probs, scores, conf, task, pid)
+      val scoring = new SidecarScoring(SidecarManager.get(), ver, () => snapshotBc.value, rows, inSchema, source, n, probs, scores, conf, task, pid, rowKey)
       scoring.map { case (row, res, i) =>
         val (h, f) = res.vectors("features")
         val feats = java.util.Arrays.copyOfRange(f, i * h, (i + 1) * h)

@@ -147,6 +147,9 @@ trait DBNParams extends Params {
       "pre-training round, beside the training rows' (the overfitting monitor of Hinton's practical guide); 0 for none",
     ParamValidators.gtEq(0))
 
+  final val idCol: Param[String] = new Param[String](this, "idCol",
+    "a column whose value names a row in errors about bad input (\"txn_id = 'T-17'\"), beside its place; empty for none")
+
   final val monitorRows: IntParam = new IntParam(this, "monitorRows",
     "rows of each partition on which every round measures reconstruction error and free energy", ParamValidators.inRange(0, 1 << 24))
 
@@ -176,7 +179,8 @@ trait DBNParams extends Params {
     resume -> false,
     replicaInit -> "shared",
     monitorRows -> 1000,
-    heldOutRows -> 0)
+    heldOutRows -> 0,
+    idCol -> "")
 
   /**
    * `schema` with the model's output columns: the top layer's P(h|v), and the class probabilities and

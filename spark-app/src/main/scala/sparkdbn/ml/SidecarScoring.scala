@@ -15,7 +15,7 @@ import org.apache.spark.sql.catalyst.expressions.{UnsafeProjection, UnsafeRow}
 import org.apache.spark.sql.types.StructType
 import org.apache.spark.unsafe.Platform
 
-import sparkdbn.io.{ArrayPool, BoundSource, FeatureArrow, InputRowException}
+import sparkdbn.io.{ArrayPool, BoundSource, FeatureArrow, InputRowException, RowKey}
 import sparkdbn.proto.{RowError, TransformRequest, TransformResponse, TransformStart}
 import sparkdbn.sidecar.{Alignment, Sidecar, SidecarException}
 
@@ -107,7 +107,9 @@ final class SidecarScoring(
     conf: ScoringConf,
     task: String,
     /** The input partition the rows are of: a bad row is named by it and its row there (InputLocation). */
-    partition: Int) extends Iterator[(InternalRow, FeatureArrow.Result, Int)] {
+    partition: Int,
+    /** Names a bad row by the user's id column too, when one is given. */
+    rowKey: Option[RowKey] = None) extends Iterator[(InternalRow, FeatureArrow.Result, Int)] {
 
   private val perBatch = conf.rowsPerBatch(nInputs)
   // Sent and not yet answered, oldest first: rows and their encoded batch (kept to replay).
@@ -176,7 +178,7 @@ final class SidecarScoring(
       val r = rowNumber
       // batch.size < perBatch, the encoder's row count: room for the row's nInputs floats.
       try source.fillAt(row, base, at + batch.size * nInputs * 4L, nInputs, s"$task: row $r")
-      catch { case e: InputRowException => throw e.at(partition, r) }
+      catch { case e: InputRowException => throw keyed(e.at(partition, r), row) }
       // Spark reuses the row object: keep a copy until its answer arrives.
       batch.add(row)
       rowNumber += 1
@@ -215,12 +217,25 @@ final class SidecarScoring(
       // row and input, typed, so that the value is named as the user knows it (InputLocation: the file's row).
       Option(Status.trailersFromThrowable(s)).flatMap(t => Option(t.get(SidecarScoring.RowErrorKey))) match {
         case Some(re) =>
-          InputRowException(s"DBN scoring rejected the input: $task: row ${re.getRow}", s"${source.valueName(re.getColumn)}: ${re.getReason}")
-            .at(partition, re.getRow)
+          val e = InputRowException(s"DBN scoring rejected the input: $task: row ${re.getRow}",
+            s"${source.valueName(re.getColumn)}: ${re.getReason}").at(partition, re.getRow)
+          pendingRow(re.getRow).fold(e)(keyed(e, _))
         case None => new IllegalArgumentException(s"DBN scoring rejected the input: ${s.getStatus.getDescription}")
       }
     case s: SidecarException => s
     case other => sidecar.explain(other)
+  }
+
+  private def keyed(e: InputRowException, row: InternalRow): InputRowException = rowKey.fold(e)(k => e.keyed(k.of(row)))
+
+  /** Row `r` of the partition if it is in a batch still awaiting its answer (a bad one is: its answer is the error). */
+  private def pendingRow(r: Long): Option[InternalRow] = {
+    var first = rowNumber - pending.iterator.map(_._1.length.toLong).sum // the oldest pending batch's first row
+    pending.iterator.map(_._1).find { rows =>
+      val hit = r >= first && r < first + rows.length
+      if (!hit) first += rows.length
+      hit
+    }.map(rows => rows((r - first).toInt))
   }
 
   override def hasNext: Boolean = {

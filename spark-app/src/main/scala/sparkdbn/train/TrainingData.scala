@@ -9,7 +9,7 @@ import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.types._
 import org.apache.spark.storage.StorageLevel
 
-import sparkdbn.io.{FeatureSource, InputLocation, InputRowException}
+import sparkdbn.io.{FeatureSource, InputLocation, InputRowException, RowKey}
 
 /** A block of a partition's rows: values (rows, n) row-major, labels or null. */
 final case class Chunk(values: Array[Float], labels: Array[Int], rows: Int)
@@ -112,9 +112,10 @@ object TrainingData {
    * than by the sidecar, which sees only the row of the redistributed training partition.
    */
   def prepare(df: DataFrame, source: FeatureSource, n: Int, labelCol: String, partitions: Int,
-      bernoulli: Boolean = false): TrainingData = {
+      bernoulli: Boolean = false, idCol: String = ""): TrainingData = {
     source.check(df.schema, n)
     checkLabel(df.schema, labelCol)
+    val rowKey = RowKey.bind(df.schema, idCol)
     val bound = source.bind(df.schema)
     val labelIndex = if (labelCol.isEmpty) -1 else df.schema.fieldIndex(labelCol)
     val labelAt = if (labelIndex < 0) null else FeatureSource.numberAt(df.schema(labelIndex).dataType)
@@ -129,9 +130,10 @@ object TrainingData {
       rows.map { row =>
         val v = new Array[Float](n)
         // Bad rows carry their partition and row, so that the driver can name them in the user's files.
-        def bad(problem: String) = InputRowException(s"$where: row $r", problem).at(pid, r)
+        def keyed(e: InputRowException) = rowKey.fold(e)(k => e.keyed(k.of(row)))
+        def bad(problem: String) = keyed(InputRowException(s"$where: row $r", problem).at(pid, r))
         try bound.fill(row, v, 0, n, s"$where: row $r")
-        catch { case e: InputRowException => throw e.at(pid, r) }
+        catch { case e: InputRowException => throw keyed(e.at(pid, r)) }
         // Checked here, where the row can still be named, before any statistic is computed from it.
         var j = 0
         while (j < n) {

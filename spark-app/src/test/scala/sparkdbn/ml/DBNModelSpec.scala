@@ -9,6 +9,7 @@ import scala.concurrent.duration._
 import scala.jdk.CollectionConverters._
 
 import org.apache.spark.SparkException
+import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.Pipeline
 import org.apache.spark.ml.linalg.{Vector, Vectors}
 import org.apache.spark.sql.{DataFrame, Row, SparkSession}
@@ -160,6 +161,17 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     assert(hole.matches("(?s).*row \\d+: column 'features' element 1 is null.*"), hole)
     val short = bad(_.withColumn("features", when(col("id") === 5, array(lit(0.1f))).otherwise(col("features"))))
     assert(short.contains("has an array of 1 values, the model takes 4"), short)
+    // With an id column, the bad row is named by its id as well: found by the sidecar (in a batch still
+    // awaiting its answer among several: 10 rows a batch, 4 in flight) and by the JVM as it reads.
+    val keyed = m.copy(ParamMap.empty).setIdCol("id").setBatchRows(10)
+    val badKeyed = (f: DataFrame => DataFrame) => intercept[SparkException](keyed.transform(f(data(100, 1))).collect()).getMessage
+    for (at <- Seq(42, 3, 97)) {
+      val k = badKeyed(_.withColumn("features", when(col("id") === at, array(lit(0.5f), lit(Float.NaN), lit(0.5f), lit(0.5f)))
+        .otherwise(col("features"))))
+      assert(k.matches(s"(?s).*partition 0 attempt \\d+: row $at \\(id = $at\\): column 'features' element 1: value is NaN.*"), k)
+    }
+    val nulKeyed = badKeyed(_.withColumn("features", when(col("id") === 3, lit(null)).otherwise(col("features"))))
+    assert(nulKeyed.matches("(?s).*partition 0 attempt \\d+: row 3 \\(id = 3\\): column 'features' is null.*"), nulKeyed)
     assert(m.transform(data(20, 1)).count() == 20)
   }
 

@@ -218,6 +218,17 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     val local = (0 until 40).map(i => Array.tabulate(4)(j => if (i == 7 && j == 1) Float.NaN else 0f)).toDF("features")
     val msg = sparkdbn.cli.Failure.explain(intercept[Exception](est.fit(local)))
     assert(msg.matches("stage \\d+ partition \\d+: row \\d+: column 'features' element 1 is NaN"), msg)
+    // With an id column the row is also named by its id: in files, and where it has no file.
+    val inFiles = sparkdbn.cli.Failure.explain(intercept[Exception](est.setIdCol("id").fit(spark.read.parquet(dir.resolve("nan-rows").toString))))
+    assert(inFiles.matches("row \\d+ \\(from 0\\) of \\S+ \\(id = 123\\): column 'features' element 2 is NaN"), inFiles)
+    val keyedRows = (0 until 40).map(i => (s"k$i", Array.tabulate(4)(j => if (i == 7 && j == 1) Float.NaN else 0f))).toDF("key", "features")
+    val keyed = sparkdbn.cli.Failure.explain(intercept[Exception](est.setIdCol("key").fit(keyedRows)))
+    assert(keyed.matches("stage \\d+ partition \\d+: row \\d+ \\(key = 'k7'\\): column 'features' element 1 is NaN"), keyed)
+    // An id column that is not there, or holds no single value, is refused (by transformSchema), named.
+    assert(intercept[IllegalArgumentException](est.setIdCol("nope").fit(keyedRows)).getMessage
+      .startsWith("id column 'nope' does not exist; the input has key, features"))
+    assert(intercept[IllegalArgumentException](est.setIdCol("features").fit(keyedRows)).getMessage
+      .startsWith("id column 'features' is array<float>; an id column must hold a single value"))
   }
 
   test("the channel keeps at most two versions of a topic alive, plus those a running job holds") {
