@@ -7,19 +7,27 @@
 //   node out/bench/sync-replay.js '{"P":4,"H":50,"rule":"bmuf","split":"random","splitSeed":777}'
 //   split: "mod" (row r to r mod P), "random" (a seeded random split), or ["p0.f32", "p1.f32", ...]
 //   counts: "common" (default: the JVM's mini-batches an epoch) or "own" (each partition its own, the JVM before session 9)
-import { readFileSync } from 'node:fs';
+//   full: true — instead, `scripts/bench train`'s problem: the 60,000 full-MNIST digits (not binarised), 784-500, batch
+//     100 ("split" "mod" or "random" only); out: a path to save the model at (for `bench/train-engine.js evaluate`)
+import { readFileSync, writeFileSync } from 'node:fs';
 import {
   columnMeans, DBN, decodeSnapshot, downsample, encodeSnapshot, loadFullMnist, type Matrix, type MergeRule, RBM
 } from 'spark-dbn';
 import { finishTopic, mergeUpdates } from '../ts/service/merge.js';
 import { TrainingPool } from '../ts/service/training.js';
 
-interface Settings { P: number; H: number; rule: MergeRule; split: 'mod' | 'random' | string[]; splitSeed?: number; seed?: number; counts?: 'own' | 'common' }
+interface Settings {
+  P: number; H: number; rule: MergeRule; split: 'mod' | 'random' | string[]; splitSeed?: number; seed?: number; counts?: 'own' | 'common';
+  full?: boolean; out?: string;
+}
 const s = JSON.parse(process.argv[2]) as Settings;
-const ROWS = 20000;
-const V = 196;
+const ROWS = s.full ? 60000 : 20000;
+const V = s.full ? 784 : 196;
+const HIDDEN = s.full ? 500 : 100;
+const BATCH = s.full ? 100 : 25;
 const full = loadFullMnist();
-const train = downsample({ ...full.train.images, data: full.train.images.data.subarray(0, ROWS * 784), rows: ROWS }, true);
+const train = s.full ? full.train.images
+  : downsample({ ...full.train.images, data: full.train.images.data.subarray(0, ROWS * 784), rows: ROWS }, true);
 const seed = s.seed ?? 7;
 
 function rowsOf(rows: number[]): Matrix {
@@ -59,11 +67,11 @@ const P = shards.length;
 const pool = new TrainingPool({ workers: 2, threadsPerWorker: 1, cacheBytes: 1 << 30 });
 for (let p = 0; p < P; p++) await pool.cache(`replay/${p}`, [shards[p].data], V, null);
 // The JVM's initial layer (InitLayer: seed * 31) and its per-partition replica seeds (DistributedTrainer.configJson).
-let dbn = new DBN([RBM.create({ nVisible: V, nHidden: 100, visible: 'bernoulli' }, { seed: seed * 31, means: columnMeans(train) })]);
+let dbn = new DBN([RBM.create({ nVisible: V, nHidden: HIDDEN, visible: 'bernoulli' }, { seed: seed * 31, means: columnMeans(train) })]);
 // As the JVM counts (DistributedTrainer.trainTopic): every replica trains the mean partition's batches an
 // epoch; "own" counts each partition's own ceil(rows / batch), as the JVM did before session 9.
-const common = Math.ceil(shards.reduce((a, m) => a + m.rows, 0) / (shards.length * 25));
-const perEpoch = shards.map((m) => (s.counts === 'own' ? Math.ceil(m.rows / 25) : common));
+const common = Math.ceil(shards.reduce((a, m) => a + m.rows, 0) / (shards.length * BATCH));
+const perEpoch = shards.map((m) => (s.counts === 'own' ? Math.ceil(m.rows / BATCH) : common));
 const total = perEpoch.map((n) => n * 10);
 const done = shards.map(() => 0);
 let momentum: Float32Array<ArrayBufferLike> = new Float32Array(0);
@@ -73,7 +81,7 @@ while (done.some((d, p) => d < total[p])) {
   const outs = await Promise.all(shards.map((_, p) => {
     const n = Math.min(s.H, total[p] - done[p]);
     if (n <= 0) return null;
-    const configJson = JSON.stringify({ batchSize: 25, learningRate: 0.05, momentum: [[0, 0.5], [5, 0.9]], weightDecay: 2e-4,
+    const configJson = JSON.stringify({ batchSize: BATCH, learningRate: 0.05, momentum: [[0, 0.5], [5, 0.9]], weightDecay: 2e-4,
       seed: (seed * 1000003 + 2 * 7919 + p * 104729) % 9007199254740991 });
     const job = { session: `replay/${p}`, modelVersion: 'v', layer: 0, configJson, batches: n, epoch: Math.floor(done[p] / perEpoch[p]),
       inputSums: false, independent: false, resetMomentum: false, task: `replay ${p}` };
@@ -85,5 +93,6 @@ while (done.some((d, p) => d < total[p])) {
   momentum = m.momentum;
 }
 if (s.rule === 'bmuf') finishTopic(dbn, 0, settings, momentum);
+if (s.out) writeFileSync(s.out, await encodeSnapshot(dbn));
 console.log(JSON.stringify({ ...s, recon: dbn.layers[0].reconstructionError(train) }));
 await pool.close();

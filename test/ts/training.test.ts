@@ -368,7 +368,7 @@ describe('training over gRPC (real sidecar process)', function () {
     const rule = { rule: MergeRule.MERGE_RULE_BMUF, replicas: 2, async: false, inFlight: 0 };
     const merged = await unary<object, { snapshot: Buffer; momentum: Buffer }>(client, 'merge', {
       base: init.snapshot, updates: [{ update: r.update, staleness: 0 }], epochs: 1, trainingConfig: '{}', rule,
-      momentum: Buffer.alloc(0), finish: false, layer: 0 });
+      momentum: Buffer.alloc(0), finish: false, layer: 0, answerMomentum: true });
     const before = flatten((await decodeSnapshot(init.snapshot)).layers[0]);
     const after = flatten((await decodeSnapshot(merged.snapshot)).layers[0]);
     const momentum = bytesToFloats(merged.momentum);
@@ -391,8 +391,17 @@ describe('training over gRPC (real sidecar process)', function () {
     // already used, is FAILED_PRECONDITION (the caller then sends the base).
     type Kept = { snapshot: Buffer; momentum: Buffer; state: string };
     const merge = (m: object) => unary<object, Kept>(client, 'merge', { updates: [{ update: r.update, staleness: 0 }], epochs: 1,
-      trainingConfig: '{}', rule, finish: false, layer: 0, base: Buffer.alloc(0), momentum: Buffer.alloc(0), topic: '', baseState: '', ...m });
+      trainingConfig: '{}', rule, finish: false, layer: 0, base: Buffer.alloc(0), momentum: Buffer.alloc(0), topic: '', baseState: '',
+      answerMomentum: true, ...m });
+    // Unasked, no momentum crosses; the kept state holds it all the same: merging from it equals merging from the bytes.
+    const quiet = await merge({ base: init.snapshot, topic: 'layer0', answerMomentum: false });
+    expect(quiet.momentum.length).to.equal(0);
+    const fromQuiet = await merge({ topic: 'layer0', baseState: quiet.state });
     const first = await merge({ base: init.snapshot, topic: 'layer0' });
+    expect(first.momentum.length).to.be.greaterThan(0);
+    const fromFirst = await merge({ base: first.snapshot, momentum: first.momentum });
+    expect(Buffer.compare(fromQuiet.snapshot, fromFirst.snapshot)).to.equal(0);
+    expect(Buffer.compare(fromQuiet.momentum, fromFirst.momentum)).to.equal(0);
     expect(first.state).to.not.equal('');
     const sent = await merge({ base: first.snapshot, momentum: first.momentum });
     const byState = await merge({ topic: 'layer0', baseState: first.state });

@@ -139,8 +139,13 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     math.max(1L, math.min(64L, data.totalRows / (P.toLong * P * s.batchSize))).toInt)
   private val group = s"spark-dbn-${s.runId}"
   private val sizes = data.nInputs +: s.hidden
-  /** Each topic's block momentum (the bytes the last merge answered; empty: zeros). */
+  /**
+   * Each topic's block momentum as last checkpointed (or read from the checkpoint on --resume). Without a
+   * checkpoint the driver's sidecar alone keeps it, with the model (`kept`): no momentum crosses a round.
+   */
   private val momenta = mutable.Map.empty[String, Array[Byte]]
+  /** Topics merged under a rule that keeps momentum: their final model is the engine's centre (finish). */
+  private val withMomentum = mutable.Set.empty[String]
   /** Per topic, the version of its last merge's answer and the id under which the driver's sidecar keeps it. */
   private val kept = mutable.Map.empty[String, (String, String)]
 
@@ -240,8 +245,15 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   private def mergeCall(what: String, topic: String, base: Publication, request: MergeRequest.Builder): SnapshotResponse =
     driverCall(what) { sc =>
       def send(r: MergeRequest.Builder) = sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(r.setTopic(topic).build())
-      def full() = send(request.clone().setBase(UnsafeByteOperations.unsafeWrap(base.snapshot.value))
-        .setMomentum(UnsafeByteOperations.unsafeWrap(momenta.getOrElse(topic, Array.emptyByteArray))))
+      def full() = {
+        if (withMomentum(topic) && checkpoint.isEmpty && kept.contains(topic)) {
+          // Only the lost sidecar held it (no checkpoint): the topic goes on, its momentum from zero.
+          progress.line(s"$topic: the driver's sidecar was restarted and its block momentum is lost; training goes on " +
+            "with the momentum from zero (a run with a checkpointDir keeps it)")
+        }
+        send(request.clone().setBase(UnsafeByteOperations.unsafeWrap(base.snapshot.value))
+          .setMomentum(UnsafeByteOperations.unsafeWrap(momenta.getOrElse(topic, Array.emptyByteArray))))
+      }
       val answer = kept.get(topic).filter(_._1 == base.version) match {
         case Some((_, id)) =>
           try send(request.clone().setBaseState(id)) catch {
@@ -261,9 +273,11 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       epochs: Int): (Publication, Array[Byte], Double, Double) = {
     val m0 = System.nanoTime()
     val b = MergeRequest.newBuilder().setEpochs(epochs).setTrainingConfig(s.recordJson).setRule(rule)
+      .setAnswerMomentum(checkpoint.isDefined)
     updates.foreach { case (u, t) => b.addUpdates(ReplicaUpdate.newBuilder().setUpdate(UnsafeByteOperations.unsafeWrap(u)).setStaleness(t)) }
     val r = mergeCall("merging updates", topic, base, b)
-    momenta(topic) = r.getMomentum.toByteArray
+    if (checkpoint.isDefined) momenta(topic) = r.getMomentum.toByteArray
+    if (rule.getRule == MergeRule.MERGE_RULE_BMUF) withMomentum += topic
     val merged = r.getSnapshot.toByteArray
     val p0 = System.nanoTime()
     val next = channel.publish(topic, merged)
@@ -273,9 +287,10 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   /** The topic's final model: the engine's centre of the published look-ahead (None when the rule keeps no momentum). */
   private def finish(topic: String, rule: BlockRule, layer: Int, base: Publication): Option[Array[Byte]] =
-    try momenta.get(topic).filter(_.nonEmpty).map { _ =>
-      mergeCall("finishing the topic", topic, base, MergeRequest.newBuilder().setTrainingConfig(s.recordJson).setRule(rule)
-        .setFinish(true).setLayer(layer)).getSnapshot.toByteArray
+    try {
+      if (!withMomentum(topic)) None
+      else Some(mergeCall("finishing the topic", topic, base, MergeRequest.newBuilder().setTrainingConfig(s.recordJson).setRule(rule)
+        .setFinish(true).setLayer(layer)).getSnapshot.toByteArray)
     } finally kept.remove(topic)
 
   // ---------------------------------------------------------------- one topic
@@ -323,7 +338,10 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     val t0 = System.nanoTime()
     from match {
       case Some(st) =>
-        if (st.momentum.nonEmpty) momenta(topic) = st.momentum
+        if (st.momentum.nonEmpty) {
+          momenta(topic) = st.momentum
+          withMomentum += topic
+        }
         channel.publish(topic, st.snapshot, Some(st.number))
       case None =>
         val base = prevSnapshot.get
@@ -342,6 +360,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       case None => val l = channel.latest(topic).get; (l, l.snapshot.value)
     }
     momenta.remove(topic)
+    withMomentum -= topic
     saveCheckpoint(topic, last, prog, bytes, finished = true)
     progress.line(f"$topic: done at version ${last.number} in ${(System.nanoTime() - t0) / 1e9}%.1f s")
     bytes
@@ -349,7 +368,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   /** Means of a layer's input (the layers below applied to the data), measured by the replicas' sidecars. */
   private def layerInputMeans(topic: String, layer: Int, base: Array[Byte]): Array[Double] = {
-    val version = sparkdbn.ml.DBNModel.versionOf(base)
+    val version = s"${channel.id}/input-of-layer$layer"
     val bc = sc.broadcast(base)
     try {
       val spec = RoundSpec(s.runId, layer, configJson(layer, 0), data.nInputs, s.independent, inputSums = true, resetMomentum = false,

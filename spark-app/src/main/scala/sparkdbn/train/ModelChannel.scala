@@ -8,7 +8,7 @@ import org.apache.spark.broadcast.Broadcast
 /**
  * One published model version: immutable, numbered within its topic, carried
  * to the executors as a Spark broadcast of the Avro snapshot. `version` is the
- * content hash sidecars cache it by.
+ * id sidecars cache it by: the channel's own id, the topic and the number.
  */
 final case class Publication(topic: String, number: Int, version: String, snapshot: Broadcast[Array[Byte]],
     publishedAtMs: Long) {
@@ -27,6 +27,13 @@ final case class Publication(topic: String, number: Int, version: String, snapsh
  * version is destroyed when the last holder lets go.
  */
 final class ModelChannel(sc: SparkContext) {
+  /**
+   * Names this channel's versions apart from every other's in the application (sidecars outlive a fit:
+   * another fit, or one with the same run id, must never find this one's version 3 in a cache). An id
+   * by construction, not a content hash: hashing the snapshot cost 1-3 ms a version (1.6 MB, SHA-256).
+   */
+  val id: String = java.util.UUID.randomUUID().toString
+
   private final class Entry(val pub: Publication) {
     var holders = 0
     var destroyed = false
@@ -40,7 +47,7 @@ final class ModelChannel(sc: SparkContext) {
     val entries = topics.getOrElseUpdate(topic, mutable.ArrayBuffer.empty)
     val next = number.getOrElse(entries.lastOption.map(_.pub.number + 1).getOrElse(0))
     require(entries.isEmpty || next > entries.last.pub.number, s"$topic: version $next is not after ${entries.last.pub.number}")
-    val pub = Publication(topic, next, sparkdbn.ml.DBNModel.versionOf(snapshot), sc.broadcast(snapshot), System.currentTimeMillis())
+    val pub = Publication(topic, next, s"$id/$topic@$next", sc.broadcast(snapshot), System.currentTimeMillis())
     entries += new Entry(pub)
     collect(topic)
     pub

@@ -231,6 +231,30 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
       .startsWith("id column 'features' is array<float>; an id column must hold a single value"))
   }
 
+  test("the driver's sidecar restarted mid-topic without a checkpoint: said in one line, and the run completes") {
+    // Without a checkpoint no block momentum crosses a round: only the driver's sidecar keeps it. Its
+    // loss must be said (the run goes on from zero momentum), not silent. In local mode the driver's
+    // sidecar is the executors' too, so the replicas re-send their rows as well.
+    val session = spark
+    import session.implicits._
+    val df = (0 until 400).map(r => Array.tabulate(8)(i => ((r + i) % 3 == 0).compare(false).toFloat)).toDF("features")
+    val lines = new java.util.concurrent.ConcurrentLinkedQueue[String]()
+    var killed = false
+    val model = new DBN().setLayers(Array(4)).setEpochs(4).setBatchSize(10).setSyncEvery(2).setNumPartitions(2)
+      .train(df, "restart", (l: String) => {
+        lines.add(l)
+        // After a few merged rounds of layer0 (the merge state exists), from the trainer's own thread.
+        if (!killed && lines.asScala.count(_.startsWith("layer0: epoch")) == 3) {
+          killed = true
+          sparkdbn.sidecar.SidecarManager.get().process.destroyForcibly().waitFor()
+        }
+      })
+    assert(killed)
+    val told = lines.asScala.filter(_.contains("block momentum is lost"))
+    assert(told.size == 1 && told.head.startsWith("layer0: the driver's sidecar was restarted"), lines.asScala.mkString("\n"))
+    assert(model.transform(df).count() == 400)
+  }
+
   test("the channel keeps at most two versions of a topic alive, plus those a running job holds") {
     val ch = new ModelChannel(spark.sparkContext)
     val v0 = ch.publish("t", Array[Byte](0))
@@ -242,7 +266,11 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     assert(intercept[Exception](v0.snapshot.value).getMessage.contains("destroyed"))
     ch.release(held)
     assert(ch.alive("t") == Seq(2, 3))
-    assert(ch.subscribe("t").number == 3 && ch.latest("t").get.version == DBNModel.versionOf(Array[Byte](3)))
+    assert(ch.subscribe("t").number == 3 && ch.latest("t").get.version == s"${ch.id}/t@3")
+    // Another channel (another fit in the same application, whose sidecars cache by version) never names alike.
+    val other = new ModelChannel(spark.sparkContext)
+    assert(other.publish("t", Array[Byte](0)).version != v0.version)
+    other.close()
     ch.close()
     assert(ch.alive("t").isEmpty && ch.destroyed == 4)
   }
