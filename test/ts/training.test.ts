@@ -402,6 +402,19 @@ describe('training over gRPC (real sidecar process)', function () {
     const fromFirst = await merge({ base: first.snapshot, momentum: first.momentum });
     expect(Buffer.compare(fromQuiet.snapshot, fromFirst.snapshot)).to.equal(0);
     expect(Buffer.compare(fromQuiet.momentum, fromFirst.momentum)).to.equal(0);
+    // Asked to publish the answer as a version, the sidecar holds it for Train as PutModel would (local mode's
+    // executors share this sidecar: no model crosses back); a round from it equals one from the sent snapshot.
+    const held = await merge({ base: init.snapshot, publishAs: 'held@1', topic: 'layer0h' });
+    // The topic's next merge moves its kept state in place: the held version must not move with it.
+    await merge({ topic: 'layer0h', baseState: held.state });
+    // Two fresh replicas (sessions of the same rows and seed), one from each.
+    await cacheData(client, 'held/0', x, labels);
+    await cacheData(client, 'sent/0', x, labels);
+    const round = { ...req, batches: 2, configJson: JSON.stringify({ batchSize: 100, seed: 3 }) };
+    const fromHeld = decodeUpdate((await unary<object, TrainResponse>(client, 'train', { ...round, session: 'held/0', modelVersion: 'held@1' })).update);
+    await unary(client, 'putModel', { version: 'sent@1', snapshot: held.snapshot });
+    const fromSent = decodeUpdate((await unary<object, TrainResponse>(client, 'train', { ...round, session: 'sent/0', modelVersion: 'sent@1' })).update);
+    expect(Array.from(fromHeld.delta)).to.deep.equal(Array.from(fromSent.delta));
     expect(first.state).to.not.equal('');
     const sent = await merge({ base: first.snapshot, momentum: first.momentum });
     const byState = await merge({ topic: 'layer0', baseState: first.state });

@@ -27,6 +27,13 @@ export class ModelCache {
     return this.models.has(version);
   }
 
+  /** Holds a model the sidecar made itself (a merge's answer) under `version`; the caller gives up `dbn`. */
+  hold(version: string, dbn: DBN): void {
+    this.models.delete(version);
+    this.models.set(version, { dbn });
+    while (this.models.size > this.capacity) this.models.delete(this.models.keys().next().value!);
+  }
+
   async put(version: string, snapshot: Uint8Array): Promise<DBN> {
     if (!version) throw new PayloadError('PutModel: version is empty');
     let dbn: DBN;
@@ -35,9 +42,7 @@ export class ModelCache {
     } catch (e) {
       throw new PayloadError(`PutModel ${version}: ${(e as Error).message}`);
     }
-    this.models.delete(version);
-    this.models.set(version, { dbn });
-    while (this.models.size > this.capacity) this.models.delete(this.models.keys().next().value!);
+    this.hold(version, dbn);
     return dbn;
   }
 }

@@ -100,7 +100,7 @@ export interface RunningSidecar {
  * topic's final model. The base is the request's, or the state this sidecar kept from the
  * topic's previous merge (MergeRequest.base_state).
  */
-async function mergeHandler(r: MergeRequest, topics: TopicStates): Promise<SnapshotResponse> {
+async function mergeHandler(r: MergeRequest, topics: TopicStates, models: ModelCache): Promise<SnapshotResponse> {
   const settings = blockSettings(r.rule);
   let held: TopicState | undefined;
   if (r.base.length === 0) {
@@ -122,6 +122,8 @@ async function mergeHandler(r: MergeRequest, topics: TopicStates): Promise<Snaps
   const m = mergeUpdates(base, { updates: r.updates.map((u) => ({ bytes: u.update, staleness: u.staleness })), settings,
     momentum, epochs: r.epochs });
   const snapshot = await snapshotOf(m.dbn, r.trainingConfig);
+  // A copy: the kept state is moved in place by the topic's next merge, while rounds may still train from this version.
+  if (r.publishAs) models.hold(r.publishAs, m.dbn.clone());
   const state = r.topic ? topics.hold(r.topic, { dbn: m.dbn, momentum: m.momentum }) : '';
   return { snapshot, sizes: m.dbn.sizes, momentum: r.answerMomentum ? floatsToBytes(m.momentum) : Buffer.alloc(0), state };
 }
@@ -251,7 +253,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
       })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },
     merge: (call, callback) => {
-      mergeHandler(call.request, topics).then((res) => callback(null, res), (e) => callback(toStatus(e)));
+      mergeHandler(call.request, topics, models).then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },
     report: (call, callback) => {
       reportHandler(call.request).then((res) => callback(null, res), (e) => callback(toStatus(e)));

@@ -42,12 +42,18 @@ final class ModelChannel(sc: SparkContext) {
   private val topics = mutable.LinkedHashMap.empty[String, mutable.ArrayBuffer[Entry]]
   private var destroyedCount = 0
 
+  /** The version id the next `publish` of `topic` will give (for a sidecar asked to hold the model first). */
+  def upcoming(topic: String): String = synchronized(versionId(topic, nextNumber(topic)))
+
+  private def nextNumber(topic: String): Int = topics.get(topic).flatMap(_.lastOption).map(_.pub.number + 1).getOrElse(0)
+  private def versionId(topic: String, number: Int): String = s"$id/$topic@$number"
+
   /** Publishes `snapshot` as the next version of `topic` (or as `number` when resuming). */
   def publish(topic: String, snapshot: Array[Byte], number: Option[Int] = None): Publication = synchronized {
     val entries = topics.getOrElseUpdate(topic, mutable.ArrayBuffer.empty)
-    val next = number.getOrElse(entries.lastOption.map(_.pub.number + 1).getOrElse(0))
+    val next = number.getOrElse(nextNumber(topic))
     require(entries.isEmpty || next > entries.last.pub.number, s"$topic: version $next is not after ${entries.last.pub.number}")
-    val pub = Publication(topic, next, s"$id/$topic@$next", sc.broadcast(snapshot), System.currentTimeMillis())
+    val pub = Publication(topic, next, versionId(topic, next), sc.broadcast(snapshot), System.currentTimeMillis())
     entries += new Entry(pub)
     collect(topic)
     pub
