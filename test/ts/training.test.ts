@@ -9,7 +9,9 @@ import { initLayer, mergeUpdates } from '../../ts/service/merge.js';
 import { ReplicaStore, type TrainJob } from '../../ts/service/replica.js';
 import { TrainingPool } from '../../ts/service/training.js';
 import { SidecarError } from '../../ts/service/errors.js';
-import { MergeRule, type SidecarClient, type TrainResponse } from '../../ts/gen/sidecar.js';
+import {
+  InitLayerRequest, MergeRequest, MergeRule, PutModelRequest, type SidecarClient, TrainRequest, type TrainResponse
+} from '../../ts/gen/sidecar.js';
 import { bytesToFloats } from '../../ts/io/floats.js';
 import { md, spawnSidecar, type SpawnedSidecar } from './helpers/sidecar.js';
 
@@ -307,10 +309,15 @@ describe('training over gRPC (real sidecar process)', function () {
   });
   after(async () => sc?.stop());
 
+  // Requests are completed with the contract's defaults as a real client's would be (the generated encoder
+  // writes an absent string field as "undefined").
+  const complete: Record<string, { fromPartial(o: object): object }> = {
+    merge: MergeRequest, train: TrainRequest, putModel: PutModelRequest, initLayer: InitLayerRequest };
   const unary = <Req, Res>(client: SidecarClient, method: string, req: Req): Promise<Res> =>
     new Promise((resolve, reject) => {
-      (client as unknown as Record<string, (r: Req, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, r: Res) => void) => void>)[method]
-        .call(client, req, md(sc.secret), (e, r) => (e ? reject(e) : resolve(r)));
+      const full = complete[method] ? complete[method].fromPartial(req as object) : req;
+      (client as unknown as Record<string, (r: unknown, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, r: Res) => void) => void>)[method]
+        .call(client, full, md(sc.secret), (e, r) => (e ? reject(e) : resolve(r)));
     });
 
   function cacheData(client: SidecarClient, session: string, x: Matrix, labels?: Int32Array): Promise<{ rows: number }> {
@@ -367,7 +374,7 @@ describe('training over gRPC (real sidecar process)', function () {
     // 1.5 delta, the momentum it answers is delta, and finishing with it gives the centre, base + delta.
     const rule = { rule: MergeRule.MERGE_RULE_BMUF, replicas: 2, async: false, inFlight: 0 };
     const merged = await unary<object, { snapshot: Buffer; momentum: Buffer }>(client, 'merge', {
-      base: init.snapshot, updates: [{ update: r.update, staleness: 0 }], epochs: 1, trainingConfig: '{}', rule,
+      base: init.snapshot, updates: [{ update: r.update, held: '', staleness: 0 }], epochs: 1, trainingConfig: '{}', rule,
       momentum: Buffer.alloc(0), finish: false, layer: 0, answerMomentum: true });
     const before = flatten((await decodeSnapshot(init.snapshot)).layers[0]);
     const after = flatten((await decodeSnapshot(merged.snapshot)).layers[0]);
@@ -380,7 +387,7 @@ describe('training over gRPC (real sidecar process)', function () {
       base: merged.snapshot, updates: [], epochs: 0, trainingConfig: '{}', rule, momentum: merged.momentum, finish: true, layer: 0 });
     const final = flatten((await decodeSnapshot(centre.snapshot)).layers[0]);
     for (const i of [0, 1000, before.length - 1]) expect(final[i]).to.be.closeTo(before[i] + u.delta[i], 1e-6);
-    const bad = await unary<object, object>(client, 'merge', { base: init.snapshot, updates: [{ update: r.update, staleness: 0 }],
+    const bad = await unary<object, object>(client, 'merge', { base: init.snapshot, updates: [{ update: r.update, held: '', staleness: 0 }],
       epochs: 0, trainingConfig: '{}', rule: { ...rule, blockMomentum: 1.5 }, momentum: Buffer.alloc(0), finish: false, layer: 0 })
       .then(() => null, (e: grpc.ServiceError) => e);
     expect(bad?.code).to.equal(grpc.status.INVALID_ARGUMENT);
@@ -390,9 +397,9 @@ describe('training over gRPC (real sidecar process)', function () {
     // state id and sends neither equals one that sends both, bit for bit; a state id it does not hold, or one
     // already used, is FAILED_PRECONDITION (the caller then sends the base).
     type Kept = { snapshot: Buffer; momentum: Buffer; state: string };
-    const merge = (m: object) => unary<object, Kept>(client, 'merge', { updates: [{ update: r.update, staleness: 0 }], epochs: 1,
+    const merge = (m: object) => unary<object, Kept>(client, 'merge', { updates: [{ update: r.update, held: '', staleness: 0 }], epochs: 1,
       trainingConfig: '{}', rule, finish: false, layer: 0, base: Buffer.alloc(0), momentum: Buffer.alloc(0), topic: '', baseState: '',
-      answerMomentum: true, ...m });
+      answerMomentum: true, publishAs: '', ...m });
     // Unasked, no momentum crosses; the kept state holds it all the same: merging from it equals merging from the bytes.
     const quiet = await merge({ base: init.snapshot, topic: 'layer0', answerMomentum: false });
     expect(quiet.momentum.length).to.equal(0);
@@ -415,6 +422,26 @@ describe('training over gRPC (real sidecar process)', function () {
     await unary(client, 'putModel', { version: 'sent@1', snapshot: held.snapshot });
     const fromSent = decodeUpdate((await unary<object, TrainResponse>(client, 'train', { ...round, session: 'sent/0', modelVersion: 'sent@1' })).update);
     expect(Array.from(fromHeld.delta)).to.deep.equal(Array.from(fromSent.delta));
+
+    // A round asked to hold its update answers an id, not the bytes; a merge naming it equals one sending
+    // the same update's bytes (two fresh replicas of the same rows and seed: the same update); an id
+    // already taken is NOT_FOUND, and a merge refused for its base leaves the held update for the re-send.
+    await cacheData(client, 'hold/0', x, labels);
+    await cacheData(client, 'bytes/0', x, labels);
+    const heldRound = await unary<object, TrainResponse & { heldUpdate: string }>(client, 'train',
+      { ...round, session: 'hold/0', modelVersion: 'sent@1', holdUpdate: true });
+    expect(heldRound.update.length).to.equal(0);
+    expect(heldRound.heldUpdate).to.not.equal('');
+    const bytesRound = await unary<object, TrainResponse>(client, 'train', { ...round, session: 'bytes/0', modelVersion: 'sent@1' });
+    const byHeld = (extra: object) => merge({ base: held.snapshot, updates: [{ update: Buffer.alloc(0), held: heldRound.heldUpdate, staleness: 0 }], ...extra });
+    const refused = await byHeld({ base: Buffer.alloc(0), topic: 'layer0h', baseState: 'nope' }).then(() => null, (e: grpc.ServiceError) => e);
+    expect(refused?.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    const mergedHeld = await byHeld({});
+    const mergedBytes = await merge({ base: held.snapshot, updates: [{ update: bytesRound.update, held: '', staleness: 0 }] });
+    expect(Buffer.compare(mergedHeld.snapshot, mergedBytes.snapshot)).to.equal(0);
+    const taken = await byHeld({}).then(() => null, (e: grpc.ServiceError) => e);
+    expect(taken?.code).to.equal(grpc.status.NOT_FOUND);
+    expect(taken?.details).to.match(/are not held here .*redo their round/);
     expect(first.state).to.not.equal('');
     const sent = await merge({ base: first.snapshot, momentum: first.momentum });
     const byState = await merge({ topic: 'layer0', baseState: first.state });

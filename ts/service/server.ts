@@ -29,7 +29,7 @@ import { finishTopic, initLayer, mergeUpdates, snapshotOf } from './merge.js';
 import { bytesToFloats, floatsToBytes } from '../io/floats.js';
 import { decodeFeatureBatch, encodeResultBatch, type ResultColumns } from '../io/features.js';
 import { ModelCache } from './models.js';
-import { type TopicState, TopicStates } from './topics.js';
+import { HeldUpdates, type TopicState, TopicStates } from './topics.js';
 import { renderReport } from '../report/report.js';
 import { SidecarError } from './errors.js';
 import { ArrowIngest } from '../io/arrow.js';
@@ -100,8 +100,14 @@ export interface RunningSidecar {
  * topic's final model. The base is the request's, or the state this sidecar kept from the
  * topic's previous merge (MergeRequest.base_state).
  */
-async function mergeHandler(r: MergeRequest, topics: TopicStates, models: ModelCache): Promise<SnapshotResponse> {
+async function mergeHandler(r: MergeRequest, topics: TopicStates, models: ModelCache, heldUpdates: HeldUpdates): Promise<SnapshotResponse> {
   const settings = blockSettings(r.rule);
+  // Held updates first: a merge that cannot have them all changes nothing (the caller redoes the round).
+  const missing = r.updates.filter((u) => u.held && !heldUpdates.has(u.held)).map((u) => u.held);
+  if (missing.length > 0) {
+    throw new SidecarError(status.NOT_FOUND, `Merge: updates ${missing.join(', ')} are not held here (a restarted sidecar?): ` +
+      'redo their round');
+  }
   let held: TopicState | undefined;
   if (r.base.length === 0) {
     held = r.topic && r.baseState ? topics.take(r.topic, r.baseState) : undefined;
@@ -114,12 +120,14 @@ async function mergeHandler(r: MergeRequest, topics: TopicStates, models: ModelC
   }
   const base = held ? held.dbn : await decodeSnapshot(r.base);
   const momentum = held ? held.momentum : bytesToFloats(r.momentum);
+  // Taken only now: a call refused for its base (FAILED_PRECONDITION) leaves them for the caller's re-send.
+  const updateBytes = r.updates.map((u) => (u.held ? heldUpdates.take(u.held)! : u.update));
   if (r.finish) {
     if (r.updates.length > 0) throw new SidecarError(status.INVALID_ARGUMENT, 'Merge: finish takes no updates');
     const dbn = finishTopic(base, r.layer, settings, momentum);
     return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0), state: '' };
   }
-  const m = mergeUpdates(base, { updates: r.updates.map((u) => ({ bytes: u.update, staleness: u.staleness })), settings,
+  const m = mergeUpdates(base, { updates: r.updates.map((u, i) => ({ bytes: updateBytes[i], staleness: u.staleness })), settings,
     momentum, epochs: r.epochs });
   const snapshot = await snapshotOf(m.dbn, r.trainingConfig);
   // A copy: the kept state is moved in place by the topic's next merge, while rounds may still train from this version.
@@ -157,6 +165,7 @@ async function reportHandler(r: ReportRequest): Promise<ReportResponse> {
 function sidecarHandlers(config: SidecarConfig, startedAt: number, training: TrainingPool): SidecarServer {
   const models = new ModelCache();
   const topics = new TopicStates();
+  const heldUpdates = new HeldUpdates();
   // proto/sidecar.proto's Alignment: Arrow JS copies a batch whose body is not 8-byte aligned.
   let unalignedBatches = 0;
   const counted = (batch: Uint8Array | undefined): Uint8Array => {
@@ -231,9 +240,12 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
         epoch: r.epoch, inputSums: r.inputSums, independent: r.independent, resetMomentum: r.resetMomentum, task: r.task || 'train',
       }, model.toPlain()).then(
         (o) => {
-          // A view of the worker's bytes, not a copy (1.6 MB a round for 784-500).
-          const res: TrainResponse = { update: Buffer.from(o.update.buffer, o.update.byteOffset, o.update.byteLength), rows: o.rows, inputSums: o.inputSums, warm: o.warm,
-            figures: o.figures };
+          // Held for a merge on this sidecar, or answered: a view of the worker's bytes, not a copy (1.6 MB for 784-500).
+          const hold = r.holdUpdate && o.update.length > 0;
+          const res: TrainResponse = {
+            update: hold ? Buffer.alloc(0) : Buffer.from(o.update.buffer, o.update.byteOffset, o.update.byteLength),
+            heldUpdate: hold ? heldUpdates.hold(r.session, o.update) : '',
+            rows: o.rows, inputSums: o.inputSums, warm: o.warm, figures: o.figures };
           callback(null, res);
         },
         (e) => callback(toStatus(e)),
@@ -253,7 +265,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
       })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },
     merge: (call, callback) => {
-      mergeHandler(call.request, topics, models).then((res) => callback(null, res), (e) => callback(toStatus(e)));
+      mergeHandler(call.request, topics, models, heldUpdates).then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },
     report: (call, callback) => {
       reportHandler(call.request).then((res) => callback(null, res), (e) => callback(toStatus(e)));

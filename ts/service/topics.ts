@@ -39,3 +39,33 @@ export class TopicStates {
     this.states.delete(topic);
   }
 }
+
+/**
+ * Replicas' updates kept where they were trained, for a merge on the same sidecar (local mode, where
+ * the driver's sidecar is the executors'): the update's 1.6 MB (784-500) then crosses neither into the
+ * JVM nor back. A merge takes each once; the oldest go beyond `capacity` (a retried task's orphan).
+ */
+export class HeldUpdates {
+  private readonly updates = new Map<string, Uint8Array>();
+  private next = 1;
+
+  constructor(readonly capacity = 64) {}
+
+  hold(session: string, update: Uint8Array): string {
+    const id = `${session}#${this.next++}`;
+    this.updates.set(id, update);
+    while (this.updates.size > this.capacity) this.updates.delete(this.updates.keys().next().value!);
+    return id;
+  }
+
+  has(id: string): boolean {
+    return this.updates.has(id);
+  }
+
+  /** The update held as `id`, removed; undefined when none is (a restarted sidecar, or taken already). */
+  take(id: string): Uint8Array | undefined {
+    const u = this.updates.get(id);
+    this.updates.delete(id);
+    return u;
+  }
+}

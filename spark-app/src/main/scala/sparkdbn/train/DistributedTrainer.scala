@@ -199,6 +199,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     def attempt(retry: Boolean): T = {
       val sidecar = SidecarManager.get()
       try f(sidecar) catch {
+        case e: HeldUpdatesLost => throw e
         case e: io.grpc.StatusRuntimeException if e.getStatus.getCode == io.grpc.Status.Code.INVALID_ARGUMENT =>
           throw new IllegalArgumentException(s"$what: ${e.getStatus.getDescription}")
         case NonFatal(e) if retry && sidecar.process.waitFor(2, TimeUnit.SECONDS) =>
@@ -245,7 +246,10 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   private def mergeCall(what: String, topic: String, base: Publication, request: MergeRequest.Builder): SnapshotResponse =
     driverCall(what) { sc =>
       def send(r: MergeRequest.Builder) = {
-        val answer = sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(r.setTopic(topic).build())
+        val answer = try sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(r.setTopic(topic).build()) catch {
+          case e: io.grpc.StatusRuntimeException if e.getStatus.getCode == io.grpc.Status.Code.NOT_FOUND =>
+            throw new HeldUpdatesLost(e.getStatus.getDescription)
+        }
         if (!r.getPublishAs.isEmpty) sc.loadedModels.add(r.getPublishAs)
         answer
       }
@@ -273,14 +277,17 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
    * The published version `base` of `topic` moved by the updates (with their staleness), published as the
    * topic's next version; the topic's momentum kept.
    */
-  private def mergeAndPublish(topic: String, rule: BlockRule, base: Publication, updates: Seq[(Array[Byte], Int)],
+  private def mergeAndPublish(topic: String, rule: BlockRule, base: Publication, updates: Seq[(RoundResult, Int)],
       epochs: Int): (Publication, Array[Byte], Double, Double) = {
     val m0 = System.nanoTime()
     // The driver's sidecar holds the merged model as the version about to be published: executors that
     // share it (local mode) then train from it without its trip back (PutModel, 1.6 MB for 784-500).
     val b = MergeRequest.newBuilder().setEpochs(epochs).setTrainingConfig(s.recordJson).setRule(rule)
       .setAnswerMomentum(checkpoint.isDefined).setPublishAs(channel.upcoming(topic))
-    updates.foreach { case (u, t) => b.addUpdates(ReplicaUpdate.newBuilder().setUpdate(UnsafeByteOperations.unsafeWrap(u)).setStaleness(t)) }
+    updates.foreach { case (r, t) =>
+      val u = ReplicaUpdate.newBuilder().setStaleness(t)
+      b.addUpdates(if (r.heldUpdate.nonEmpty) u.setHeld(r.heldUpdate) else u.setUpdate(UnsafeByteOperations.unsafeWrap(r.update)))
+    }
     val r = mergeCall("merging updates", topic, base, b)
     if (checkpoint.isDefined) momenta(topic) = r.getMomentum.toByteArray
     if (rule.getRule == MergeRule.MERGE_RULE_BMUF) withMomentum += topic
@@ -470,15 +477,21 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       val pub = channel.subscribe(topic)
       try {
         val parts = (0 until P).filter(p => prog.remaining(p) > 0)
-        val batches = (p: Int) => math.min(syncEvery.toLong, prog.remaining(p)).toInt
+        val batches = Array.tabulate(P)(p => math.min(syncEvery.toLong, prog.remaining(p)).toInt)
         val epochBefore = prog.minEpoch
         val epochs0 = Array.tabulate(P)(prog.epoch)
         val started = System.nanoTime()
-        val results = runRound(topic, layer, pub, parts, batches, prog.epoch, s"$topic round $round (from version ${pub.number})")
+        var results = runRound(topic, layer, pub, parts, batches, epochs0, s"$topic round $round (from version ${pub.number})")
         val roundSeconds = (System.nanoTime() - started) / 1e9
         parts.foreach(p => prog.done(p) += batches(p))
         val (next, merged, mergeSeconds, publishSeconds) =
-          mergeAndPublish(topic, rule, pub, results.map(r => r.update -> 0), prog.minEpoch - epochBefore)
+          try mergeAndPublish(topic, rule, pub, results.map(_ -> 0), prog.minEpoch - epochBefore) catch {
+            case e: HeldUpdatesLost =>
+              // The sidecar that held the updates is gone (local mode): the same round once more, from the same version.
+              progress.line(s"$topic round $round: ${e.getMessage}; training the round again")
+              results = runRound(topic, layer, pub, parts, batches, epochs0, s"$topic round $round again")
+              mergeAndPublish(topic, rule, pub, results.map(_ -> 0), prog.minEpoch - epochBefore)
+          }
         val ms = results.map { r =>
           metrics(topic, layer, round, next.number, pub, r, 0, "merged", epochs0(r.partition), roundSeconds, mergeSeconds, publishSeconds)
         }
@@ -538,17 +551,24 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
                   val epochBefore = prog.minEpoch
                   val epoch = prog.epoch(p)
                   prog.done(p) += batches
-                  val (next, merged, mergeSeconds, publishSeconds) =
-                    mergeAndPublish(topic, rule, latest, Seq(r.update -> staleness), prog.minEpoch - epochBefore)
-                  val m = metrics(topic, layer, round, next.number, pub, r, staleness, "merged", epoch, roundSeconds, mergeSeconds,
-                    publishSeconds)
-                  rounds.synchronized(rounds += m)
-                  resends(Seq(m))
-                  saveCheckpoint(topic, next, prog, merged, finished = false)
-                  log.info(f"$topic partition $p -> version ${next.number}: ${figure(Seq(m))}, staleness $staleness, " +
-                    f"epoch $epoch, ${m.batches} batches in ${m.trainSeconds}%.2f s (round ${roundSeconds}%.2f s), " +
-                    f"merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s, executor ${m.executor}")
-                  progress.topic(prog.report(m.samples, headline(Seq(m))))
+                  val merge = try Some(mergeAndPublish(topic, rule, latest, Seq(r -> staleness), prog.minEpoch - epochBefore)) catch {
+                    case e: HeldUpdatesLost =>
+                      // The sidecar that held the update is gone (local mode): the loop trains the round again.
+                      prog.done(p) -= batches
+                      progress.line(s"$topic partition $p: ${e.getMessage}; training the round again")
+                      None
+                  }
+                  merge.foreach { case (next, merged, mergeSeconds, publishSeconds) =>
+                    val m = metrics(topic, layer, round, next.number, pub, r, staleness, "merged", epoch, roundSeconds, mergeSeconds,
+                      publishSeconds)
+                    rounds.synchronized(rounds += m)
+                    resends(Seq(m))
+                    saveCheckpoint(topic, next, prog, merged, finished = false)
+                    log.info(f"$topic partition $p -> version ${next.number}: ${figure(Seq(m))}, staleness $staleness, " +
+                      f"epoch $epoch, ${m.batches} batches in ${m.trainSeconds}%.2f s (round ${roundSeconds}%.2f s), " +
+                      f"merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s, executor ${m.executor}")
+                    progress.topic(prog.report(m.samples, headline(Seq(m))))
+                  }
                 }
               }
             } catch {
@@ -598,3 +618,6 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       log.debug(f"checkpoint of $topic@${pub.number} in ${(System.nanoTime() - t0) / 1e6}%.1f ms")
     }
 }
+
+/** The updates a merge was to take from the driver's sidecar are not there (it was restarted): redo their round. */
+final class HeldUpdatesLost(message: String) extends RuntimeException(message)

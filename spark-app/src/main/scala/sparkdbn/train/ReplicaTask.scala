@@ -43,6 +43,8 @@ final case class RoundFigures(
 final case class RoundResult(
     partition: Int,
     update: Array[Byte],
+    /** Instead of `update`'s bytes: the id under which the sidecar that trained it holds it (local mode). */
+    heldUpdate: String,
     figures: RoundFigures,
     inputSums: Array[Double],
     rows: Long,
@@ -64,7 +66,10 @@ object ReplicaTask {
     val sidecar = SidecarManager.get()
     val req = TrainRequest.newBuilder().setSession(spec.session(p)).setModelVersion(version).setLayer(spec.layer)
       .setConfigJson(spec.configJson).setBatches(batches).setEpoch(epoch).setInputSums(spec.inputSums)
-      .setIndependent(spec.independent).setResetMomentum(spec.resetMomentum).setTask(task).build()
+      .setIndependent(spec.independent).setResetMomentum(spec.resetMomentum).setTask(task)
+      // In local mode this sidecar is also the driver's, which merges: the update need not cross into the JVM and back.
+      // ("driver" is the executor id of the driver's own JVM: Spark's SparkContext.DRIVER_IDENTIFIER, private to Spark.)
+      .setHoldUpdate(SparkEnv.get.executorId == "driver").build()
     var resent = false
     var modelSent = false
 
@@ -102,7 +107,7 @@ object ReplicaTask {
     val figures = RoundFigures(f.getSamples, f.getBatches, some(f.hasReconstructionError, f.getReconstructionError),
       some(f.hasFreeEnergy, f.getFreeEnergy), some(f.hasHeldOutFreeEnergy, f.getHeldOutFreeEnergy), some(f.hasLoss, f.getLoss),
       some(f.hasAccuracy, f.getAccuracy), f.getSeconds)
-    RoundResult(p, resp.getUpdate.toByteArray, figures, resp.getInputSumsList.asScala.map(_.doubleValue()).toArray, resp.getRows,
+    RoundResult(p, resp.getUpdate.toByteArray, resp.getHeldUpdate, figures, resp.getInputSumsList.asScala.map(_.doubleValue()).toArray, resp.getRows,
       resp.getWarm, resent, SparkEnv.get.executorId, (System.nanoTime() - t0) / 1e9)
   }
 
