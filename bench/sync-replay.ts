@@ -11,9 +11,9 @@
 //     100 ("split" "mod" or "random" only); out: a path to save the model at (for `bench/train-engine.js evaluate`)
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  columnMeans, DBN, decodeSnapshot, downsample, encodeSnapshot, loadFullMnist, type Matrix, type MergeRule, RBM
+  columnMeans, DBN, decodeSnapshot, downsample, encodeSnapshot, finishTopic, loadFullMnist, type Matrix, type MergeRule, RBM
 } from 'spark-dbn';
-import { finishTopic, mergeUpdates } from '../ts/service/merge.js';
+import { mergeUpdates } from '../ts/service/merge.js';
 import { TrainingPool } from '../ts/service/training.js';
 
 interface Settings {

@@ -42,6 +42,7 @@ export {
 // Data-parallel training: block momentum (BMUF), summing and averaging replicas' updates.
 export {
   type MergeRule, type BlockSettings, type ReplicaDelta, blockRule, mergeWeights, mergeBlock, blockCentre,
+  type InitLayerArgs, initLayer, trainedPart, adoptPublished, replicaDelta, type BlockUpdate, mergeInto, finishTopic,
 } from './rbm/distributed.js';
 export { paramCount, flatten, unflattenInto, difference, applyUpdate, weightedAverage } from './rbm/params.js';
 

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import avro from 'avsc';
-import { DBN, decodeSnapshot, encodeSnapshot, type InputScaling, type Matrix } from 'spark-dbn';
+import { DBN, decodeSnapshot, encodeSnapshot, initLayer, type InputScaling, type Matrix } from 'spark-dbn';
 import { fillNormal, newRngState } from '../../ts/math/rng.js';
-import { initLayer } from '../../ts/service/merge.js';
 
 /** rows x V normal values with column i of mean 10 i and deviation i + 1: raw columns of very different scales. */
 function rawData(rows: number, V: number, seed: number): Matrix {

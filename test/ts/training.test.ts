@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { columnMeans, DBN, decodeSnapshot, encodeSnapshot, flatten, type Matrix, RBM, weightedAverage } from 'spark-dbn';
+import { columnMeans, DBN, decodeSnapshot, encodeSnapshot, flatten, initLayer, type Matrix, RBM, weightedAverage } from 'spark-dbn';
 import { encodeTrainingBatch } from '../../ts/io/features.js';
 import { decodeUpdate, encodeUpdate } from '../../ts/io/update.js';
 import { PayloadError } from '../../ts/io/errors.js';
 import { newRngState, fillUniform } from '../../ts/math/rng.js';
-import { initLayer, mergeUpdates } from '../../ts/service/merge.js';
+import { mergeUpdates } from '../../ts/service/merge.js';
 import { ReplicaStore, type TrainJob } from '../../ts/service/replica.js';
 import { TrainingPool } from '../../ts/service/training.js';
 import { SidecarError } from '../../ts/service/errors.js';

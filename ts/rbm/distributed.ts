@@ -1,4 +1,7 @@
+import { DBN } from './dbn.js';
 import { ConfigError } from './errors.js';
+import { difference, flatten, paramCount, unflattenInto } from './params.js';
+import { RBM, type VisibleUnits } from './rbm.js';
 
 /**
  * The maths of data-parallel training: how the published model moves by the
@@ -134,4 +137,130 @@ export function blockCentre(published: Float32Array, momentum: Float32Array, s: 
   }
   if (eta === 0) return;
   for (let j = 0; j < published.length; j++) published[j] -= eta * momentum[j];
+}
+
+// ---------------------------------------------------------------- models
+// The same maths on models: what a topic trains, how a replica adopts a published version and
+// what it sends back, a merge and a topic's end. The sidecar only decodes, routes and encodes.
+
+export interface InitLayerArgs {
+  /** The model so far; null for the first layer. */
+  base: DBN | null;
+  sizes: number[];
+  /** Layer to add, or -1 for the soft-max layer. */
+  layer: number;
+  visible: VisibleUnits;
+  inputMeans: number[];
+  /** Layer 0, Gaussian: the inputs' standard deviations; with the means, the model's input scaling. Empty: none. */
+  inputStddevs?: number[];
+  classes: number;
+  seed: number;
+}
+
+/**
+ * A new model: `base` with layer `layer` added, initialised after Hinton's guide from the data's
+ * input means; or `base` with a fresh soft-max layer for `classes`. `base` itself is not changed.
+ */
+export function initLayer(a: InitLayerArgs): DBN {
+  if (a.layer === -1) {
+    if (!a.base) throw new ConfigError('base', 'the soft-max layer goes on a pre-trained model; base is empty');
+    const dbn = a.base.clone();
+    dbn.initOutput(a.classes, a.seed);
+    return dbn;
+  }
+  const have = a.base ? a.base.layers.length : 0;
+  if (a.layer !== have) throw new ConfigError('layer', `is ${a.layer}, but the base model has ${have} layers: the next is ${have}`);
+  if (a.layer + 1 >= a.sizes.length) throw new ConfigError('layer', `is ${a.layer}; sizes [${a.sizes}] have ${a.sizes.length - 1} layers`);
+  const stddevs = a.inputStddevs ?? [];
+  const scaled = a.layer === 0 && stddevs.length > 0;
+  if (scaled && a.visible !== 'gaussian') throw new ConfigError('inputStddevs', 'standardising the input needs Gaussian visible units');
+  const scaling = scaled ? { mean: Float64Array.from(a.inputMeans), std: Float64Array.from(stddevs) } : null;
+  const rbm = RBM.create(
+    { nVisible: a.sizes[a.layer], nHidden: a.sizes[a.layer + 1], visible: a.layer === 0 ? a.visible : 'bernoulli' },
+    // The same per-layer seed as DBN.create, so a one-process run starts alike. Standardised input has mean 0.
+    { seed: a.seed * 31 + a.layer, means: scaling ? new Float64Array(a.inputMeans.length) : a.inputMeans },
+  );
+  const dbn = new DBN(a.base ? [...a.base.layers.map((l) => l.clone()), rbm] : [rbm]);
+  dbn.setInputScaling(scaling ?? a.base?.inputScaling ?? null);
+  return dbn;
+}
+
+/** The trained part of a model: one RBM layer, or (layer -1) the whole fine-tuned network. */
+export function trainedPart(model: DBN, layer: number): RBM | DBN {
+  if (layer === -1) {
+    if (!model.output) throw new ConfigError('layer', 'fine-tuning (layer -1) needs a model with a soft-max layer');
+    return model;
+  }
+  if (!Number.isInteger(layer) || layer < 0 || layer >= model.layers.length) {
+    throw new ConfigError('layer', `${layer} is not in the model (${model.layers.length} layers)`);
+  }
+  return model.layers[layer];
+}
+
+/** A replica's parameters become the published ones (its momentum, chains and position stay its own). */
+export function adoptPublished(replica: RBM | DBN, published: RBM | DBN): void {
+  if (replica instanceof RBM && published instanceof RBM) {
+    replica.W.set(published.W);
+    replica.vBias.set(published.vBias);
+    replica.hBias.set(published.hBias);
+  } else {
+    unflattenInto(replica, flatten(published));
+  }
+}
+
+/** What a replica sends after a round: its parameters minus the published ones it started from, flat. */
+export function replicaDelta(replica: RBM | DBN, published: RBM | DBN): Float32Array {
+  return difference(flatten(replica), flatten(published));
+}
+
+/** One replica's round as a merge takes it. */
+export interface BlockUpdate {
+  /** The trained part: an RBM layer, or -1 for fine-tuning. */
+  layer: number;
+  delta: Float32Array;
+  samples: number;
+  batches: number;
+  /** Versions published between the one the replica started from and the one it is merged into. */
+  staleness: number;
+}
+
+/** The momentum as the merge needs it: empty means zeros. */
+function momentumFor(part: RBM | DBN, m: Float32Array): Float32Array {
+  const n = paramCount(part);
+  if (m.length === 0) return new Float32Array(n);
+  if (m.length !== n) throw new ConfigError('momentum', `has ${m.length} values, the trained part has ${n}`);
+  return m;
+}
+
+/**
+ * A merge, in place: the published model `base` moved by the updates under the rule, its trained
+ * part's counters advanced (`epochs`: epochs completed meanwhile). Answers the momentum after it
+ * (empty under rules that keep none).
+ */
+export function mergeInto(base: DBN, updates: BlockUpdate[], settings: BlockSettings, momentum: Float32Array, epochs: number): Float32Array {
+  if (updates.length === 0) throw new ConfigError('updates', 'nothing to merge');
+  const layer = updates[0].layer;
+  updates.forEach((u, i) => {
+    if (u.layer !== layer) throw new ConfigError('updates', `update ${i} is for layer ${u.layer}, update 0 for layer ${layer}`);
+  });
+  const part = trainedPart(base, layer);
+  const m = blockRule(settings).rule === 'bmuf' ? momentumFor(part, momentum) : new Float32Array(0);
+  const weights = mergeWeights(settings, updates);
+  const published = flatten(part);
+  mergeBlock(published, m, updates.map((u) => u.delta), weights, settings);
+  unflattenInto(part, published);
+  const c = layer === -1 ? base.fineTuneCounters : base.layers[layer].counters;
+  c.updates += updates.reduce((s, u) => s + u.batches, 0);
+  c.samples += updates.reduce((s, u) => s + u.samples, 0);
+  c.epochs += epochs;
+  return m;
+}
+
+/** A topic's final model, in place: the centre under bmuf (base - eta D), the base itself otherwise. */
+export function finishTopic(base: DBN, layer: number, settings: BlockSettings, momentum: Float32Array): DBN {
+  const part = trainedPart(base, layer);
+  const published = flatten(part);
+  blockCentre(published, momentumFor(part, momentum), settings);
+  unflattenInto(part, published);
+  return base;
 }

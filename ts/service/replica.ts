@@ -2,8 +2,8 @@ import { status } from '@grpc/grpc-js';
 import { SidecarError, inPartition } from './errors.js';
 import type { RoundFigures } from '../gen/sidecar.js';
 import {
-  BackpropTrainer, columnMeans, columnSums, DataError, DBN, difference, fineTuneConfig, flatten, type Matrix,
-  type PlainDBN, RBM, RBMTrainer, trainConfig, unflattenInto
+  adoptPublished, BackpropTrainer, columnMeans, columnSums, DataError, DBN, fineTuneConfig, type Matrix,
+  type PlainDBN, RBM, RBMTrainer, replicaDelta, trainConfig
 } from 'spark-dbn';
 import { encodeUpdate, type ModelUpdate } from '../io/update.js';
 
@@ -202,9 +202,7 @@ export class ReplicaStore {
       session.state.rbms.set(L, replica);
     } else if (!job.independent) {
       // Adopt the published model; momentum, chains and position carry over.
-      replica.rbm.W.set(published.W);
-      replica.rbm.vBias.set(published.vBias);
-      replica.rbm.hBias.set(published.hBias);
+      adoptPublished(replica.rbm, published);
     }
     if (job.batches === 0) return { update: null, inputSums, warm };
     if (job.resetMomentum) replica.trainer.resetMomentum();
@@ -217,7 +215,7 @@ export class ReplicaStore {
       update: {
         baseVersion: job.modelVersion,
         layer: L,
-        delta: difference(flatten(replica.rbm), flatten(published)),
+        delta: replicaDelta(replica.rbm, published),
         samples: replica.rbm.counters.samples - before,
         batches: job.batches,
         reconstructionError: mon.reconstructionError,
@@ -245,7 +243,7 @@ export class ReplicaStore {
       replica = { config: job.configJson, dbn, trainer: new BackpropTrainer(dbn, cfg) };
       session.state.fineTune = replica;
     } else if (!job.independent) {
-      unflattenInto(replica.dbn, flatten(base));
+      adoptPublished(replica.dbn, base);
     }
     if (job.batches === 0) return { update: null, inputSums: [], warm };
     if (job.resetMomentum) replica.trainer.resetMomentum();
@@ -255,7 +253,7 @@ export class ReplicaStore {
       update: {
         baseVersion: job.modelVersion,
         layer: -1,
-        delta: difference(flatten(replica.dbn), flatten(base)),
+        delta: replicaDelta(replica.dbn, base),
         samples: r.samples,
         batches: job.batches,
         reconstructionError: NaN,

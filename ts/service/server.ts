@@ -22,10 +22,10 @@ import {
   type SnapshotResponse,
   MergeRule,
 } from '../gen/sidecar.js';
-import { argmaxRows, type BlockSettings, type DBN, decodeSnapshot, type MergeRule as Rule } from 'spark-dbn';
+import { argmaxRows, type BlockSettings, type DBN, decodeSnapshot, finishTopic, initLayer, type MergeRule as Rule } from 'spark-dbn';
 import { decodeTrainingBatch } from '../io/features.js';
 import { TrainingPool } from './training.js';
-import { finishTopic, initLayer, mergeUpdates, snapshotOf } from './merge.js';
+import { mergeUpdates, snapshotOf } from './merge.js';
 import { bytesToFloats, floatsToBytes } from '../io/floats.js';
 import { decodeFeatureBatch, encodeResultBatch, type ResultColumns } from '../io/features.js';
 import { ModelCache } from './models.js';
