@@ -2,6 +2,8 @@ package sparkdbn.cli
 
 import scala.annotation.tailrec
 
+import sparkdbn.jobs.UsageException
+
 /** What went wrong, in the words of the exception that knows, not of the layers that wrapped it. */
 object Failure {
   /** Wrappers that add nothing a user can act on: Spark's job abort, futures, reflection. */

@@ -2,7 +2,6 @@ package sparkdbn.jobs
 
 import org.apache.spark.sql.SparkSession
 
-import sparkdbn.cli.{Args, Opt, UsageException}
 import sparkdbn.sql.CodeFunctions
 
 /**

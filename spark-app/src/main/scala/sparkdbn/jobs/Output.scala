@@ -7,8 +7,6 @@ import scala.util.control.NonFatal
 import org.apache.hadoop.fs.Path
 import org.apache.spark.sql.{DataFrame, DbnSqlBridge, SaveMode, SparkSession}
 
-import sparkdbn.cli.UsageException
-
 /**
  * How every command writes a table or a directory. Tables follow Spark's saveAsTable convention
  * (an existing table is refused unless --mode overwrite or append says otherwise), checked before

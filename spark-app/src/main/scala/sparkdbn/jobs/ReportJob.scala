@@ -11,7 +11,7 @@ import org.apache.spark.ml.linalg.Vector
 import org.apache.spark.sql.{DataFrame, Row, SparkSession}
 import org.apache.spark.sql.functions._
 
-import sparkdbn.cli.{Args, Opt, UsageException}
+import sparkdbn.io.Inputs
 import sparkdbn.ml.{DBNModel, DBNModelLoader}
 import sparkdbn.proto.{ReportMistake, ReportRequest, ReportRound, ReportSetting}
 import sparkdbn.sidecar.SidecarManager
@@ -37,7 +37,7 @@ object ReportJob {
 
   def run(spark: SparkSession, a: Args): Unit = {
     val model = DBNModelLoader.load(a("model")).setFeaturesCol(a("features-col"))
-    val test = a.get("test-input").map(p => SkeletonJob.read(spark, p, a("format")))
+    val test = a.get("test-input").map(p => Inputs.read(spark, p, a("format")))
     val path = write(spark, a("run-id"), a("table-prefix"), model, test.map(_ -> a("label-col")), a("out"))
     println(s"report: wrote $path")
   }

@@ -4,7 +4,7 @@ import org.apache.spark.sql.{Row, SparkSession}
 import org.apache.spark.sql.functions.col
 import org.apache.spark.sql.types._
 
-import sparkdbn.cli.{Args, Opt, UsageException}
+import sparkdbn.io.Inputs
 import sparkdbn.ml.DBNModelLoader
 import sparkdbn.search.Codes
 
@@ -45,7 +45,7 @@ object SearchJob {
     a.get("input-cols").foreach(c => model.setInputCols(c.split(",").map(_.trim).filter(_.nonEmpty)))
     val id = a("id-col")
     def codes(path: String, what: String) = {
-      val df = SkeletonJob.read(spark, path, a("format"))
+      val df = Inputs.read(spark, path, a("format"))
       if (!df.columns.contains(id)) throw new IllegalArgumentException(s"$what $path has no id column '$id'; it has ${df.columns.mkString(", ")}")
       model.transform(df).select(col(id), col(Code))
     }

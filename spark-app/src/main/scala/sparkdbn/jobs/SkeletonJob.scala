@@ -1,6 +1,5 @@
 package sparkdbn.jobs
 
-
 import scala.jdk.CollectionConverters._
 
 import com.google.protobuf.UnsafeByteOperations
@@ -8,7 +7,7 @@ import org.apache.spark.{SparkEnv, TaskContext}
 import org.apache.spark.sql.{DataFrame, Row, SparkSession}
 import org.apache.spark.sql.types._
 
-import sparkdbn.io.ArrowEncoder
+import sparkdbn.io.{ArrowEncoder, Inputs}
 import sparkdbn.proto.{ArrowChunk, IngestSummary}
 import sparkdbn.sidecar.{Sidecar, SidecarManager}
 
@@ -35,20 +34,6 @@ object SkeletonJob {
     StructField("sum", DoubleType, nullable = false),
     StructField("count", LongType, nullable = false)))
 
-  def read(spark: SparkSession, path: String, format: String): DataFrame = {
-    // Said here, in one line: Spark would log a stack trace for a missing path before its own error.
-    val p = new org.apache.hadoop.fs.Path(path)
-    val found = Option(p.getFileSystem(spark.sparkContext.hadoopConfiguration).globStatus(p)).exists(_.nonEmpty)
-    if (!found) throw new IllegalArgumentException(s"input path $path does not exist")
-    readFound(spark, path, format)
-  }
-
-  private def readFound(spark: SparkSession, path: String, format: String): DataFrame = format match {
-    case "parquet" => spark.read.parquet(path)
-    case "csv" => spark.read.option("header", "true").option("inferSchema", "true").csv(path)
-    case other => throw new IllegalArgumentException(s"--format must be parquet or csv, got '$other'")
-  }
-
   /**
    * The input as the job partitions it: hash of every column when `partitions`
    * is set, so `DISTRIBUTE BY <all columns>` in SQL yields the same partitions.
@@ -57,7 +42,7 @@ object SkeletonJob {
     partitions.fold(df)(n => df.repartition(n, df.columns.map(df.col).toIndexedSeq: _*))
 
   def run(spark: SparkSession, opts: Options): DataFrame = {
-    val df = partitioned(read(spark, opts.input, opts.format), opts.partitions)
+    val df = partitioned(Inputs.read(spark, opts.input, opts.format), opts.partitions)
     val columns = ArrowEncoder.numericColumns(df.schema)
     if (columns.isEmpty) {
       throw new IllegalArgumentException(s"input ${opts.input} has no numeric column; its schema is " +

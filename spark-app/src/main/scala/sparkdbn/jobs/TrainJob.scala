@@ -9,7 +9,7 @@ import org.apache.spark.ml.param._
 import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.functions._
 
-import sparkdbn.cli.{Args, Opt, UsageException}
+import sparkdbn.io.Inputs
 import sparkdbn.ml.DBN
 import sparkdbn.train.{Checkpoint, RunRow, RunTables}
 
@@ -87,7 +87,7 @@ object TrainJob {
     } else None
     val runId = a.get("run-id").orElse(resumedId).getOrElse(s"run-${UUID.randomUUID().toString.take(8)}")
     resumedId.filter(_ != runId).foreach(id => throw new UsageException(s"train: --run-id $runId, but the checkpoint is of run $id"))
-    val input = SkeletonJob.read(spark, a("input"), a("format"))
+    val input = Inputs.read(spark, a("input"), a("format"))
     val started = new Timestamp(System.currentTimeMillis())
     val params = est.extractParamMap().toSeq.map(pp => s"${pp.param.name}=${show(pp.param, pp.value)}").sorted.mkString(", ")
     def runRow(status: String, error: Option[String]) = RunRow(runId, status, est.getMode, 0, "", 0L, params, started,
@@ -95,7 +95,7 @@ object TrainJob {
       None, None, None, error)
     val model = try {
       sc(spark).setJobDescription(s"spark-dbn train $runId")
-      est.train(input, runId, sparkdbn.cli.ProgressPrinter.stdout("train: "))
+      est.train(input, runId, ProgressPrinter.stdout("train: "))
     } catch {
       case NonFatal(e) =>
         try RunTables.writeRun(spark, prefix, runRow("failed", Some(String.valueOf(e.getMessage).take(4000)))) catch {
@@ -113,7 +113,7 @@ object TrainJob {
       model.withSnapshot(bytes).write.overwrite().save(p)
     }
     val accuracy = a.get("features-input").flatMap { path =>
-      val df = if (path == "train") input else SkeletonJob.read(spark, path, a("format"))
+      val df = if (path == "train") input else Inputs.read(spark, path, a("format"))
       model.setOutputType(a("features-output-type"))
       val inputs = est.getInputCols.toSeq :+ est.getFeaturesCol
       val out = model.transform(df).drop(inputs: _*).withColumn("run_id", lit(runId))
@@ -143,7 +143,7 @@ object TrainJob {
       accuracy = accuracy,
       resumed_from = outcome.resumedFrom))
     a.get("report").foreach { dir =>
-      val test = a.get("features-input").map(p => if (p == "train") input else SkeletonJob.read(spark, p, a("format")))
+      val test = a.get("features-input").map(p => if (p == "train") input else Inputs.read(spark, p, a("format")))
         .filter(df => est.getLabelCol.nonEmpty && df.columns.contains(est.getLabelCol)).map(_ -> est.getLabelCol)
       println(s"train: report ${ReportJob.write(spark, runId, prefix, model.setOutputType("array"), test, dir)}")
     }

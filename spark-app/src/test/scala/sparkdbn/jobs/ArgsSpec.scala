@@ -1,4 +1,4 @@
-package sparkdbn.cli
+package sparkdbn.jobs
 
 import org.scalatest.funsuite.AnyFunSuite
 
@@ -29,13 +29,5 @@ class ArgsSpec extends AnyFunSuite {
     assert(u.contains("--input") && u.contains("(required)"))
     assert(u.contains("--rows") && u.contains("(default: 10)"))
     assert(u.contains("--partitions") && u.contains("(optional)"))
-  }
-
-  test("Main: --help exits 0, an unknown command or bad option exits 2 before Spark starts") {
-    assert(Main.run(Seq("--help")) == 0)
-    assert(Main.run(Seq("skeleton", "--help")) == 0)
-    assert(Main.run(Seq("frobnicate")) == 2)
-    assert(Main.run(Seq("skeleton", "--input", "x")) == 2)
-    assert(Main.run(Seq()) == 2)
   }
 }

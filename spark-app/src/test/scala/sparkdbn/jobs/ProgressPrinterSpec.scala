@@ -1,4 +1,4 @@
-package sparkdbn.cli
+package sparkdbn.jobs
 
 import java.io.{ByteArrayOutputStream, PrintStream}
 

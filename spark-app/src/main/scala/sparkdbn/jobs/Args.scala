@@ -1,4 +1,4 @@
-package sparkdbn.cli
+package sparkdbn.jobs
 
 /** One `--name value` option of a subcommand, with its help text and default. */
 final case class Opt(name: String, help: String, default: Option[String] = None, required: Boolean = false,
