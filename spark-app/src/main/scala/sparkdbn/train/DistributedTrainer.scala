@@ -280,10 +280,11 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   private def mergeAndPublish(topic: String, rule: BlockRule, base: Publication, updates: Seq[(RoundResult, Int)],
       epochs: Int): (Publication, Array[Byte], Double, Double) = {
     val m0 = System.nanoTime()
-    // The driver's sidecar holds the merged model as the version about to be published: executors that
-    // share it (local mode) then train from it without its trip back (PutModel, 1.6 MB for 784-500).
+    // In local mode the driver's sidecar is the executors' too: it holds the merged model as the version about
+    // to be published, and the round's tasks train from it without its trip back (PutModel, 1.6 MB for 784-500).
+    // Elsewhere no executor could use it.
     val b = MergeRequest.newBuilder().setEpochs(epochs).setTrainingConfig(s.recordJson).setRule(rule)
-      .setAnswerMomentum(checkpoint.isDefined).setPublishAs(channel.upcoming(topic))
+      .setAnswerMomentum(checkpoint.isDefined).setPublishAs(if (sc.isLocal) channel.upcoming(topic) else "")
     updates.foreach { case (r, t) =>
       val u = ReplicaUpdate.newBuilder().setStaleness(t)
       b.addUpdates(if (r.heldUpdate.nonEmpty) u.setHeld(r.heldUpdate) else u.setUpdate(UnsafeByteOperations.unsafeWrap(r.update)))
