@@ -27,6 +27,9 @@ final class InputRowException(val where: String, val problem: String, val partit
   def at(partition: Int, row: Long): InputRowException = new InputRowException(where, problem, partition, row, key)
   /** The same, with the row's id ("id = 1234"). */
   def keyed(key: String): InputRowException = new InputRowException(where, problem, partition, row, key)
+  /** The same, with the row's id when the user gave an id column (RowKey). */
+  def keyedBy(key: Option[RowKey], row: org.apache.spark.sql.catalyst.InternalRow): InputRowException =
+    key.fold(this)(k => keyed(k.of(row)))
   /** The same row, named otherwise (its file and row there). */
   def locatedAt(where: String): InputRowException = new InputRowException(where, problem, partition, row, key)
 }

@@ -178,7 +178,7 @@ final class SidecarScoring(
       val r = rowNumber
       // batch.size < perBatch, the encoder's row count: room for the row's nInputs floats.
       try source.fillAt(row, base, at + batch.size * nInputs * 4L, nInputs, s"$task: row $r")
-      catch { case e: InputRowException => throw keyed(e.at(partition, r), row) }
+      catch { case e: InputRowException => throw e.at(partition, r).keyedBy(rowKey, row) }
       // Spark reuses the row object: keep a copy until its answer arrives.
       batch.add(row)
       rowNumber += 1
@@ -219,14 +219,12 @@ final class SidecarScoring(
         case Some(re) =>
           val e = InputRowException(s"DBN scoring rejected the input: $task: row ${re.getRow}",
             s"${source.valueName(re.getColumn)}: ${re.getReason}").at(partition, re.getRow)
-          pendingRow(re.getRow).fold(e)(keyed(e, _))
+          pendingRow(re.getRow).fold(e)(e.keyedBy(rowKey, _))
         case None => new IllegalArgumentException(s"DBN scoring rejected the input: ${s.getStatus.getDescription}")
       }
     case s: SidecarException => s
     case other => sidecar.explain(other)
   }
-
-  private def keyed(e: InputRowException, row: InternalRow): InputRowException = rowKey.fold(e)(k => e.keyed(k.of(row)))
 
   /** Row `r` of the partition if it is in a batch still awaiting its answer (a bad one is: its answer is the error). */
   private def pendingRow(r: Long): Option[InternalRow] = {

@@ -138,6 +138,11 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   private val syncEvery: Int = s.syncEveryParam.getOrElse(
     math.max(1L, math.min(64L, data.totalRows / (P.toLong * P * s.batchSize))).toInt)
   private val group = s"spark-dbn-${s.runId}"
+  /**
+   * Local mode: the executors' sidecar is the driver's own, so a merged model (MergeRequest.publish_as) and the
+   * replicas' updates (TrainRequest.hold_update) can stay in it. On a cluster no executor could use them.
+   */
+  private val localMode = sc.isLocal
   private val sizes = data.nInputs +: s.hidden
   /**
    * Each topic's block momentum as last checkpointed (or read from the checkpoint on --resume). Without a
@@ -280,11 +285,10 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   private def mergeAndPublish(topic: String, rule: BlockRule, base: Publication, updates: Seq[(RoundResult, Int)],
       epochs: Int): (Publication, Array[Byte], Double, Double) = {
     val m0 = System.nanoTime()
-    // In local mode the driver's sidecar is the executors' too: it holds the merged model as the version about
-    // to be published, and the round's tasks train from it without its trip back (PutModel, 1.6 MB for 784-500).
-    // Elsewhere no executor could use it.
+    // In local mode the driver's sidecar holds the merged model as the version about to be published, and the
+    // round's tasks train from it without its trip back (PutModel, 1.6 MB for 784-500).
     val b = MergeRequest.newBuilder().setEpochs(epochs).setTrainingConfig(s.recordJson).setRule(rule)
-      .setAnswerMomentum(checkpoint.isDefined).setPublishAs(if (sc.isLocal) channel.upcoming(topic) else "")
+      .setAnswerMomentum(checkpoint.isDefined).setPublishAs(if (localMode) channel.upcoming(topic) else "")
     updates.foreach { case (r, t) =>
       val u = ReplicaUpdate.newBuilder().setStaleness(t)
       b.addUpdates(if (r.heldUpdate.nonEmpty) u.setHeld(r.heldUpdate) else u.setUpdate(UnsafeByteOperations.unsafeWrap(r.update)))
@@ -399,7 +403,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   private def runRound(topic: String, layer: Int, pub: Publication, parts: Seq[Int], batches: Int => Int, epoch: Int => Int,
       what: String): Seq[RoundResult] = {
     val spec = RoundSpec(s.runId, layer, "", data.nInputs, s.independent, inputSums = false, resetMomentum = s.resetLocalMomentum,
-      heldOutRows = s.heldOutRows)
+      heldOutRows = s.heldOutRows, holdUpdate = localMode)
     val configs = (0 until P).map(p => configJson(layer, p)).toArray
     val bs = (0 until P).map(batches).toArray
     val es = (0 until P).map(epoch).toArray

@@ -23,7 +23,12 @@ final case class RoundSpec(
     /** The replica starts the round with zero local momentum. */
     resetMomentum: Boolean,
     /** The partition's last rows the sidecar keeps out of training (held-out free energy). */
-    heldOutRows: Int) {
+    heldOutRows: Int,
+    /**
+     * The replica's sidecar keeps its update for the merge (TrainRequest.hold_update): the driver says so in local
+     * mode, where the executors' sidecar is its own.
+     */
+    holdUpdate: Boolean = false) {
   def session(partition: Int): String = s"$runId/$partition"
 }
 
@@ -66,10 +71,7 @@ object ReplicaTask {
     val sidecar = SidecarManager.get()
     val req = TrainRequest.newBuilder().setSession(spec.session(p)).setModelVersion(version).setLayer(spec.layer)
       .setConfigJson(spec.configJson).setBatches(batches).setEpoch(epoch).setInputSums(spec.inputSums)
-      .setIndependent(spec.independent).setResetMomentum(spec.resetMomentum).setTask(task)
-      // In local mode this sidecar is also the driver's, which merges: the update need not cross into the JVM and back.
-      // ("driver" is the executor id of the driver's own JVM: Spark's SparkContext.DRIVER_IDENTIFIER, private to Spark.)
-      .setHoldUpdate(SparkEnv.get.executorId == "driver").build()
+      .setIndependent(spec.independent).setResetMomentum(spec.resetMomentum).setTask(task).setHoldUpdate(spec.holdUpdate).build()
     var resent = false
     var modelSent = false
 

@@ -130,10 +130,9 @@ object TrainingData {
       rows.map { row =>
         val v = new Array[Float](n)
         // Bad rows carry their partition and row, so that the driver can name them in the user's files.
-        def keyed(e: InputRowException) = rowKey.fold(e)(k => e.keyed(k.of(row)))
-        def bad(problem: String) = keyed(InputRowException(s"$where: row $r", problem).at(pid, r))
+        def bad(problem: String) = InputRowException(s"$where: row $r", problem).at(pid, r).keyedBy(rowKey, row)
         try bound.fill(row, v, 0, n, s"$where: row $r")
-        catch { case e: InputRowException => throw keyed(e.at(pid, r)) }
+        catch { case e: InputRowException => throw e.at(pid, r).keyedBy(rowKey, row) }
         // Checked here, where the row can still be named, before any statistic is computed from it.
         var j = 0
         while (j < n) {
