@@ -24,6 +24,9 @@ import org.apache.spark.SparkConf
  *                       small default size ran a full collection every two or three 8 MB batches received
  *                       (scripts/bench ingest: 99 full collections in three passes over 627 MB
  *                       instead of 28, and a quarter less sidecar CPU; peak RSS 147 -> 195 MB).
+ * @param roundsInOneStage `spark.dbn.roundsInOneStage`: sync training runs a topic's rounds in one
+ *                       barrier stage when the partitions fit the task slots (true, the default), or
+ *                       one Spark job per round (false: the way before, for comparison).
  */
 final case class SidecarConf(
     nodeBinary: String = SidecarConf.DefaultNode,
@@ -33,7 +36,8 @@ final case class SidecarConf(
     threads: Int = 1,
     taskCpus: Int = 1,
     cacheBytes: Long = SidecarConf.DefaultCacheBytes,
-    nodeOptions: Seq[String] = SidecarConf.DefaultNodeOptions) {
+    nodeOptions: Seq[String] = SidecarConf.DefaultNodeOptions,
+    roundsInOneStage: Boolean = true) {
 
   def trainWorkers: Int = math.max(1, threads / taskCpus)
 
@@ -61,6 +65,7 @@ object SidecarConf {
   val ThreadsKey = "spark.dbn.sidecar.threads"
   val CacheBytesKey = "spark.dbn.sidecar.cacheBytes"
   val NodeOptionsKey = "spark.dbn.sidecar.nodeOptions"
+  val RoundsInOneStageKey = "spark.dbn.roundsInOneStage"
 
   val DefaultNode = "node"
   val DefaultStartTimeoutMs = 30000L
@@ -69,7 +74,8 @@ object SidecarConf {
   val DefaultNodeOptions: Seq[String] = Seq("--initial-old-space-size=256")
 
   /** Every spark.dbn.* key this project reads (and the prefix of the sidecar's environment). */
-  val Keys: Seq[String] = Seq(NodeKey, StartTimeoutKey, MaxMessageBytesKey, ThreadsKey, CacheBytesKey, NodeOptionsKey)
+  val Keys: Seq[String] = Seq(NodeKey, StartTimeoutKey, MaxMessageBytesKey, ThreadsKey, CacheBytesKey, NodeOptionsKey,
+    RoundsInOneStageKey)
 
   /**
    * The one place spark.dbn.* confs are read: each parsed by its type, an unknown spark.dbn.* key refused
@@ -101,7 +107,8 @@ object SidecarConf {
       taskCpus = read("spark.task.cpus", "an integer from 1 to 256", 1)(_.toInt)(t => t >= 1 && t <= 256),
       cacheBytes = read(CacheBytesKey, "a size such as 2g or 512m", DefaultCacheBytes)(bytes)(_ >= 0),
       nodeOptions = read(NodeOptionsKey, "node flags separated by spaces, each starting with '-'", DefaultNodeOptions)(
-        _.split("\\s+").toSeq.filter(_.nonEmpty))(_ => true) // validate() names a bad flag
+        _.split("\\s+").toSeq.filter(_.nonEmpty))(_ => true), // validate() names a bad flag
+      roundsInOneStage = read(RoundsInOneStageKey, "true or false", true)(_.toBoolean)(_ => true)
     ).validate()
   }
 

@@ -1,6 +1,5 @@
 package sparkdbn.train
 
-import java.io.{ByteArrayInputStream, ByteArrayOutputStream, ObjectInputStream, ObjectOutputStream}
 import java.nio.charset.StandardCharsets
 
 import org.apache.hadoop.conf.Configuration
@@ -56,11 +55,7 @@ final class Checkpoint(dir: String, hadoop: Configuration) {
   private var roundFiles = 0
 
   private def writeRounds(from: Int, rounds: List[RoundMetrics]): Unit = {
-    val buf = new ByteArrayOutputStream()
-    val oos = new ObjectOutputStream(buf)
-    oos.writeObject(rounds)
-    oos.close()
-    write(s"rounds-$from.bin", buf.toByteArray)
+    write(s"rounds-$from.bin", sparkdbn.io.JavaBytes.encode(rounds))
   }
 
   def save(st: CheckpointState): Unit = {
@@ -105,15 +100,7 @@ final class Checkpoint(dir: String, hadoop: Configuration) {
     if (!fs.exists(new Path(root, "state.json"))) return None
     implicit val formats: Formats = DefaultFormats
     val j = JsonMethods.parse(new String(read("state.json"), StandardCharsets.UTF_8))
-    // The jar's own loader: under spark-submit the system loader does not see the application's classes.
-    val loader = getClass.getClassLoader
-    def readRounds(name: String): List[RoundMetrics] = {
-      val ois = new ObjectInputStream(new ByteArrayInputStream(read(name))) {
-        override def resolveClass(d: java.io.ObjectStreamClass): Class[_] =
-          try Class.forName(d.getName, false, loader) catch { case _: ClassNotFoundException => super.resolveClass(d) }
-      }
-      try ois.readObject().asInstanceOf[List[RoundMetrics]] finally ois.close()
-    }
+    def readRounds(name: String): List[RoundMetrics] = sparkdbn.io.JavaBytes.decode[List[RoundMetrics]](read(name))
     // Files may overlap (a merge into rounds-0 whose clean-up did not finish): keep each round once.
     val rounds = roundFileStarts.foldLeft(Vector.empty[RoundMetrics]) { (acc, k) =>
       if (k > acc.size) acc else acc ++ readRounds(s"rounds-$k.bin").drop(acc.size - k)

@@ -400,11 +400,17 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     } finally bc.destroy()
   }
 
+  /** A training round's request, the same for every partition but its config (roundConfigs). */
+  private def roundSpec(layer: Int): RoundSpec =
+    RoundSpec(s.runId, layer, "", data.nInputs, s.independent, inputSums = false, resetMomentum = s.resetLocalMomentum,
+      heldOutRows = s.heldOutRows, holdUpdate = localMode)
+
+  /** Each partition's replica config (its own seed). */
+  private def roundConfigs(layer: Int): Array[String] = (0 until P).map(p => configJson(layer, p)).toArray
+
   private def runRound(topic: String, layer: Int, pub: Publication, parts: Seq[Int], batches: Int => Int, epoch: Int => Int,
       what: String): Seq[RoundResult] = {
-    val spec = RoundSpec(s.runId, layer, "", data.nInputs, s.independent, inputSums = false, resetMomentum = s.resetLocalMomentum,
-      heldOutRows = s.heldOutRows, holdUpdate = localMode)
-    val configs = (0 until P).map(p => configJson(layer, p)).toArray
+    val (spec, configs) = (roundSpec(layer), roundConfigs(layer))
     val bs = (0 until P).map(batches).toArray
     val es = (0 until P).map(epoch).toArray
     val (version, bc) = (pub.version, pub.snapshot)
@@ -475,7 +481,75 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     else f"training accuracy ${mean(_.accuracy) * 100}%.2f%%"
   }
 
+  /**
+   * Sync rounds in one barrier stage for the whole topic (RoundHub) when the partitions fit the task slots:
+   * Spark's job per round (scheduling, task launch, the result's trip) was most of a round's fixed cost.
+   * Otherwise, with dynamic allocation (barrier stages refuse it), when spark.dbn.roundsInOneStage is false,
+   * or after the stage ended early, a job per round.
+   */
+  private lazy val roundsInOneStage: Boolean = {
+    val on = sparkdbn.sidecar.SidecarConf.fromSparkConf(sc.getConf).roundsInOneStage
+    val dynamic = sc.getConf.getBoolean("spark.dynamicAllocation.enabled", false)
+    if (on && (P > slotCount() || dynamic)) {
+      log.info(s"sync rounds: one Spark job each (${if (dynamic) "dynamic allocation" else s"$P partitions, ${slotCount()} task slots"}); " +
+        "with no more partitions than task slots, a topic's rounds run in one stage and cost less")
+    }
+    on && P <= slotCount() && !dynamic
+  }
+
+  /** How a sync topic's rounds reach the replicas: all in one barrier stage (RoundHub), or a Spark job each. */
+  private final class SyncRounds(topic: String, layer: Int) {
+    private var hub: Option[RoundHub] = None
+    private var job: Option[org.apache.spark.FutureAction[Unit]] = None
+    private var inStage = roundsInOneStage
+
+    def run(pub: Publication, parts: Seq[Int], batches: Array[Int], epochs: Array[Int], what: String): Seq[RoundResult] = {
+      if (inStage) {
+        try return viaStage(pub, parts, batches, epochs) catch {
+          case e: StageEnded =>
+            // The round is trained again by a job, from the same version (nothing of it was merged).
+            log.warn(s"$topic: the rounds' stage ended (${e.getMessage}); going on with one job per round")
+            close()
+            inStage = false
+        }
+      }
+      runRound(topic, layer, pub, parts, batches, epochs, what)
+    }
+
+    private def viaStage(pub: Publication, parts: Seq[Int], batches: Array[Int], epochs: Array[Int]): Seq[RoundResult] = {
+      val h = hub.getOrElse {
+        val created = new RoundHub(sc, s"spark-dbn-rounds-${channel.id}-$topic")
+        hub = Some(created)
+        created
+      }
+      h.open(pub.version, pub.snapshot, parts.map(p => p -> batches(p)).toMap, p => epochs(p))
+      if (job.isEmpty) job = Some(submitStage(h.name))
+      h.await(job.get)
+    }
+
+    private def submitStage(hubName: String): org.apache.spark.FutureAction[Unit] = {
+      val (spec, configs) = (roundSpec(layer), roundConfigs(layer))
+      // Interruptible: a stage given up is cancelled, and its tasks may be waiting for the hub.
+      sc.setJobGroup(group, s"spark-dbn ${s.runId}: $topic rounds (one stage)", interruptOnCancel = true)
+      val stage = RoundHub.stage(data.chunks, (ctx, chunks) =>
+        RoundHub.replica(hubName, spec.copy(configJson = configs(ctx.partitionId())), ctx, chunks))
+      sc.submitJob(stage, (it: Iterator[Int]) => it.size, 0 until P, (_: Int, _: Int) => (), ())
+    }
+
+    /** Stops the stage's replicas and waits for its end. */
+    def close(): Unit = {
+      hub.foreach(_.stop(job))
+      hub = None
+      job = None
+    }
+  }
+
   private def syncLoop(topic: String, rule: BlockRule, layer: Int, prog: Progress): Unit = {
+    val source = new SyncRounds(topic, layer)
+    try syncRounds(topic, rule, layer, prog, source) finally source.close()
+  }
+
+  private def syncRounds(topic: String, rule: BlockRule, layer: Int, prog: Progress, source: SyncRounds): Unit = {
     var round = rounds.count(_.topic == topic)
     while (!prog.finished) {
       round += 1
@@ -486,7 +560,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         val epochBefore = prog.minEpoch
         val epochs0 = Array.tabulate(P)(prog.epoch)
         val started = System.nanoTime()
-        var results = runRound(topic, layer, pub, parts, batches, epochs0, s"$topic round $round (from version ${pub.number})")
+        var results = source.run(pub, parts, batches, epochs0, s"$topic round $round (from version ${pub.number})")
         val roundSeconds = (System.nanoTime() - started) / 1e9
         parts.foreach(p => prog.done(p) += batches(p))
         val (next, merged, mergeSeconds, publishSeconds) =
@@ -494,7 +568,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
             case e: HeldUpdatesLost =>
               // The sidecar that held the updates is gone (local mode): the same round once more, from the same version.
               progress.line(s"$topic round $round: ${e.getMessage}; training the round again")
-              results = runRound(topic, layer, pub, parts, batches, epochs0, s"$topic round $round again")
+              results = source.run(pub, parts, batches, epochs0, s"$topic round $round again")
               mergeAndPublish(topic, rule, pub, results.map(_ -> 0), prog.minEpoch - epochBefore)
           }
         val ms = results.map { r =>

@@ -1,0 +1,158 @@
+package sparkdbn.train
+
+import scala.collection.mutable
+import scala.concurrent.duration._
+import scala.reflect.ClassTag
+import scala.util.control.NonFatal
+
+import org.apache.spark.{FutureAction, Partition, SparkContext, TaskContext}
+import org.apache.spark.broadcast.Broadcast
+import org.apache.spark.rdd.RDD
+import org.apache.spark.sparkdbn.DriverRpc
+
+import sparkdbn.io.JavaBytes
+
+/** What a replica is to train next: a round of `batches` mini-batches from a published version. */
+final case class RoundOrder(seq: Int, version: String, snapshot: Broadcast[Array[Byte]], batches: Int, epoch: Int)
+
+/** Task -> hub. */
+private[train] sealed trait HubRequest extends Serializable
+/** A task starting (or a retried one): answered with its partition's current order. */
+private[train] final case class Join(partition: Int) extends HubRequest
+/** A round's result: answered, once the driver has merged the round, with the next order. */
+private[train] final case class Arrive(partition: Int, seq: Int, result: RoundResult) extends HubRequest
+/** A task's round failed: the driver gives the stage up. Answered at once. */
+private[train] final case class Failed(partition: Int, message: String) extends HubRequest
+
+/** Hub -> task: the next order, or stop (the topic is done or the driver gave the stage up). */
+private[train] final case class HubAnswer(order: Option[RoundOrder]) extends Serializable
+
+/** The stage's tasks are gone or one failed: the driver carries on with a job per round. */
+final class StageEnded(message: String) extends RuntimeException(message)
+
+/**
+ * Sync rounds without a Spark job per round. One barrier stage runs every round of a topic: each task is
+ * one partition's replica, trains a round in its sidecar, tells the driver's hub, and waits for the next
+ * order; the driver merges as soon as every replica of the round has arrived, publishes the version as a
+ * broadcast (the pub/sub channel is unchanged) and answers each waiting task with it. A job per round
+ * cost ~10 ms of Spark scheduling and task launch on this machine (an empty two-task runJob in local[2]),
+ * more with the task's result; here a round costs one small RPC a replica.
+ *
+ * A barrier stage needs all its tasks running at once: used when the partitions fit the task slots (and
+ * without dynamic allocation); otherwise, and when a task fails or the stage ends early, the trainer
+ * goes on with a job per round from the latest published version (ReplicaTask's recovery applies there).
+ * The driver is the source of truth: a task (also a retried one) joins by asking for its current order.
+ */
+private[train] final class RoundHub(sc: SparkContext, val name: String) {
+  private val log = org.slf4j.LoggerFactory.getLogger(getClass)
+  private var orders = Map.empty[Int, RoundOrder]
+  private var stopped = false
+  private var failure: Option[String] = None
+  private val arrived = mutable.Map.empty[Int, RoundResult]
+  private val waiting = mutable.Map.empty[Int, DriverRpc.Reply]
+  private var seq = 0
+
+  private val unserve = DriverRpc.serve(sc, name)(receive)
+
+  private def receive(bytes: Array[Byte], reply: DriverRpc.Reply): Unit = {
+    val req = try JavaBytes.decode[HubRequest](bytes) catch { case NonFatal(e) => reply.fail(e); return }
+    synchronized {
+      req match {
+        case Join(p) =>
+          arrived.remove(p)
+          waiting.remove(p)
+          answer(reply, orders.get(p).filterNot(_ => stopped))
+        case Arrive(p, s, r) =>
+          if (stopped || !orders.get(p).exists(_.seq == s)) answer(reply, None)
+          else {
+            arrived(p) = r
+            waiting(p) = reply
+          }
+        case Failed(p, message) =>
+          if (failure.isEmpty) failure = Some(s"partition $p: $message")
+          reply(JavaBytes.encode(HubAnswer(None)))
+      }
+      notifyAll()
+    }
+  }
+
+  private def answer(reply: DriverRpc.Reply, order: Option[RoundOrder]): Unit = reply(JavaBytes.encode(HubAnswer(order)))
+
+  /** Opens a round: answers the replicas waiting since the last with their orders (and those not in it: stop). */
+  def open(version: String, snapshot: Broadcast[Array[Byte]], batches: Map[Int, Int], epochs: Int => Int): Unit = synchronized {
+    seq += 1
+    orders = batches.map { case (p, b) => p -> RoundOrder(seq, version, snapshot, b, epochs(p)) }
+    arrived.clear()
+    val answers = waiting.toList
+    waiting.clear()
+    answers.foreach { case (p, reply) => answer(reply, orders.get(p)) }
+  }
+
+  /** Waits for every replica of the open round; throws StageEnded when a task failed or the stage ended. */
+  def await(job: FutureAction[_]): Seq[RoundResult] = synchronized {
+    while (arrived.size < orders.size) {
+      failure.foreach(m => throw new StageEnded(m))
+      if (job.isCompleted) {
+        throw new StageEnded(job.value.flatMap(_.failed.toOption).map(e => s"the stage ended: ${e.getMessage}")
+          .getOrElse("the stage ended before its rounds"))
+      }
+      wait(100)
+    }
+    orders.keys.toSeq.sorted.map(arrived)
+  }
+
+  /** Stops every replica (answered now, or at its next request) and stops serving once the stage is over. */
+  def stop(job: Option[FutureAction[_]]): Unit = {
+    val answers = synchronized {
+      stopped = true
+      val w = waiting.toList
+      waiting.clear()
+      w
+    }
+    answers.foreach { case (_, reply) => answer(reply, None) }
+    job.foreach { j =>
+      // Tasks still training end their round and get "stop"; a stage given up is cancelled as well.
+      if (synchronized(failure.isDefined)) j.cancel()
+      try scala.concurrent.Await.ready(j, 2.minutes) catch {
+        case NonFatal(e) => log.warn(s"round hub $name: the stage did not end within 2 minutes (${e.getMessage})")
+      }
+    }
+    unserve()
+  }
+}
+
+private[train] object RoundHub {
+  /** The replica's side: rounds as the hub orders them, until it says stop. */
+  def replica(hubName: String, spec: RoundSpec, ctx: TaskContext, chunks: () => Iterator[Chunk]): Unit = {
+    val p = ctx.partitionId()
+    // An answer waits for the slowest replica's round and the merge: as long as a round may take.
+    val ask = DriverRpc.connect(hubName, 6.hours)
+    def request(r: HubRequest): Option[RoundOrder] = JavaBytes.decode[HubAnswer](ask(JavaBytes.encode(r))).order
+    var order = request(Join(p))
+    while (order.isDefined) {
+      val o = order.get
+      val r = try ReplicaTask.run(spec, o.version, () => o.snapshot.value, o.batches, o.epoch, Iterator.empty ++ chunks()) catch {
+        case NonFatal(e) =>
+          try request(Failed(p, String.valueOf(e.getMessage))) catch { case NonFatal(_) => () }
+          throw e
+      }
+      order = request(Arrive(p, o.seq, r))
+    }
+  }
+
+  /**
+   * One task per partition of `chunks`, each running `body` with a way to read its partition's rows again
+   * (a replica may need to send them to a restarted sidecar in any round; the rows are cached by Spark).
+   */
+  def stage(chunks: RDD[Chunk], body: (TaskContext, () => Iterator[Chunk]) => Unit): RDD[Int] =
+    new PartitionLoopRDD(chunks, body).barrier().mapPartitions(identity)
+}
+
+private final class PartitionLoopRDD(parent: RDD[Chunk], body: (TaskContext, () => Iterator[Chunk]) => Unit)
+    extends RDD[Int](parent)(ClassTag.Int) {
+  override protected def getPartitions: Array[Partition] = firstParent[Chunk].partitions
+  override def compute(split: Partition, ctx: TaskContext): Iterator[Int] = {
+    body(ctx, () => firstParent[Chunk].iterator(split, ctx))
+    Iterator.empty
+  }
+}
