@@ -1,11 +1,12 @@
 import { type BlockSettings, ConfigError, DBN, encodeSnapshot, mergeInto } from 'spark-dbn';
-import { decodeUpdate } from '../io/update.js';
+import { decodeUpdate, type ModelUpdate } from '../io/update.js';
 
 // The driver's side of a merge: the updates decoded from their bytes, the engine's maths
 // (rbm/distributed.ts: mergeInto, finishTopic, initLayer) applied, the answer encoded.
 
 export interface MergeArgs {
-  updates: { bytes: Uint8Array; staleness: number }[];
+  /** Each update as its bytes (proto/update.avsc), or decoded already (held by this sidecar). */
+  updates: ({ bytes: Uint8Array; staleness: number } | { decoded: ModelUpdate; staleness: number })[];
   settings: BlockSettings;
   /** The topic's block momentum so far; empty: zeros. */
   momentum: Float32Array;
@@ -14,7 +15,8 @@ export interface MergeArgs {
 
 /** The published model moved, in place, by the updates (decoded here) under the merge rule; answers it and the momentum after it. */
 export function mergeUpdates(base: DBN, a: MergeArgs): { dbn: DBN; momentum: Float32Array } {
-  const updates = a.updates.map((u, i) => ({ ...decodeUpdate(u.bytes, `updates[${i}]`), staleness: u.staleness }));
+  const updates = a.updates.map((u, i) =>
+    ({ ...('decoded' in u ? u.decoded : decodeUpdate(u.bytes, `updates[${i}]`)), staleness: u.staleness }));
   return { dbn: base, momentum: mergeInto(base, updates, a.settings, a.momentum, a.epochs) };
 }
 

@@ -21,11 +21,18 @@ export interface TrainJob {
   /** Start the round with zero local momentum (a BMUF block starts afresh). */
   resetMomentum: boolean;
   task: string;
+  /**
+   * The update stays in this sidecar for a merge here (TrainRequest.hold_update): answered decoded
+   * (`held`), never encoded, so its delta is neither written as Avro nor read back.
+   */
+  holdUpdate?: boolean;
 }
 
 export interface TrainOutcome {
-  /** proto/update.avsc bytes; empty when no batch ran. */
+  /** proto/update.avsc bytes; empty when no batch ran, or when the update is `held`. */
   update: Uint8Array;
+  /** With TrainJob.holdUpdate: the update itself (its delta's buffer is moved, not copied, to the main thread). */
+  held?: ModelUpdate;
   rows: number;
   inputSums: number[];
   /** The replica already existed (its momentum, chains and position carried over). */
@@ -168,8 +175,10 @@ export class ReplicaStore {
     if (u) u.seconds = (performance.now() - t0) / 1000;
     // NaN is the update's "does not apply"; the typed figures leave such a figure out.
     const some = (x: number) => (Number.isNaN(x) ? undefined : x);
+    const hold = u !== null && job.holdUpdate === true;
     return {
-      update: u ? encodeUpdate(u) : new Uint8Array(0),
+      update: u && !hold ? encodeUpdate(u) : new Uint8Array(0),
+      held: hold ? u : undefined,
       figures: u ? { samples: u.samples, batches: u.batches, reconstructionError: some(u.reconstructionError),
         freeEnergy: some(u.freeEnergy), heldOutFreeEnergy: some(u.heldOutFreeEnergy), loss: some(u.loss), accuracy: some(u.accuracy),
         seconds: u.seconds } : undefined,

@@ -16,6 +16,7 @@ import {
   type CacheDataRequest,
   type TrainResponse,
   type BlockRule,
+  type GetModelRequest,
   type MergeRequest,
   type ReportRequest,
   type ReportResponse,
@@ -121,19 +122,27 @@ async function mergeHandler(r: MergeRequest, topics: TopicStates, models: ModelC
   const base = held ? held.dbn : await decodeSnapshot(r.base);
   const momentum = held ? held.momentum : bytesToFloats(r.momentum);
   // Taken only now: a call refused for its base (FAILED_PRECONDITION) leaves them for the caller's re-send.
-  const updateBytes = r.updates.map((u) => (u.held ? heldUpdates.take(u.held)! : u.update));
+  const updates = r.updates.map((u) => (u.held ? { decoded: heldUpdates.take(u.held)!, staleness: u.staleness }
+    : { bytes: u.update, staleness: u.staleness }));
   if (r.finish) {
     if (r.updates.length > 0) throw new SidecarError(status.INVALID_ARGUMENT, 'Merge: finish takes no updates');
     const dbn = finishTopic(base, r.layer, settings, momentum);
     return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0), state: '' };
   }
-  const m = mergeUpdates(base, { updates: r.updates.map((u, i) => ({ bytes: updateBytes[i], staleness: u.staleness })), settings,
+  const m = mergeUpdates(base, { updates, settings,
     momentum, epochs: r.epochs });
-  const snapshot = await snapshotOf(m.dbn, r.trainingConfig);
+  const snapshot = r.snapshotLater && r.publishAs ? Buffer.alloc(0) : await snapshotOf(m.dbn, r.trainingConfig);
   // A copy: the kept state is moved in place by the topic's next merge, while rounds may still train from this version.
   if (r.publishAs) models.hold(r.publishAs, m.dbn.clone());
   const state = r.topic ? topics.hold(r.topic, { dbn: m.dbn, momentum: m.momentum }) : '';
   return { snapshot, sizes: m.dbn.sizes, momentum: r.answerMomentum ? floatsToBytes(m.momentum) : Buffer.alloc(0), state };
+}
+
+/** GetModel: the snapshot of a held version, as the merge that made it would have answered it. */
+async function getModelHandler(r: GetModelRequest, models: ModelCache): Promise<SnapshotResponse> {
+  const dbn = models.get(r.version);
+  if (!dbn) throw new SidecarError(status.NOT_FOUND, `GetModel: version ${r.version} is not held here (a restarted sidecar?)`);
+  return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0), state: '' };
 }
 
 /** Chart.js's UMD build: beside the bundled sidecar (scripts/bundle.mjs puts it there), else from node_modules. */
@@ -238,13 +247,13 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
       training.train({
         session: r.session, modelVersion: r.modelVersion, layer: r.layer, configJson: r.configJson, batches: r.batches,
         epoch: r.epoch, inputSums: r.inputSums, independent: r.independent, resetMomentum: r.resetMomentum, task: r.task || 'train',
+        holdUpdate: r.holdUpdate,
       }, model.toPlain()).then(
         (o) => {
           // Held for a merge on this sidecar, or answered: a view of the worker's bytes, not a copy (1.6 MB for 784-500).
-          const hold = r.holdUpdate && o.update.length > 0;
           const res: TrainResponse = {
-            update: hold ? Buffer.alloc(0) : Buffer.from(o.update.buffer, o.update.byteOffset, o.update.byteLength),
-            heldUpdate: hold ? heldUpdates.hold(r.session, o.update) : '',
+            update: Buffer.from(o.update.buffer, o.update.byteOffset, o.update.byteLength),
+            heldUpdate: o.held ? heldUpdates.hold(r.session, o.held) : '',
             rows: o.rows, inputSums: o.inputSums, warm: o.warm, figures: o.figures };
           callback(null, res);
         },
@@ -266,6 +275,9 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
     },
     merge: (call, callback) => {
       mergeHandler(call.request, topics, models, heldUpdates).then((res) => callback(null, res), (e) => callback(toStatus(e)));
+    },
+    getModel: (call, callback) => {
+      getModelHandler(call.request, models).then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },
     report: (call, callback) => {
       reportHandler(call.request).then((res) => callback(null, res), (e) => callback(toStatus(e)));

@@ -1,4 +1,5 @@
 import { type DBN } from 'spark-dbn';
+import type { ModelUpdate } from '../io/update.js';
 
 /** What the driver's sidecar keeps of a topic between merges: the published model and its block momentum. */
 export interface TopicState {
@@ -46,12 +47,12 @@ export class TopicStates {
  * JVM nor back. A merge takes each once; the oldest go beyond `capacity` (a retried task's orphan).
  */
 export class HeldUpdates {
-  private readonly updates = new Map<string, Uint8Array>();
+  private readonly updates = new Map<string, ModelUpdate>();
   private next = 1;
 
   constructor(readonly capacity = 64) {}
 
-  hold(session: string, update: Uint8Array): string {
+  hold(session: string, update: ModelUpdate): string {
     const id = `${session}#${this.next++}`;
     this.updates.set(id, update);
     while (this.updates.size > this.capacity) this.updates.delete(this.updates.keys().next().value!);
@@ -63,7 +64,7 @@ export class HeldUpdates {
   }
 
   /** The update held as `id`, removed; undefined when none is (a restarted sidecar, or taken already). */
-  take(id: string): Uint8Array | undefined {
+  take(id: string): ModelUpdate | undefined {
     const u = this.updates.get(id);
     this.updates.delete(id);
     return u;

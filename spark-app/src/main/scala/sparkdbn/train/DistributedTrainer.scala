@@ -14,7 +14,7 @@ import org.apache.spark.TaskContext
 import org.apache.spark.sql.SparkSession
 import org.slf4j.LoggerFactory
 
-import sparkdbn.proto.{BlockRule, InitLayerRequest, MergeRequest, MergeRule, ReplicaUpdate, SnapshotResponse}
+import sparkdbn.proto.{BlockRule, GetModelRequest, InitLayerRequest, MergeRequest, MergeRule, ReplicaUpdate, SnapshotResponse}
 import sparkdbn.sidecar.SidecarManager
 
 /** One replica's round as the driver saw it: one row of the rounds table. */
@@ -278,17 +278,27 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       answer
     }
 
+  /** A merge's outcome: the version published, its bytes, and the seconds it took on the round's path and behind it. */
+  private final case class Merged(next: Publication, snapshot: Array[Byte], mergeSeconds: Double, publishSeconds: Double,
+      behindSeconds: Double)
+
   /**
    * The published version `base` of `topic` moved by the updates (with their staleness), published as the
    * topic's next version; the topic's momentum kept.
+   *
+   * `openNext` (local mode, rounds in one stage): called with the new version's id as soon as the driver's
+   * sidecar holds it, to start the next round from it; the bytes are then fetched and broadcast while the
+   * replicas train (behindSeconds), off the round's critical path. VersionLost when the sidecar lost it meanwhile.
    */
   private def mergeAndPublish(topic: String, rule: BlockRule, base: Publication, updates: Seq[(RoundResult, Int)],
-      epochs: Int): (Publication, Array[Byte], Double, Double) = {
+      epochs: Int, openNext: Option[String => Unit] = None): Merged = {
     val m0 = System.nanoTime()
+    val upcoming = channel.upcoming(topic)
+    val later = localMode && openNext.isDefined
     // In local mode the driver's sidecar holds the merged model as the version about to be published, and the
     // round's tasks train from it without its trip back (PutModel, 1.6 MB for 784-500).
     val b = MergeRequest.newBuilder().setEpochs(epochs).setTrainingConfig(s.recordJson).setRule(rule)
-      .setAnswerMomentum(checkpoint.isDefined).setPublishAs(if (localMode) channel.upcoming(topic) else "")
+      .setAnswerMomentum(checkpoint.isDefined).setPublishAs(if (localMode) upcoming else "").setSnapshotLater(later)
     updates.foreach { case (r, t) =>
       val u = ReplicaUpdate.newBuilder().setStaleness(t)
       b.addUpdates(if (r.heldUpdate.nonEmpty) u.setHeld(r.heldUpdate) else u.setUpdate(UnsafeByteOperations.unsafeWrap(r.update)))
@@ -296,12 +306,28 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     val r = mergeCall("merging updates", topic, base, b)
     if (checkpoint.isDefined) momenta(topic) = r.getMomentum.toByteArray
     if (rule.getRule == MergeRule.MERGE_RULE_BMUF) withMomentum += topic
-    val merged = r.getSnapshot.toByteArray
     val p0 = System.nanoTime()
+    var opened = p0
+    val merged = if (later) {
+      openNext.get(upcoming)
+      opened = System.nanoTime()
+      fetchHeld(upcoming)
+    } else r.getSnapshot.toByteArray
     val next = channel.publish(topic, merged)
     if (!r.getState.isEmpty) kept(topic) = (next.version, r.getState)
-    (next, merged, (p0 - m0) / 1e9, (System.nanoTime() - p0) / 1e9)
+    val end = System.nanoTime()
+    if (later) Merged(next, merged, (p0 - m0) / 1e9, (opened - p0) / 1e9, (end - opened) / 1e9)
+    else Merged(next, merged, (p0 - m0) / 1e9, (end - p0) / 1e9, 0)
   }
+
+  /** The bytes of a merged version the driver's sidecar holds (MergeRequest.snapshot_later). */
+  private def fetchHeld(version: String): Array[Byte] =
+    try {
+      SidecarManager.get().blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES)
+        .getModel(GetModelRequest.newBuilder().setVersion(version).setTrainingConfig(s.recordJson).build()).getSnapshot.toByteArray
+    } catch {
+      case NonFatal(e) => throw new VersionLost(s"the merged version $version was lost with the driver's sidecar (${e.getMessage})")
+    }
 
   /** The topic's final model: the engine's centre of the published look-ahead (None when the rule keeps no momentum). */
   private def finish(topic: String, rule: BlockRule, layer: Int, base: Publication): Option[Array[Byte]] =
@@ -502,27 +528,54 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     private var hub: Option[RoundHub] = None
     private var job: Option[org.apache.spark.FutureAction[Unit]] = None
     private var inStage = roundsInOneStage
+    /** The version whose round `openEarly` opened, before its broadcast existed. */
+    private var early: Option[String] = None
+    /** When the latest round opened (its replicas were told to train). */
+    var openedNanos: Long = System.nanoTime()
+
+    /** The next round can open before its version is published (the stage runs; local mode: see mergeAndPublish). */
+    def opensEarly: Boolean = localMode && inStage && job.isDefined
+
+    def openEarly(version: String, parts: Seq[Int], batches: Array[Int], epochs: Array[Int]): Unit = {
+      hub.get.open(version, None, parts.map(p => p -> batches(p)).toMap, p => epochs(p))
+      early = Some(version)
+      openedNanos = System.nanoTime()
+    }
+
+    /** The broadcast of an early-opened round's version, for the replicas that need its bytes. */
+    def published(pub: Publication): Unit = if (early.contains(pub.version)) hub.foreach(_.publish(pub.version, pub.snapshot))
+
+    /** Gives the stage up: the rounds go on with a job each. */
+    def abandon(): Unit = {
+      close()
+      inStage = false
+    }
 
     def run(pub: Publication, parts: Seq[Int], batches: Array[Int], epochs: Array[Int], what: String): Seq[RoundResult] = {
+      val opened = early.contains(pub.version)
+      early = None
       if (inStage) {
-        try return viaStage(pub, parts, batches, epochs) catch {
+        try return viaStage(pub, parts, batches, epochs, opened) catch {
           case e: StageEnded =>
             // The round is trained again by a job, from the same version (nothing of it was merged).
             log.warn(s"$topic: the rounds' stage ended (${e.getMessage}); going on with one job per round")
-            close()
-            inStage = false
+            abandon()
         }
       }
+      openedNanos = System.nanoTime()
       runRound(topic, layer, pub, parts, batches, epochs, what)
     }
 
-    private def viaStage(pub: Publication, parts: Seq[Int], batches: Array[Int], epochs: Array[Int]): Seq[RoundResult] = {
+    private def viaStage(pub: Publication, parts: Seq[Int], batches: Array[Int], epochs: Array[Int], opened: Boolean): Seq[RoundResult] = {
       val h = hub.getOrElse {
         val created = new RoundHub(sc, s"spark-dbn-rounds-${channel.id}-$topic")
         hub = Some(created)
         created
       }
-      h.open(pub.version, pub.snapshot, parts.map(p => p -> batches(p)).toMap, p => epochs(p))
+      if (!opened) {
+        h.open(pub.version, Some(pub.snapshot), parts.map(p => p -> batches(p)).toMap, p => epochs(p))
+        openedNanos = System.nanoTime()
+      }
       if (job.isEmpty) job = Some(submitStage(h.name))
       h.await(job.get)
     }
@@ -541,6 +594,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       hub.foreach(_.stop(job))
       hub = None
       job = None
+      early = None
     }
   }
 
@@ -555,33 +609,48 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       round += 1
       val pub = channel.subscribe(topic)
       try {
-        val parts = (0 until P).filter(p => prog.remaining(p) > 0)
-        val batches = Array.tabulate(P)(p => math.min(syncEvery.toLong, prog.remaining(p)).toInt)
+        // Each partition's next mini-batches and epoch (every replica trains the same count an epoch).
+        def plan(): (Seq[Int], Array[Int], Array[Int]) = ((0 until P).filter(p => prog.remaining(p) > 0),
+          Array.tabulate(P)(p => math.min(syncEvery.toLong, prog.remaining(p)).toInt), Array.tabulate(P)(prog.epoch))
+        val (parts, batches, epochs0) = plan()
         val epochBefore = prog.minEpoch
-        val epochs0 = Array.tabulate(P)(prog.epoch)
-        val started = System.nanoTime()
         var results = source.run(pub, parts, batches, epochs0, s"$topic round $round (from version ${pub.number})")
-        val roundSeconds = (System.nanoTime() - started) / 1e9
+        val roundSeconds = (System.nanoTime() - source.openedNanos) / 1e9
         parts.foreach(p => prog.done(p) += batches(p))
-        val (next, merged, mergeSeconds, publishSeconds) =
-          try mergeAndPublish(topic, rule, pub, results.map(_ -> 0), prog.minEpoch - epochBefore) catch {
-            case e: HeldUpdatesLost =>
-              // The sidecar that held the updates is gone (local mode): the same round once more, from the same version.
-              progress.line(s"$topic round $round: ${e.getMessage}; training the round again")
-              results = source.run(pub, parts, batches, epochs0, s"$topic round $round again")
-              mergeAndPublish(topic, rule, pub, results.map(_ -> 0), prog.minEpoch - epochBefore)
-          }
-        val ms = results.map { r =>
-          metrics(topic, layer, round, next.number, pub, r, 0, "merged", epochs0(r.partition), roundSeconds, mergeSeconds, publishSeconds)
+        // The next round starts from the merged version as soon as it exists (rounds in one stage, local mode).
+        val openNext = if (source.opensEarly && !prog.finished) Some { (version: String) =>
+          val (np, nb, ne) = plan()
+          source.openEarly(version, np, nb, ne)
+        } else None
+        val merged = try Some(mergeAndPublish(topic, rule, pub, results.map(_ -> 0), prog.minEpoch - epochBefore, openNext)) catch {
+          case e: HeldUpdatesLost =>
+            // The sidecar that held the updates is gone (local mode): the same round once more, from the same version.
+            progress.line(s"$topic round $round: ${e.getMessage}; training the round again")
+            results = source.run(pub, parts, batches, epochs0, s"$topic round $round again")
+            Some(mergeAndPublish(topic, rule, pub, results.map(_ -> 0), prog.minEpoch - epochBefore))
+          case e: VersionLost =>
+            // Merged, and lost with the driver's sidecar before its bytes were had: the round again, by a job, from `pub`.
+            parts.foreach(p => prog.done(p) -= batches(p))
+            kept.remove(topic)
+            source.abandon()
+            progress.line(s"$topic round $round: ${e.getMessage}; training the round again")
+            None
         }
-        rounds.synchronized(rounds ++= ms)
-        resends(ms)
-        saveCheckpoint(topic, next, prog, merged, finished = false)
-        // The round's details go to the log (scripts/bench train reads them); a person sees the topic's progress.
-        log.info(f"$topic round $round -> version ${next.number}: ${figure(ms)}, " +
-          f"epoch ${prog.minEpoch}, round ${roundSeconds}%.2f s (training ${ms.map(_.trainSeconds).max}%.2f s), " +
-          f"merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s")
-        progress.topic(prog.report(ms.map(_.samples).sum, headline(ms)))
+        merged.foreach { case Merged(next, bytes, mergeSeconds, publishSeconds, behindSeconds) =>
+          source.published(next)
+          val ms = results.map { r =>
+            metrics(topic, layer, round, next.number, pub, r, 0, "merged", epochs0(r.partition), roundSeconds, mergeSeconds, publishSeconds)
+          }
+          rounds.synchronized(rounds ++= ms)
+          resends(ms)
+          saveCheckpoint(topic, next, prog, bytes, finished = false)
+          // The round's details go to the log (scripts/bench train reads them); a person sees the topic's progress.
+          log.info(f"$topic round $round -> version ${next.number}: ${figure(ms)}, " +
+            f"epoch ${prog.minEpoch}, round ${roundSeconds}%.2f s (training ${ms.map(_.trainSeconds).max}%.2f s), " +
+            f"merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s" +
+            (if (behindSeconds > 0) f" (then ${behindSeconds}%.3f s fetching and broadcasting it while the next round trains)" else ""))
+          progress.topic(prog.report(ms.map(_.samples).sum, headline(ms)))
+        }
       } finally channel.release(pub)
     }
   }
@@ -637,7 +706,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
                       progress.line(s"$topic partition $p: ${e.getMessage}; training the round again")
                       None
                   }
-                  merge.foreach { case (next, merged, mergeSeconds, publishSeconds) =>
+                  merge.foreach { case Merged(next, merged, mergeSeconds, publishSeconds, _) =>
                     val m = metrics(topic, layer, round, next.number, pub, r, staleness, "merged", epoch, roundSeconds, mergeSeconds,
                       publishSeconds)
                     rounds.synchronized(rounds += m)
@@ -700,3 +769,6 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
 /** The updates a merge was to take from the driver's sidecar are not there (it was restarted): redo their round. */
 final class HeldUpdatesLost(message: String) extends RuntimeException(message)
+
+/** A merged version's bytes could not be had from the driver's sidecar (it was restarted): redo its round. */
+final class VersionLost(message: String) extends RuntimeException(message)

@@ -12,8 +12,12 @@ import org.apache.spark.sparkdbn.DriverRpc
 
 import sparkdbn.io.JavaBytes
 
-/** What a replica is to train next: a round of `batches` mini-batches from a published version. */
-final case class RoundOrder(seq: Int, version: String, snapshot: Broadcast[Array[Byte]], batches: Int, epoch: Int)
+/**
+ * What a replica is to train next: a round of `batches` mini-batches from a published version. `snapshot`
+ * is None when the round opened before the version's broadcast existed (local mode, where the replicas
+ * train from the version the driver's sidecar holds): a replica that needs the bytes asks the hub (Fetch).
+ */
+final case class RoundOrder(seq: Int, version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Int, epoch: Int)
 
 /** Task -> hub. */
 private[train] sealed trait HubRequest extends Serializable
@@ -23,9 +27,15 @@ private[train] final case class Join(partition: Int) extends HubRequest
 private[train] final case class Arrive(partition: Int, seq: Int, result: RoundResult) extends HubRequest
 /** A task's round failed: the driver gives the stage up. Answered at once. */
 private[train] final case class Failed(partition: Int, message: String) extends HubRequest
+/** A version's broadcast, for a replica whose order came before it: answered once it is published. */
+private[train] final case class Fetch(version: String) extends HubRequest
 
-/** Hub -> task: the next order, or stop (the topic is done or the driver gave the stage up). */
-private[train] final case class HubAnswer(order: Option[RoundOrder]) extends Serializable
+/**
+ * Hub -> task: the next order, or stop (the topic is done or the driver gave the stage up); to a Fetch,
+ * the version's broadcast (None: the stage was given up).
+ */
+private[train] final case class HubAnswer(order: Option[RoundOrder], snapshot: Option[Broadcast[Array[Byte]]] = None)
+  extends Serializable
 
 /** The stage's tasks are gone or one failed: the driver carries on with a job per round. */
 final class StageEnded(message: String) extends RuntimeException(message)
@@ -51,6 +61,9 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
   private val arrived = mutable.Map.empty[Int, RoundResult]
   private val waiting = mutable.Map.empty[Int, DriverRpc.Reply]
   private var seq = 0
+  /** Broadcasts of versions published after their round opened, and the Fetches waiting for them. */
+  private val published = mutable.Map.empty[String, Broadcast[Array[Byte]]]
+  private val fetching = mutable.Map.empty[String, List[DriverRpc.Reply]]
 
   private val unserve = DriverRpc.serve(sc, name)(receive)
 
@@ -71,6 +84,12 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
         case Failed(p, message) =>
           if (failure.isEmpty) failure = Some(s"partition $p: $message")
           reply(JavaBytes.encode(HubAnswer(None)))
+        case Fetch(version) =>
+          if (stopped) reply(JavaBytes.encode(HubAnswer(None)))
+          else published.get(version) match {
+            case Some(bc) => reply(JavaBytes.encode(HubAnswer(None, Some(bc))))
+            case None => fetching(version) = reply :: fetching.getOrElse(version, Nil)
+          }
       }
       notifyAll()
     }
@@ -78,14 +97,28 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
 
   private def answer(reply: DriverRpc.Reply, order: Option[RoundOrder]): Unit = reply(JavaBytes.encode(HubAnswer(order)))
 
-  /** Opens a round: answers the replicas waiting since the last with their orders (and those not in it: stop). */
-  def open(version: String, snapshot: Broadcast[Array[Byte]], batches: Map[Int, Int], epochs: Int => Int): Unit = synchronized {
+  /**
+   * Opens a round: answers the replicas waiting since the last with their orders (and those not in it: stop).
+   * `snapshot` None: the version is published later (`publish`), and until then a replica that needs its bytes waits.
+   */
+  def open(version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Map[Int, Int], epochs: Int => Int): Unit = synchronized {
     seq += 1
+    published.clear()
+    snapshot.foreach(published(version) = _)
     orders = batches.map { case (p, b) => p -> RoundOrder(seq, version, snapshot, b, epochs(p)) }
     arrived.clear()
     val answers = waiting.toList
     waiting.clear()
     answers.foreach { case (p, reply) => answer(reply, orders.get(p)) }
+  }
+
+  /** The broadcast of a version whose round opened before it (answers the replicas that asked for it). */
+  def publish(version: String, snapshot: Broadcast[Array[Byte]]): Unit = {
+    val replies = synchronized {
+      published(version) = snapshot
+      fetching.remove(version).getOrElse(Nil)
+    }
+    replies.foreach(_(JavaBytes.encode(HubAnswer(None, Some(snapshot)))))
   }
 
   /** Waits for every replica of the open round; throws StageEnded when a task failed or the stage ended. */
@@ -105,11 +138,12 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
   def stop(job: Option[FutureAction[_]]): Unit = {
     val answers = synchronized {
       stopped = true
-      val w = waiting.toList
+      val w = waiting.values.toList ++ fetching.values.flatten
       waiting.clear()
+      fetching.clear()
       w
     }
-    answers.foreach { case (_, reply) => answer(reply, None) }
+    answers.foreach(reply => answer(reply, None))
     job.foreach { j =>
       // Tasks still training end their round and get "stop"; a stage given up is cancelled as well.
       if (synchronized(failure.isDefined)) j.cancel()
@@ -127,11 +161,16 @@ private[train] object RoundHub {
     val p = ctx.partitionId()
     // An answer waits for the slowest replica's round and the merge: as long as a round may take.
     val ask = DriverRpc.connect(hubName, 6.hours)
-    def request(r: HubRequest): Option[RoundOrder] = JavaBytes.decode[HubAnswer](ask(JavaBytes.encode(r))).order
+    def call(r: HubRequest): HubAnswer = JavaBytes.decode[HubAnswer](ask(JavaBytes.encode(r)))
+    def request(r: HubRequest): Option[RoundOrder] = call(r).order
+    // Only when the sidecar lacks the version (a restarted one): local mode trains from the version it holds.
+    def bytes(o: RoundOrder): Array[Byte] = o.snapshot.orElse(call(Fetch(o.version)).snapshot).map(_.value).getOrElse {
+      throw new StageEnded(s"version ${o.version} was not published (the driver gave the rounds' stage up)")
+    }
     var order = request(Join(p))
     while (order.isDefined) {
       val o = order.get
-      val r = try ReplicaTask.run(spec, o.version, () => o.snapshot.value, o.batches, o.epoch, Iterator.empty ++ chunks()) catch {
+      val r = try ReplicaTask.run(spec, o.version, () => bytes(o), o.batches, o.epoch, Iterator.empty ++ chunks()) catch {
         case NonFatal(e) =>
           try request(Failed(p, String.valueOf(e.getMessage))) catch { case NonFatal(_) => () }
           throw e
