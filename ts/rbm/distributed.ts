@@ -1,6 +1,6 @@
 import { DBN } from './dbn.js';
 import { ConfigError } from './errors.js';
-import { difference, flatten, paramCount, unflattenInto } from './params.js';
+import { difference, flatten, paramArrays, paramCount, unflattenInto } from './params.js';
 import { RBM, type VisibleUnits } from './rbm.js';
 
 /**
@@ -113,19 +113,32 @@ export function mergeBlock(published: Float32Array, momentum: Float32Array, delt
     if (d.length !== n) throw new ConfigError('updates', `update ${i} has ${d.length} values, the trained part has ${n}`);
     if (!Number.isFinite(weights[i]) || weights[i] < 0) throw new ConfigError('weights', `weight ${i} is ${weights[i]}`);
   });
-  const g = new Float64Array(n);
-  deltas.forEach((d, i) => {
-    const w = weights[i];
-    for (let j = 0; j < n; j++) g[j] += w * d[j];
-  });
-  if (rule !== 'bmuf') {
-    for (let j = 0; j < n; j++) published[j] += g[j];
+  // One pass, G summed in double per parameter in the updates' order: the same values as summing each
+  // update over all parameters into a Float64Array first, without its 8 bytes a parameter (a merge of
+  // two 784-500 updates took 4.4-11 ms that way). Two updates (P = 2, the common case here) unrolled.
+  const bmuf = rule === 'bmuf';
+  if (deltas.length === 2) {
+    const [d0, d1] = deltas;
+    const [w0, w1] = weights;
+    for (let j = 0; j < n; j++) {
+      const g = w0 * d0[j] + w1 * d1[j];
+      if (bmuf) {
+        const d = eta * momentum[j] + zeta * g;
+        momentum[j] = d;
+        published[j] += zeta * g + eta * d;
+      } else published[j] += g;
+    }
     return;
   }
+  const P = deltas.length;
   for (let j = 0; j < n; j++) {
-    const d = eta * momentum[j] + zeta * g[j];
-    momentum[j] = d;
-    published[j] += zeta * g[j] + eta * d;
+    let g = 0;
+    for (let i = 0; i < P; i++) g += weights[i] * deltas[i][j];
+    if (bmuf) {
+      const d = eta * momentum[j] + zeta * g;
+      momentum[j] = d;
+      published[j] += zeta * g + eta * d;
+    } else published[j] += g;
   }
 }
 
@@ -246,9 +259,18 @@ export function mergeInto(base: DBN, updates: BlockUpdate[], settings: BlockSett
   const part = trainedPart(base, layer);
   const m = blockRule(settings).rule === 'bmuf' ? momentumFor(part, momentum) : new Float32Array(0);
   const weights = mergeWeights(settings, updates);
-  const published = flatten(part);
-  mergeBlock(published, m, updates.map((u) => u.delta), weights, settings);
-  unflattenInto(part, published);
+  // Checked whole before any array moves (the loop below merges one parameter array at a time).
+  const n = paramCount(part);
+  updates.forEach((u, i) => {
+    if (u.delta.length !== n) throw new ConfigError('updates', `update ${i} has ${u.delta.length} values, the trained part has ${n}`);
+  });
+  // Each parameter array in place, with its stretch of the flat momentum and deltas (no flat copy).
+  let o = 0;
+  for (const a of paramArrays(part)) {
+    const end = o + a.length;
+    mergeBlock(a, m.length > 0 ? m.subarray(o, end) : m, updates.map((u) => u.delta.subarray(o, end)), weights, settings);
+    o = end;
+  }
   const c = layer === -1 ? base.fineTuneCounters : base.layers[layer].counters;
   c.updates += updates.reduce((s, u) => s + u.batches, 0);
   c.samples += updates.reduce((s, u) => s + u.samples, 0);
