@@ -7,6 +7,8 @@ import { PayloadError } from '../io/errors.js';
  */
 export class ModelCache {
   private readonly models = new Map<string, { dbn: DBN }>();
+  /** Train calls waiting for a version a merge is about to hold (TrainRequest.await_model_ms). */
+  private readonly awaited = new Map<string, ((dbn: DBN | undefined) => void)[]>();
 
   constructor(readonly capacity = 4) {}
 
@@ -32,6 +34,30 @@ export class ModelCache {
     this.models.delete(version);
     this.models.set(version, { dbn });
     while (this.models.size > this.capacity) this.models.delete(this.models.keys().next().value!);
+    const waiting = this.awaited.get(version);
+    this.awaited.delete(version);
+    waiting?.forEach((resolve) => resolve(dbn));
+  }
+
+  /**
+   * The model `version`, now or once it is held, within `ms`; undefined when it does not come in time,
+   * or when `cancelled` fires first (the caller went away).
+   */
+  whenHeld(version: string, ms: number, cancelled?: (stop: () => void) => void): Promise<DBN | undefined> {
+    const now = this.get(version);
+    if (now || ms <= 0) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const done = (dbn: DBN | undefined) => {
+        clearTimeout(timer);
+        const list = this.awaited.get(version)?.filter((r) => r !== done) ?? [];
+        if (list.length > 0) this.awaited.set(version, list);
+        else this.awaited.delete(version);
+        resolve(dbn);
+      };
+      const timer = setTimeout(() => done(undefined), ms);
+      this.awaited.set(version, [...(this.awaited.get(version) ?? []), done]);
+      cancelled?.(() => done(undefined));
+    });
   }
 
   async put(version: string, snapshot: Uint8Array): Promise<DBN> {

@@ -14,6 +14,7 @@ import {
   type IngestSummary,
   type TransformRequest,
   type CacheDataRequest,
+  type TrainRequest,
   type TrainResponse,
   type BlockRule,
   type GetModelRequest,
@@ -138,6 +139,37 @@ async function mergeHandler(r: MergeRequest, topics: TopicStates, models: ModelC
   return { snapshot, sizes: m.dbn.sizes, momentum: r.answerMomentum ? floatsToBytes(m.momentum) : Buffer.alloc(0), state };
 }
 
+/**
+ * Train: one round of one replica from a held model version; with await_model_ms, from one a merge on
+ * this sidecar is about to hold (the round starts as the merge ends). A caller that goes away stops the wait.
+ */
+function trainHandler(call: grpc.ServerUnaryCall<TrainRequest, TrainResponse>, callback: grpc.sendUnaryData<TrainResponse>,
+  models: ModelCache, training: TrainingPool, heldUpdates: HeldUpdates): void {
+  const r = call.request;
+  const cancelled = (stop: () => void) => call.on('cancelled', stop);
+  models.whenHeld(r.modelVersion, r.awaitModelMs, cancelled).then((model) => {
+    if (!model) {
+      const waited = r.awaitModelMs > 0 ? ` (waited ${r.awaitModelMs} ms for it)` : '';
+      throw new SidecarError(status.FAILED_PRECONDITION, `model version ${r.modelVersion} is not loaded${waited}: send PutModel`);
+    }
+    return training.train({
+      session: r.session, modelVersion: r.modelVersion, layer: r.layer, configJson: r.configJson, batches: r.batches,
+      epoch: r.epoch, inputSums: r.inputSums, independent: r.independent, resetMomentum: r.resetMomentum, task: r.task || 'train',
+      holdUpdate: r.holdUpdate,
+    }, model.toPlain());
+  }).then(
+    (o) => {
+      // Held for a merge on this sidecar, or answered: a view of the worker's bytes, not a copy (1.6 MB for 784-500).
+      const res: TrainResponse = {
+        update: Buffer.from(o.update.buffer, o.update.byteOffset, o.update.byteLength),
+        heldUpdate: o.held ? heldUpdates.hold(r.session, o.held) : '',
+        rows: o.rows, inputSums: o.inputSums, warm: o.warm, figures: o.figures };
+      callback(null, res);
+    },
+    (e) => callback(toStatus(e)),
+  );
+}
+
 /** GetModel: the snapshot of a held version, as the merge that made it would have answered it. */
 async function getModelHandler(r: GetModelRequest, models: ModelCache): Promise<SnapshotResponse> {
   const dbn = models.get(r.version);
@@ -238,27 +270,7 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
       });
     },
     train: (call, callback) => {
-      const r = call.request;
-      const model = models.get(r.modelVersion);
-      if (!model) {
-        callback(toStatus(new SidecarError(status.FAILED_PRECONDITION, `model version ${r.modelVersion} is not loaded: send PutModel`)));
-        return;
-      }
-      training.train({
-        session: r.session, modelVersion: r.modelVersion, layer: r.layer, configJson: r.configJson, batches: r.batches,
-        epoch: r.epoch, inputSums: r.inputSums, independent: r.independent, resetMomentum: r.resetMomentum, task: r.task || 'train',
-        holdUpdate: r.holdUpdate,
-      }, model.toPlain()).then(
-        (o) => {
-          // Held for a merge on this sidecar, or answered: a view of the worker's bytes, not a copy (1.6 MB for 784-500).
-          const res: TrainResponse = {
-            update: Buffer.from(o.update.buffer, o.update.byteOffset, o.update.byteLength),
-            heldUpdate: o.held ? heldUpdates.hold(r.session, o.held) : '',
-            rows: o.rows, inputSums: o.inputSums, warm: o.warm, figures: o.figures };
-          callback(null, res);
-        },
-        (e) => callback(toStatus(e)),
-      );
+      trainHandler(call, callback, models, training, heldUpdates);
     },
     initLayer: (call, callback) => {
       const r = call.request;

@@ -286,12 +286,13 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
    * The published version `base` of `topic` moved by the updates (with their staleness), published as the
    * topic's next version; the topic's momentum kept.
    *
-   * `openNext` (local mode, rounds in one stage): called with the new version's id as soon as the driver's
-   * sidecar holds it, to start the next round from it; the bytes are then fetched and broadcast while the
-   * replicas train (behindSeconds), off the round's critical path. VersionLost when the sidecar lost it meanwhile.
+   * `openNext` (local mode, rounds in one stage): called with the new version's id before the merge, to
+   * open the next round from it: the replicas' Train calls wait in the driver's sidecar, and start as the
+   * merge there holds the version (`started` then). The bytes are fetched and broadcast while they train
+   * (behindSeconds), off the round's critical path. VersionLost when the sidecar lost them meanwhile.
    */
   private def mergeAndPublish(topic: String, rule: BlockRule, base: Publication, updates: Seq[(RoundResult, Int)],
-      epochs: Int, openNext: Option[String => Unit] = None): Merged = {
+      epochs: Int, openNext: Option[String => Unit] = None, started: () => Unit = () => ()): Merged = {
     val m0 = System.nanoTime()
     val upcoming = channel.upcoming(topic)
     val later = localMode && openNext.isDefined
@@ -303,13 +304,14 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       val u = ReplicaUpdate.newBuilder().setStaleness(t)
       b.addUpdates(if (r.heldUpdate.nonEmpty) u.setHeld(r.heldUpdate) else u.setUpdate(UnsafeByteOperations.unsafeWrap(r.update)))
     }
+    if (later) openNext.get(upcoming)
     val r = mergeCall("merging updates", topic, base, b)
+    if (later) started()
     if (checkpoint.isDefined) momenta(topic) = r.getMomentum.toByteArray
     if (rule.getRule == MergeRule.MERGE_RULE_BMUF) withMomentum += topic
     val p0 = System.nanoTime()
     var opened = p0
     val merged = if (later) {
-      openNext.get(upcoming)
       opened = System.nanoTime()
       fetchHeld(upcoming)
     } else r.getSnapshot.toByteArray
@@ -536,18 +538,21 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     /** The next round can open before its version is published (the stage runs; local mode: see mergeAndPublish). */
     def opensEarly: Boolean = localMode && inStage && job.isDefined
 
+    /** Opens the round of `version`, which a merge in the driver's sidecar is about to hold: the replicas wait there for it. */
     def openEarly(version: String, parts: Seq[Int], batches: Array[Int], epochs: Array[Int]): Unit = {
-      hub.get.open(version, None, parts.map(p => p -> batches(p)).toMap, p => epochs(p))
+      hub.get.open(version, None, parts.map(p => p -> batches(p)).toMap, p => epochs(p), awaitModel = true)
       early = Some(version)
-      openedNanos = System.nanoTime()
     }
+
+    /** The early-opened round's replicas can start: its version is held (the merge returned). */
+    def markStarted(): Unit = openedNanos = System.nanoTime()
 
     /** The broadcast of an early-opened round's version, for the replicas that need its bytes. */
     def published(pub: Publication): Unit = if (early.contains(pub.version)) hub.foreach(_.publish(pub.version, pub.snapshot))
 
     /** Gives the stage up: the rounds go on with a job each. */
     def abandon(): Unit = {
-      close()
+      close(cancel = true)
       inStage = false
     }
 
@@ -589,9 +594,9 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       sc.submitJob(stage, (it: Iterator[Int]) => it.size, 0 until P, (_: Int, _: Int) => (), ())
     }
 
-    /** Stops the stage's replicas and waits for its end. */
-    def close(): Unit = {
-      hub.foreach(_.stop(job))
+    /** Stops the stage's replicas and waits for its end; `cancel`: also when they are mid-round (a failure). */
+    def close(cancel: Boolean): Unit = {
+      hub.foreach(_.stop(job, cancel))
       hub = None
       job = None
       early = None
@@ -600,7 +605,11 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   private def syncLoop(topic: String, rule: BlockRule, layer: Int, prog: Progress): Unit = {
     val source = new SyncRounds(topic, layer)
-    try syncRounds(topic, rule, layer, prog, source) finally source.close()
+    var done = false
+    try {
+      syncRounds(topic, rule, layer, prog, source)
+      done = true
+    } finally source.close(cancel = !done)
   }
 
   private def syncRounds(topic: String, rule: BlockRule, layer: Int, prog: Progress, source: SyncRounds): Unit = {
@@ -622,7 +631,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
           val (np, nb, ne) = plan()
           source.openEarly(version, np, nb, ne)
         } else None
-        val merged = try Some(mergeAndPublish(topic, rule, pub, results.map(_ -> 0), prog.minEpoch - epochBefore, openNext)) catch {
+        val merged = try Some(mergeAndPublish(topic, rule, pub, results.map(_ -> 0), prog.minEpoch - epochBefore, openNext,
+          () => source.markStarted())) catch {
           case e: HeldUpdatesLost =>
             // The sidecar that held the updates is gone (local mode): the same round once more, from the same version.
             progress.line(s"$topic round $round: ${e.getMessage}; training the round again")

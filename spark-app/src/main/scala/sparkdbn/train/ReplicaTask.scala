@@ -62,8 +62,12 @@ final case class RoundResult(
 object ReplicaTask {
   private val log = org.slf4j.LoggerFactory.getLogger(getClass)
 
+  /**
+   * One round in this executor's sidecar. `awaitModelMs` > 0: the version is on its way into the sidecar
+   * (a merge there is about to hold it, local mode): the Train call waits for it instead of sending it.
+   */
   def run(spec: RoundSpec, version: String, snapshot: () => Array[Byte], batches: Int, epoch: Int,
-      chunks: Iterator[Chunk]): RoundResult = {
+      chunks: Iterator[Chunk], awaitModelMs: Int = 0): RoundResult = {
     val t0 = System.nanoTime()
     val ctx = TaskContext.get()
     val p = ctx.partitionId()
@@ -71,12 +75,12 @@ object ReplicaTask {
     val sidecar = SidecarManager.get()
     val req = TrainRequest.newBuilder().setSession(spec.session(p)).setModelVersion(version).setLayer(spec.layer)
       .setConfigJson(spec.configJson).setBatches(batches).setEpoch(epoch).setInputSums(spec.inputSums)
-      .setIndependent(spec.independent).setResetMomentum(spec.resetMomentum).setTask(task).setHoldUpdate(spec.holdUpdate).build()
+      .setIndependent(spec.independent).setResetMomentum(spec.resetMomentum).setTask(task).setHoldUpdate(spec.holdUpdate).setAwaitModelMs(awaitModelMs).build()
     var resent = false
     var modelSent = false
 
     def train(): TrainResponse = {
-      sidecar.ensureModel(version, snapshot())
+      if (awaitModelMs == 0 || modelSent) sidecar.ensureModel(version, snapshot())
       // A round can be long; the sidecar's death fails the call at once (the connection closes).
       sidecar.blockingStub.withDeadlineAfter(6, TimeUnit.HOURS).train(req)
     }

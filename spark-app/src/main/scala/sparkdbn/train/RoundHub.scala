@@ -14,10 +14,12 @@ import sparkdbn.io.JavaBytes
 
 /**
  * What a replica is to train next: a round of `batches` mini-batches from a published version. `snapshot`
- * is None when the round opened before the version's broadcast existed (local mode, where the replicas
- * train from the version the driver's sidecar holds): a replica that needs the bytes asks the hub (Fetch).
+ * is None when the round opened before the version existed (local mode, where the replicas train from the
+ * version the driver's sidecar holds, and the version is being merged there: `awaitModel`, their Train
+ * calls wait for it); a replica that needs the bytes asks the hub (Fetch).
  */
-final case class RoundOrder(seq: Int, version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Int, epoch: Int)
+final case class RoundOrder(seq: Int, version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Int, epoch: Int,
+    awaitModel: Boolean = false)
 
 /** Task -> hub. */
 private[train] sealed trait HubRequest extends Serializable
@@ -101,11 +103,12 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
    * Opens a round: answers the replicas waiting since the last with their orders (and those not in it: stop).
    * `snapshot` None: the version is published later (`publish`), and until then a replica that needs its bytes waits.
    */
-  def open(version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Map[Int, Int], epochs: Int => Int): Unit = synchronized {
+  def open(version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Map[Int, Int], epochs: Int => Int,
+      awaitModel: Boolean = false): Unit = synchronized {
     seq += 1
     published.clear()
     snapshot.foreach(published(version) = _)
-    orders = batches.map { case (p, b) => p -> RoundOrder(seq, version, snapshot, b, epochs(p)) }
+    orders = batches.map { case (p, b) => p -> RoundOrder(seq, version, snapshot, b, epochs(p), awaitModel) }
     arrived.clear()
     val answers = waiting.toList
     waiting.clear()
@@ -134,8 +137,11 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
     orders.keys.toSeq.sorted.map(arrived)
   }
 
-  /** Stops every replica (answered now, or at its next request) and stops serving once the stage is over. */
-  def stop(job: Option[FutureAction[_]]): Unit = {
+  /**
+   * Stops every replica (answered now, or at its next request) and stops serving once the stage is over.
+   * `cancel`: the stage is given up (its tasks may be waiting in their sidecar for a version that will not come).
+   */
+  def stop(job: Option[FutureAction[_]], cancel: Boolean): Unit = {
     val answers = synchronized {
       stopped = true
       val w = waiting.values.toList ++ fetching.values.flatten
@@ -146,7 +152,7 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
     answers.foreach(reply => answer(reply, None))
     job.foreach { j =>
       // Tasks still training end their round and get "stop"; a stage given up is cancelled as well.
-      if (synchronized(failure.isDefined)) j.cancel()
+      if (cancel || synchronized(failure.isDefined)) j.cancel()
       try scala.concurrent.Await.ready(j, 2.minutes) catch {
         case NonFatal(e) => log.warn(s"round hub $name: the stage did not end within 2 minutes (${e.getMessage})")
       }
@@ -170,7 +176,10 @@ private[train] object RoundHub {
     var order = request(Join(p))
     while (order.isDefined) {
       val o = order.get
-      val r = try ReplicaTask.run(spec, o.version, () => bytes(o), o.batches, o.epoch, Iterator.empty ++ chunks()) catch {
+      // Awaited: the merge that makes the version runs in this (local mode: the driver's) sidecar now. A minute
+      // is ample for any merge; past it the replica asks for the bytes as a restarted sidecar would.
+      val r = try ReplicaTask.run(spec, o.version, () => bytes(o), o.batches, o.epoch, Iterator.empty ++ chunks(),
+        if (o.awaitModel) 60000 else 0) catch {
         case NonFatal(e) =>
           try request(Failed(p, String.valueOf(e.getMessage))) catch { case NonFatal(_) => () }
           throw e
