@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { blockCentre, blockRule, type BlockSettings, ConfigError, mergeBlock, mergeWeights } from 'spark-dbn';
+import { blockCentre, blockRule, type BlockSettings, ConfigError, DBN, mergeBlock, mergeInto, mergeWeights } from 'spark-dbn';
 import { fillUniform, newRngState } from '../../ts/math/rng.js';
 
 function randomVector(n: number, seed: number, scale = 1): Float32Array {
@@ -73,6 +73,48 @@ describe('merge rules (ts/rbm/distributed.ts)', () => {
     mergeBlock(p2, m2, deltas, [1 / 3, 1 / 3, 1 / 3], avg);
     mergeBlock(p2, m2, deltas, [1 / 3, 1 / 3, 1 / 3], avg);
     for (let j = 0; j < n; j++) expect(p2[j]).to.be.closeTo(w0[j] + 2 * (deltas[0][j] + deltas[1][j] + deltas[2][j]) / 3, 1e-5);
+  });
+
+  it('BMUF with two updates (its own loop) equals the naive recursion over 4 blocks (to 1e-5)', () => {
+    const w0 = randomVector(n, 4);
+    const s: BlockSettings = { rule: 'bmuf', replicas: 2, mode: 'sync' };
+    const blocks = Array.from({ length: 4 }, (_, b) => {
+      const deltas = [0, 1].map((p) => randomVector(n, 200 + b * 10 + p, 0.1));
+      return { deltas, weights: [0.7, 0.3] };
+    });
+    const published = w0.slice();
+    const momentum = new Float32Array(n);
+    for (const b of blocks) mergeBlock(published, momentum, b.deltas, b.weights, s);
+    const ref = naiveBmuf(Float64Array.from(w0), blocks, 0.5, 1);
+    for (let j = 0; j < n; j++) {
+      expect(published[j]).to.be.closeTo(ref.Wg[j], 1e-5);
+      expect(momentum[j]).to.be.closeTo(ref.D[j], 1e-5);
+    }
+  });
+
+  it('mergeInto moves each parameter array as mergeBlock moves the flat parameters, bit for bit (2 and 3 updates)', () => {
+    for (const P of [2, 3]) {
+      const model = DBN.create([7, 5, 3], { seed: 5 });
+      const layer = 1;
+      const part = model.layers[layer];
+      const count = part.W.length + part.vBias.length + part.hBias.length;
+      const flat = Float32Array.from([...part.W, ...part.vBias, ...part.hBias]);
+      const s: BlockSettings = { rule: 'bmuf', replicas: P, mode: 'sync' };
+      const updates = Array.from({ length: P }, (_, p) => ({ layer, delta: randomVector(count, 300 + p, 0.1), samples: 10 + p,
+        batches: 1, staleness: 0 }));
+      let m: Float32Array = new Float32Array(0);
+      const mFlat = new Float32Array(count);
+      for (let b = 0; b < 2; b++) {
+        m = mergeInto(model, updates, s, m, 0);
+        mergeBlock(flat, mFlat, updates.map((u) => u.delta), mergeWeights(s, updates), s);
+      }
+      expect(Array.from([...part.W, ...part.vBias, ...part.hBias])).to.deep.equal(Array.from(flat));
+      expect(Array.from(m)).to.deep.equal(Array.from(mFlat));
+      // A delta of the wrong length is refused before any array moves.
+      const before = Array.from(part.W);
+      expect(() => mergeInto(model, [{ ...updates[0], delta: new Float32Array(count + 1) }], s, m, 0)).to.throw(ConfigError, new RegExp(`update 0 has ${count + 1} values, the trained part has ${count}`));
+      expect(Array.from(part.W)).to.deep.equal(before);
+    }
   });
 
   it('sum and average add G to the broadcast and leave the momentum alone', () => {

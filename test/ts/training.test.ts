@@ -442,6 +442,38 @@ describe('training over gRPC (real sidecar process)', function () {
     const taken = await byHeld({}).then(() => null, (e: grpc.ServiceError) => e);
     expect(taken?.code).to.equal(grpc.status.NOT_FOUND);
     expect(taken?.details).to.match(/are not held here .*redo their round/);
+
+    // snapshot_later: the merge answers no snapshot and holds the version; GetModel answers the bytes the same
+    // merge would have answered. A version not held is NOT_FOUND.
+    const later = await merge({ base: held.snapshot, updates: [{ update: bytesRound.update, held: '', staleness: 0 }],
+      publishAs: 'later@1', snapshotLater: true });
+    expect(later.snapshot.length).to.equal(0);
+    const fetched = await unary<object, Kept>(client, 'getModel', { version: 'later@1', trainingConfig: '{}' });
+    expect(Buffer.compare(fetched.snapshot, mergedBytes.snapshot)).to.equal(0);
+    const notHeld = await unary(client, 'getModel', { version: 'nope@1', trainingConfig: '{}' }).then(() => null, (e: grpc.ServiceError) => e);
+    expect(notHeld?.code).to.equal(grpc.status.NOT_FOUND);
+
+    // await_model_ms: a round sent before the merge that makes its version waits for it in the sidecar and
+    // starts when the merge holds it (the same update as a round sent after); without the version in time,
+    // FAILED_PRECONDITION saying how long it waited.
+    await cacheData(client, 'early/0', x, labels);
+    await cacheData(client, 'after/0', x, labels);
+    let mergedYet = false;
+    const early = unary<object, TrainResponse>(client, 'train', { ...round, session: 'early/0', modelVersion: 'wait@1', awaitModelMs: 20000 })
+      .then((t) => ({ t, afterMerge: mergedYet }));
+    await new Promise((r) => setTimeout(r, 300));
+    await merge({ base: held.snapshot, updates: [{ update: bytesRound.update, held: '', staleness: 0 }], publishAs: 'wait@1' });
+    mergedYet = true;
+    const waited = await early;
+    expect(waited.afterMerge).to.equal(true);
+    const afterRound = await unary<object, TrainResponse>(client, 'train', { ...round, session: 'after/0', modelVersion: 'wait@1' });
+    expect(Array.from(decodeUpdate(waited.t.update).delta)).to.deep.equal(Array.from(decodeUpdate(afterRound.update).delta));
+    const lateStart = Date.now();
+    const late = await unary(client, 'train', { ...round, session: 'after/0', modelVersion: 'never@1', awaitModelMs: 200 })
+      .then(() => null, (e: grpc.ServiceError) => e);
+    expect(late?.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(late?.details).to.match(/waited 200 ms/);
+    expect(Date.now() - lateStart).to.be.at.least(150);
     expect(first.state).to.not.equal('');
     const sent = await merge({ base: first.snapshot, momentum: first.momentum });
     const byState = await merge({ topic: 'layer0', baseState: first.state });

@@ -516,7 +516,11 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
    * or after the stage ended early, a job per round.
    */
   private lazy val roundsInOneStage: Boolean = {
-    val on = sparkdbn.sidecar.SidecarConf.fromSparkConf(sc.getConf).roundsInOneStage
+    // Also settable in a running application (spark.conf.set), as a comparison or a way around the stage.
+    val conf = sc.getConf.clone()
+    val key = sparkdbn.sidecar.SidecarConf.RoundsInOneStageKey
+    spark.conf.getOption(key).foreach(conf.set(key, _))
+    val on = sparkdbn.sidecar.SidecarConf.fromSparkConf(conf).roundsInOneStage
     val dynamic = sc.getConf.getBoolean("spark.dynamicAllocation.enabled", false)
     if (on && (P > slotCount() || dynamic)) {
       log.info(s"sync rounds: one Spark job each (${if (dynamic) "dynamic allocation" else s"$P partitions, ${slotCount()} task slots"}); " +
@@ -636,6 +640,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
           case e: HeldUpdatesLost =>
             // The sidecar that held the updates is gone (local mode): the same round once more, from the same version.
             progress.line(s"$topic round $round: ${e.getMessage}; training the round again")
+            // Replicas told to wait for this merge's version (openNext) wait in vain: the stage is given up.
+            if (openNext.isDefined) source.abandon()
             results = source.run(pub, parts, batches, epochs0, s"$topic round $round again")
             Some(mergeAndPublish(topic, rule, pub, results.map(_ -> 0), prog.minEpoch - epochBefore))
           case e: VersionLost =>

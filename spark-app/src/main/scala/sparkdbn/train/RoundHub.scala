@@ -87,10 +87,13 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
           if (failure.isEmpty) failure = Some(s"partition $p: $message")
           reply(JavaBytes.encode(HubAnswer(None)))
         case Fetch(version) =>
-          if (stopped) reply(JavaBytes.encode(HubAnswer(None)))
-          else published.get(version) match {
-            case Some(bc) => reply(JavaBytes.encode(HubAnswer(None, Some(bc))))
-            case None => fetching(version) = reply :: fetching.getOrElse(version, Nil)
+          published.get(version) match {
+            case Some(bc) if !stopped => reply(JavaBytes.encode(HubAnswer(None, Some(bc))))
+            // The open round's version, still being merged or fetched: answered when published.
+            case None if !stopped && orders.values.exists(_.version == version) =>
+              fetching(version) = reply :: fetching.getOrElse(version, Nil)
+            // Stopped, or a version no round trains from now (a round reopened from an older one): none will come.
+            case _ => reply(JavaBytes.encode(HubAnswer(None)))
           }
       }
       notifyAll()
@@ -109,6 +112,9 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
     published.clear()
     snapshot.foreach(published(version) = _)
     orders = batches.map { case (p, b) => p -> RoundOrder(seq, version, snapshot, b, epochs(p), awaitModel) }
+    // Replicas waiting for another version's bytes will not get them (see Fetch).
+    fetching.filter(_._1 != version).values.flatten.foreach(answer(_, None))
+    fetching.filterInPlace((v, _) => v == version)
     arrived.clear()
     val answers = waiting.toList
     waiting.clear()

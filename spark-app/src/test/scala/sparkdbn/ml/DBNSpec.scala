@@ -71,11 +71,35 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
       override def onJobStart(e: org.apache.spark.scheduler.SparkListenerJobStart): Unit =
         Option(e.properties).flatMap(p => Option(p.getProperty("spark.job.description"))).foreach(descriptions.add)
     }
+    // Sync rounds run in one barrier stage a topic (the partitions fit local[2]'s two task slots), or, with
+    // spark.dbn.roundsInOneStage=false, one Spark job a round: the same rounds, the same model bit for bit.
+    def fitWith(stage: Boolean) = {
+      spark.conf.set(sparkdbn.sidecar.SidecarConf.RoundsInOneStageKey, stage.toString)
+      try new DBN().setLayers(Array(4)).setLabelCol("label").setEpochs(3).setFineTuneEpochs(5).setBatchSize(10)
+        .setLearningRate("0.1").setFineTuneLearningRate("0.2").setMode("sync").setSyncEvery(4).setNumPartitions(2).fit(df)
+      finally spark.conf.unset(sparkdbn.sidecar.SidecarConf.RoundsInOneStageKey)
+    }
     spark.sparkContext.addSparkListener(listener)
-    val model = try new DBN().setLayers(Array(4)).setLabelCol("label").setEpochs(3).setFineTuneEpochs(5).setBatchSize(10)
-      .setLearningRate("0.1").setFineTuneLearningRate("0.2").setMode("sync").setSyncEvery(4).setNumPartitions(2).fit(df)
-    finally spark.sparkContext.removeSparkListener(listener)
-    // Listeners hear of jobs asynchronously: give the bus a moment.
+    val (model, perRound, stageDescriptions) = try {
+      val m = fitWith(stage = true)
+      // Listeners hear of jobs asynchronously: give the bus a moment before the next fit's jobs.
+      val deadline = System.nanoTime() + 10L * 1000000000L
+      while (descriptions.asScala.count(_.endsWith("rounds (one stage)")) < 2 && System.nanoTime() < deadline) Thread.sleep(50)
+      val seen = descriptions.asScala.toList
+      descriptions.clear()
+      (m, fitWith(stage = false), seen)
+    } finally spark.sparkContext.removeSparkListener(listener)
+    def params(m: DBNModel) = {
+      val p = sparkdbn.model.DbnSnapshots.read(m.snapshot)
+      (p.layers.map(l => (l.weights.toSeq, l.visibleBias.toSeq, l.hiddenBias.toSeq)), p.output.map(o => (o.weights.toSeq, o.bias.toSeq)))
+    }
+    assert(params(model) == params(perRound))
+    assert(model.summary.rounds.map(r => (r.topic, r.round, r.partition, r.batches, r.version)) ==
+      perRound.summary.rounds.map(r => (r.topic, r.round, r.partition, r.batches, r.version)))
+    // One stage a topic, no job a round.
+    assert(stageDescriptions.count(_.endsWith("layer0 rounds (one stage)")) == 1 &&
+      stageDescriptions.count(_.endsWith("finetune rounds (one stage)")) == 1, stageDescriptions)
+    assert(!stageDescriptions.exists(_.matches(".*round \\d+ \\(from version \\d+\\)")), stageDescriptions)
     def rounds(topic: String) = descriptions.asScala.count(_.matches(s""".*: $topic round \\d+ \\(from version \\d+\\)"""))
     // Every replica trains the mean partition's ceil(401 / (2 x 10)) = 21 mini-batches an epoch, whatever
     // the split's sizes: ceil(epochs x 21 / 4) rounds a topic, each a block of both partitions.
