@@ -55,7 +55,7 @@ const runs = seeds.map((seed) => {
   const text = fs.readFileSync(`${work}/train-${seed}.out`, 'utf8') + fs.readFileSync(`${work}/train-${seed}.log`, 'utf8');
   const done = /layer0: done at version (\d+) in ([\d.]+) s/.exec(text);
   if (!done) throw new Error(`no 'layer0: done' line for seed ${seed}`);
-  const head = /layer0: (\d+) epochs, (\d+) mini-batches over (\d+) partitions \((\w+), syncEvery (\d+)\)/.exec(text);
+  const head = /layer0: (\d+) epochs, (\d+) mini-batches over (\d+) partitions \((\w+), syncEvery (\d+)[,)]/.exec(text);
   const rounds = [...text.matchAll(/layer0 round (\d+) -> version \d+: .*round ([\d.]+) s \(training ([\d.]+) s\), merge ([\d.]+) s, publish ([\d.]+) s/g)]
     .map((m) => ({ round: +m[1], wall: +m[2] + +m[4] + +m[5], train: +m[3], merge: +m[4], publish: +m[5] }));
   if (rounds.length < 2) throw new Error(`fewer than 2 round lines for seed ${seed}`);

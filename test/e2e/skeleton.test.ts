@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
+import { loadSnapshot } from 'spark-dbn';
 import { alive, CLUSTER_CONF, expectOneClearLine, processesUnder, run, sql, sqlLines, submit, useStandaloneCluster, type Workspace, workspace } from './helpers.js';
 
 const ROWS = 20000;
@@ -98,6 +99,30 @@ describe('skeleton job, end to end', function () {
 
   describe('local standalone cluster (two workers, one executor each)', function () {
     const cluster = useStandaloneCluster('standalone');
+
+    it('trains over two executors with a topic\'s rounds in one stage: the model of a Spark job a round, bit for bit', async () => {
+      // Off local mode every version crosses as a broadcast and every update as the task's message to the
+      // driver's round hub: the path local mode's shared sidecar skips.
+      const { ws, master } = cluster;
+      const jsonl = join(ws.dir, 'digits');
+      const g = await run('node', ['scripts/mnist-jsonl.mjs', jsonl, '--size', '14', '--binary', '--full', '2000'], ws.env);
+      if (g.code !== 0) throw new Error(g.stderr);
+      const input = join(ws.dir, 'digits.parquet');
+      await submit(ws, 'local[2]', ['import', '--input', join(jsonl, 'train.jsonl'), '--out', input]);
+      const fit = (stage: boolean) => submit(ws, master, ['train', '--input', input, '--layers', '32', '--epochs', '3', '--batch-size',
+        '20', '--sync-every', '5', '--partitions', '2', '--seed', '4', '--run-id', `cluster-${stage}`, '--model-out',
+        join(ws.dir, `model-${stage}`)], { ...CLUSTER_CONF, 'spark.dbn.roundsInOneStage': String(stage) });
+      const [inStage, perRound] = [await fit(true), await fit(false)];
+      expect(inStage.stdout).to.match(/layer0: 3 epochs, \d+ mini-batches over 2 partitions \(sync, syncEvery 5, rounds in one stage\)/);
+      expect(perRound.stdout).to.match(/\(sync, syncEvery 5, a Spark job a round\)/);
+      const [a, b] = await Promise.all([true, false].map((s) => loadSnapshot(join(ws.dir, `model-${s}`, 'data', 'model.avro'))));
+      expect(Array.from(a.layers[0].W)).to.deep.equal(Array.from(b.layers[0].W));
+      expect(Array.from(a.layers[0].hBias)).to.deep.equal(Array.from(b.layers[0].hBias));
+      // Both executors trained: each partition's rounds ran on its own executor's sidecar.
+      const rows = await sql(ws, `SELECT 'ROW', count(DISTINCT executor), count(*) FROM dbn_rounds WHERE run_id = 'cluster-true'`);
+      expect(Number(rows[0][0])).to.equal(2);
+      expect(Number(rows[0][1])).to.be.greaterThan(10);
+    });
 
     it('runs the same job over two executors, two sidecars, then leaves no process behind', async () => {
       const { ws, master } = cluster;

@@ -87,7 +87,7 @@ describe('training a DBN over Spark, end to end', function () {
     const r = await submit(ws, 'local[2]', trainArgs(trainPath, ['--run-id', 'sync1', '--model-out', out,
       '--pretrained-out', pretrainedOut, '--features-input', testPath, '--report', join(ws.dir, 'report-sync1')]));
     expect(r.stdout).to.contain(`train: report ${join(ws.dir, 'report-sync1', 'report.html')}`);
-    expect(r.stdout).to.match(/train: layer0: 10 epochs, \d+ mini-batches over 4 partitions \(sync, syncEvery 50\)/);
+    expect(r.stdout).to.match(/train: layer0: 10 epochs, \d+ mini-batches over 4 partitions \(sync, syncEvery 50, a Spark job a round\)/);
     // A person's progress on stdout (not a terminal here: plain lines, the topic's last among them);
     // every round's details in the log.
     expect(r.stdout).to.match(/train: layer0: epoch 10\/10 \(100%\), [\d,]+ samples\/s, reconstruction error \d+\.\d+, done in \d+:\d\d\n/);

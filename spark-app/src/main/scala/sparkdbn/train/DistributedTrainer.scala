@@ -398,7 +398,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
         val pub = channel.publish(topic, init.getSnapshot.toByteArray)
         saveCheckpoint(topic, pub, prog, pub.snapshot.value, finished = epochs == 0)
     }
-    progress.line(f"$topic: ${epochs} epochs, ${prog.total * P} mini-batches over $P partitions (${s.mode}, syncEvery ${syncEvery})")
+    val how = if (s.mode == "sync") if (roundsInOneStage) ", rounds in one stage" else ", a Spark job a round" else ""
+    progress.line(f"$topic: ${epochs} epochs, ${prog.total * P} mini-batches over $P partitions (${s.mode}, syncEvery ${syncEvery}$how)")
     val rule = topicRule()
     if (s.mode == "sync") syncLoop(topic, rule, layer, prog) else asyncLoop(topic, rule, layer, prog)
     val (last, bytes) = finish(topic, rule, layer, channel.latest(topic).get) match {
