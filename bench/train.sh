@@ -83,7 +83,7 @@ console.log('');
 console.log('| per round after the first (means) | ms |');
 console.log('|---|---:|');
 console.log(`| slowest replica's training | ${f(mean(later.map((r) => r.train)) * 1000)} |`);
-console.log(`| job submit to update on the driver, minus that training | ${f(mean(later.map((r) => r.wall - r.train - r.merge - r.publish)) * 1000)} |`);
+console.log(`| the round's start (its job submitted, or its replicas ordered) to its last update on the driver, minus that training | ${f(mean(later.map((r) => r.wall - r.train - r.merge - r.publish)) * 1000)} |`);
 console.log(`| merge (driver sidecar) | ${f(mean(later.map((r) => r.merge)) * 1000)} |`);
 console.log(`| publish (broadcast) | ${f(mean(later.map((r) => r.publish)) * 1000)} |`);
 console.log(`| fixed cost per round (all but training) | ${f(overhead * 1000)} |`);
