@@ -295,7 +295,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       epochs: Int, openNext: Option[String => Unit] = None, started: () => Unit = () => ()): Merged = {
     val m0 = System.nanoTime()
     val upcoming = channel.upcoming(topic)
-    val later = localMode && openNext.isDefined
+    // Only ever given in local mode (SyncRounds.opensEarly): there the driver's sidecar is the replicas'.
+    val later = openNext.isDefined
     // In local mode the driver's sidecar holds the merged model as the version about to be published, and the
     // round's tasks train from it without its trip back (PutModel, 1.6 MB for 784-500).
     val b = MergeRequest.newBuilder().setEpochs(epochs).setTrainingConfig(s.recordJson).setRule(rule)
@@ -310,16 +311,12 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     if (checkpoint.isDefined) momenta(topic) = r.getMomentum.toByteArray
     if (rule.getRule == MergeRule.MERGE_RULE_BMUF) withMomentum += topic
     val p0 = System.nanoTime()
-    var opened = p0
-    val merged = if (later) {
-      opened = System.nanoTime()
-      fetchHeld(upcoming)
-    } else r.getSnapshot.toByteArray
+    val merged = if (later) fetchHeld(upcoming) else r.getSnapshot.toByteArray
     val next = channel.publish(topic, merged)
     if (!r.getState.isEmpty) kept(topic) = (next.version, r.getState)
-    val end = System.nanoTime()
-    if (later) Merged(next, merged, (p0 - m0) / 1e9, (opened - p0) / 1e9, (end - opened) / 1e9)
-    else Merged(next, merged, (p0 - m0) / 1e9, (end - p0) / 1e9, 0)
+    val publishing = (System.nanoTime() - p0) / 1e9
+    // Later: the replicas were training meanwhile, so none of the publishing was on the round's path.
+    if (later) Merged(next, merged, (p0 - m0) / 1e9, 0, publishing) else Merged(next, merged, (p0 - m0) / 1e9, publishing, 0)
   }
 
   /** The bytes of a merged version the driver's sidecar holds (MergeRequest.snapshot_later). */

@@ -85,22 +85,23 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
           }
         case Failed(p, message) =>
           if (failure.isEmpty) failure = Some(s"partition $p: $message")
-          reply(JavaBytes.encode(HubAnswer(None)))
+          answer(reply, None)
         case Fetch(version) =>
           published.get(version) match {
-            case Some(bc) if !stopped => reply(JavaBytes.encode(HubAnswer(None, Some(bc))))
+            case Some(bc) if !stopped => send(reply, HubAnswer(None, Some(bc)))
             // The open round's version, still being merged or fetched: answered when published.
             case None if !stopped && orders.values.exists(_.version == version) =>
               fetching(version) = reply :: fetching.getOrElse(version, Nil)
             // Stopped, or a version no round trains from now (a round reopened from an older one): none will come.
-            case _ => reply(JavaBytes.encode(HubAnswer(None)))
+            case _ => answer(reply, None)
           }
       }
       notifyAll()
     }
   }
 
-  private def answer(reply: DriverRpc.Reply, order: Option[RoundOrder]): Unit = reply(JavaBytes.encode(HubAnswer(order)))
+  private def send(reply: DriverRpc.Reply, a: HubAnswer): Unit = reply(JavaBytes.encode(a))
+  private def answer(reply: DriverRpc.Reply, order: Option[RoundOrder]): Unit = send(reply, HubAnswer(order))
 
   /**
    * Opens a round: answers the replicas waiting since the last with their orders (and those not in it: stop).
@@ -127,7 +128,7 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
       published(version) = snapshot
       fetching.remove(version).getOrElse(Nil)
     }
-    replies.foreach(_(JavaBytes.encode(HubAnswer(None, Some(snapshot)))))
+    replies.foreach(send(_, HubAnswer(None, Some(snapshot))))
   }
 
   /** Waits for every replica of the open round; throws StageEnded when a task failed or the stage ended. */
