@@ -542,7 +542,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
     /** Opens the round of `version`, which a merge in the driver's sidecar is about to hold: the replicas wait there for it. */
     def openEarly(version: String, parts: Seq[Int], batches: Array[Int], epochs: Array[Int]): Unit = {
-      hub.get.open(version, None, parts.map(p => p -> batches(p)).toMap, p => epochs(p), awaitModel = true)
+      hub.get.open(version, None, parts.map(p => p -> batches(p)).toMap, p => epochs(p))
       early = Some(version)
     }
 

@@ -15,11 +15,10 @@ import sparkdbn.io.JavaBytes
 /**
  * What a replica is to train next: a round of `batches` mini-batches from a published version. `snapshot`
  * is None when the round opened before the version existed (local mode, where the replicas train from the
- * version the driver's sidecar holds, and the version is being merged there: `awaitModel`, their Train
- * calls wait for it); a replica that needs the bytes asks the hub (Fetch).
+ * version the driver's sidecar holds, and the version is being merged there: their Train calls wait for
+ * it); a replica that needs the bytes asks the hub (Fetch).
  */
-final case class RoundOrder(seq: Int, version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Int, epoch: Int,
-    awaitModel: Boolean = false)
+final case class RoundOrder(seq: Int, version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Int, epoch: Int)
 
 /** Task -> hub. */
 private[train] sealed trait HubRequest extends Serializable
@@ -107,12 +106,11 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
    * Opens a round: answers the replicas waiting since the last with their orders (and those not in it: stop).
    * `snapshot` None: the version is published later (`publish`), and until then a replica that needs its bytes waits.
    */
-  def open(version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Map[Int, Int], epochs: Int => Int,
-      awaitModel: Boolean = false): Unit = synchronized {
+  def open(version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Map[Int, Int], epochs: Int => Int): Unit = synchronized {
     seq += 1
     published.clear()
     snapshot.foreach(published(version) = _)
-    orders = batches.map { case (p, b) => p -> RoundOrder(seq, version, snapshot, b, epochs(p), awaitModel) }
+    orders = batches.map { case (p, b) => p -> RoundOrder(seq, version, snapshot, b, epochs(p)) }
     // Replicas waiting for another version's bytes will not get them (see Fetch).
     fetching.filter(_._1 != version).values.flatten.foreach(answer(_, None))
     fetching.filterInPlace((v, _) => v == version)
@@ -183,10 +181,11 @@ private[train] object RoundHub {
     var order = request(Join(p))
     while (order.isDefined) {
       val o = order.get
-      // Awaited: the merge that makes the version runs in this (local mode: the driver's) sidecar now. A minute
-      // is ample for any merge; past it the replica asks for the bytes as a restarted sidecar would.
+      // No bytes yet: the merge that makes the version runs in this (local mode: the driver's) sidecar now, and
+      // the Train call waits for it there. A minute is ample for any merge; past it the replica asks for the
+      // bytes as a restarted sidecar would.
       val r = try ReplicaTask.run(spec, o.version, () => bytes(o), o.batches, o.epoch, Iterator.empty ++ chunks(),
-        if (o.awaitModel) 60000 else 0) catch {
+        if (o.snapshot.isEmpty) 60000 else 0) catch {
         case NonFatal(e) =>
           try request(Failed(p, String.valueOf(e.getMessage))) catch { case NonFatal(_) => () }
           throw e
