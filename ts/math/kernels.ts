@@ -32,6 +32,13 @@ export interface Kernels {
   decayAdd(W: Float32Array, V: Float32Array, n: number, decay: number, scale: number): void;
   /** out (n, cols) = rows idx[from..from+n) of X (rows, cols): a mini-batch. RangeError for an index past the end. */
   gatherRows(X: Float32Array, cols: number, idx: Uint32Array, from: number, n: number, out: Float32Array): void;
+  /**
+   * A merge of replicas' updates over the first n elements: G_j = sum_i weights[i] * deltas[i][j] in
+   * double, in the updates' order; with D (block momentum) d = eta * D_j + zeta * G_j, D_j = d,
+   * W_j += zeta * G_j + eta * d (d in double); without D (null), W_j += G_j. At least one delta.
+   */
+  blockMerge(W: Float32Array, D: Float32Array | null, deltas: Float32Array[], weights: Float64Array, n: number,
+    eta: number, zeta: number): void;
   /** Index of the first X[i], i < n, outside [lo, hi] or NaN; -1 when there is none. */
   firstOutside(X: Float32Array, n: number, lo: number, hi: number): number;
 }

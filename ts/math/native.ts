@@ -58,19 +58,16 @@ export function loadKernels(log: (line: string) => void = (l) => process.stderr.
   return referenceKernels;
 }
 
+/**
+ * The addon's kernels, each one the reference has: an addon built from an older C file (a kernel
+ * missing) fails to load with the names, and the TypeScript kernels take over, rather than the
+ * first call of the missing one failing in the middle of training.
+ */
 function pick(m: NativeModule): Omit<Kernels, 'name'> {
-  return {
-    sgemm: m.sgemm,
-    sigmoidBias: m.sigmoidBias,
-    addBias: m.addBias,
-    uniform: m.uniform,
-    bernoulli: m.bernoulli,
-    colSums: m.colSums,
-    momentumStep: m.momentumStep,
-    decayAdd: m.decayAdd,
-    firstOutside: m.firstOutside,
-    gatherRows: m.gatherRows,
-  };
+  const names = Object.keys(referenceKernels).filter((k) => k !== 'name') as (keyof Omit<Kernels, 'name'>)[];
+  const missing = names.filter((k) => typeof m[k] !== 'function');
+  if (missing.length > 0) throw new Error(`it lacks ${missing.join(', ')} (rebuild it: scripts/build-native.sh)`);
+  return Object.fromEntries(names.map((k) => [k, m[k]])) as unknown as Omit<Kernels, 'name'>;
 }
 
 /** The addon itself (for thread control and tests), or null when it is not loaded. */

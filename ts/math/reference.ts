@@ -93,6 +93,21 @@ export const referenceKernels: Kernels = {
     return -1;
   },
 
+  blockMerge(W, D, deltas, weights, n, eta, zeta) {
+    const P = deltas.length;
+    const d0 = deltas[0];
+    const w0 = weights[0];
+    for (let j = 0; j < n; j++) {
+      let g = w0 * d0[j];
+      for (let i = 1; i < P; i++) g += weights[i] * deltas[i][j];
+      if (D) {
+        const d = eta * D[j] + zeta * g;
+        D[j] = d;
+        W[j] += zeta * g + eta * d;
+      } else W[j] += g;
+    }
+  },
+
   momentumStep(W, V, G, n, lr, momentum, decay) {
     for (let i = 0; i < n; i++) {
       const v = Math.fround(momentum * V[i] + lr * (G[i] - decay * W[i]));

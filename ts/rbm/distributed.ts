@@ -1,3 +1,4 @@
+import { loadKernels } from '../math/native.js';
 import { DBN } from './dbn.js';
 import { ConfigError } from './errors.js';
 import { difference, flatten, paramArrays, paramCount, unflattenInto } from './params.js';
@@ -113,33 +114,9 @@ export function mergeBlock(published: Float32Array, momentum: Float32Array, delt
     if (d.length !== n) throw new ConfigError('updates', `update ${i} has ${d.length} values, the trained part has ${n}`);
     if (!Number.isFinite(weights[i]) || weights[i] < 0) throw new ConfigError('weights', `weight ${i} is ${weights[i]}`);
   });
-  // One pass, G summed in double per parameter in the updates' order: the same values as summing each
-  // update over all parameters into a Float64Array first, without its 8 bytes a parameter (a merge of
-  // two 784-500 updates took 4.4-11 ms that way). Two updates (P = 2, the common case here) unrolled.
-  const bmuf = rule === 'bmuf';
-  if (deltas.length === 2) {
-    const [d0, d1] = deltas;
-    const [w0, w1] = weights;
-    for (let j = 0; j < n; j++) {
-      const g = w0 * d0[j] + w1 * d1[j];
-      if (bmuf) {
-        const d = eta * momentum[j] + zeta * g;
-        momentum[j] = d;
-        published[j] += zeta * g + eta * d;
-      } else published[j] += g;
-    }
-    return;
-  }
-  const P = deltas.length;
-  for (let j = 0; j < n; j++) {
-    let g = 0;
-    for (let i = 0; i < P; i++) g += weights[i] * deltas[i][j];
-    if (bmuf) {
-      const d = eta * momentum[j] + zeta * g;
-      momentum[j] = d;
-      published[j] += zeta * g + eta * d;
-    } else published[j] += g;
-  }
+  // The kernel sums G in double per parameter in the updates' order (native: a vector loop a delta at a
+  // time; the JavaScript loop took ~6 ns a multiply-add, 18 ms for 8 updates of 784-500).
+  loadKernels().blockMerge(published, rule === 'bmuf' ? momentum : null, deltas, Float64Array.from(weights), n, eta, zeta);
 }
 
 /** The centre W = Wg - eta * D: under bmuf, the topic's final model (the look-ahead is for replicas only). */

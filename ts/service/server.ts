@@ -133,8 +133,8 @@ async function mergeHandler(r: MergeRequest, topics: TopicStates, models: ModelC
   const m = mergeUpdates(base, { updates, settings,
     momentum, epochs: r.epochs });
   const snapshot = r.snapshotLater && r.publishAs ? Buffer.alloc(0) : await snapshotOf(m.dbn, r.trainingConfig);
-  // A copy: the kept state is moved in place by the topic's next merge, while rounds may still train from this version.
-  if (r.publishAs) models.hold(r.publishAs, m.dbn.clone());
+  // Held as a copy: the kept state is moved in place by the topic's next merge, while rounds may still train from this version.
+  if (r.publishAs) models.hold(r.publishAs, m.dbn);
   const state = r.topic ? topics.hold(r.topic, { dbn: m.dbn, momentum: m.momentum }) : '';
   return { snapshot, sizes: m.dbn.sizes, momentum: r.answerMomentum ? floatsToBytes(m.momentum) : Buffer.alloc(0), state };
 }
