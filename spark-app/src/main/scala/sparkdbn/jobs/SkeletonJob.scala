@@ -9,7 +9,7 @@ import org.apache.spark.sql.types._
 
 import sparkdbn.io.{ArrowEncoder, Inputs}
 import sparkdbn.proto.{ArrowChunk, IngestSummary}
-import sparkdbn.sidecar.{Sidecar, SidecarManager}
+import sparkdbn.sidecar.{Sidecar, SidecarManager, TaskLabel}
 
 /**
  * The walking skeleton: every partition streams its numeric columns to its
@@ -63,7 +63,7 @@ object SkeletonJob {
   /** Streams the chunks with gRPC flow control and waits for the summary. */
   def ingest(sidecar: Sidecar, chunks: Iterator[Array[Byte]], label: String): IngestSummary = {
     val ctx = Option(TaskContext.get())
-    val task = ctx.fold(label)(c => s"$label (stage ${c.stageId()} attempt ${c.attemptNumber()})")
+    val task = ctx.fold(label)(TaskLabel(_))
     try {
       sidecar.clientStream[ArrowChunk, IngestSummary](sidecar.asyncStub.ingestArrow(_),
         chunks.map(bytes => ArrowChunk.newBuilder().setIpcStream(UnsafeByteOperations.unsafeWrap(bytes)).setTask(task).build()))

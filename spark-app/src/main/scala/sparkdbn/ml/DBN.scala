@@ -2,6 +2,8 @@ package sparkdbn.ml
 
 import java.util.UUID
 
+import scala.util.control.NonFatal
+
 import org.apache.spark.ml.Estimator
 import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.util.{DefaultParamsReadable, DefaultParamsWritable, Identifiable}
@@ -77,19 +79,27 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
   override def fit(dataset: Dataset[_]): DBNModel =
     train(dataset, s"run-${UUID.randomUUID().toString.take(8)}", TrainProgress.lines(m => logger.info(m)))
 
-  /** `fit` with a run id (names sessions, checkpoints and table rows) and a sink for the progress lines. */
-  def train(dataset: Dataset[_], runId: String, progress: String => Unit): DBNModel = train(dataset, runId, TrainProgress.lines(progress))
+  /**
+   * `fit` with a run id (names sessions, checkpoints and table rows) and a sink for the progress lines:
+   * the project's jobs' entry (the `train` command); a user's is `fit`.
+   */
+  private[sparkdbn] def train(dataset: Dataset[_], runId: String, progress: String => Unit): DBNModel =
+    train(dataset, runId, TrainProgress.lines(progress))
 
   /** `fit` with a run id and a progress display. */
-  def train(dataset: Dataset[_], runId: String, progress: TrainProgress): DBNModel = {
+  private[sparkdbn] def train(dataset: Dataset[_], runId: String, progress: TrainProgress): DBNModel = {
     transformSchema(dataset.schema, logging = true)
     sparkdbn.sidecar.SidecarConf.fromSparkConf(dataset.sparkSession.sparkContext.getConf)
     val df = dataset.toDF()
     val n = TrainingData.inputWidth(df, featureSource)
     // The driver's sidecar (new layers, merges) starts while Spark prepares the data: 0.65 s off the
-    // first layer in scripts/bench train. A failure here is not lost: the first driver call starts
-    // it again and raises.
-    scala.concurrent.Future(sparkdbn.sidecar.SidecarManager.get().describe())(scala.concurrent.ExecutionContext.global)
+    // first layer in scripts/bench train. On a thread of its own, named in a thread dump, not on the
+    // global pool a user's code shares. A failure here is not lost: the first driver call starts it
+    // again and raises.
+    val warm = new Thread(() => try sparkdbn.sidecar.SidecarManager.get().describe() catch { case NonFatal(_) => () },
+      "spark-dbn: starting the driver's sidecar")
+    warm.setDaemon(true)
+    warm.start()
     val data = TrainingData.prepare(df, featureSource, n, $(labelCol), $(numPartitions), bernoulli = $(visibleUnits) == "bernoulli",
       idCol = $(idCol))
     try {

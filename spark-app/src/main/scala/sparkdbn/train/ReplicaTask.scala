@@ -10,7 +10,7 @@ import org.apache.spark.{SparkEnv, TaskContext}
 
 import sparkdbn.io.FeatureArrow
 import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, CacheStart, TrainRequest, TrainResponse}
-import sparkdbn.sidecar.{Alignment, Sidecar, SidecarException, SidecarManager}
+import sparkdbn.sidecar.{Alignment, Sidecar, SidecarException, SidecarManager, TaskLabel}
 
 /** What the driver asks of one partition's replica in one round. */
 final case class RoundSpec(
@@ -71,7 +71,7 @@ object ReplicaTask {
     val t0 = System.nanoTime()
     val ctx = TaskContext.get()
     val p = ctx.partitionId()
-    val task = s"stage ${ctx.stageId()} partition $p attempt ${ctx.attemptNumber()}"
+    val task = TaskLabel(ctx)
     val sidecar = SidecarManager.get()
     val req = TrainRequest.newBuilder().setSession(spec.session(p)).setModelVersion(version).setLayer(spec.layer)
       .setConfigJson(spec.configJson).setBatches(batches).setEpoch(epoch).setInputSums(spec.inputSums)
