@@ -10,7 +10,6 @@ import org.apache.spark.sql.types._
 import org.apache.spark.storage.StorageLevel
 
 import sparkdbn.io.{FeatureSource, InputLocation, InputRowException, RowKey}
-import sparkdbn.sidecar.TaskLabel
 
 /** A block of a partition's rows: values (rows, n) row-major, labels or null. */
 final case class Chunk(values: Array[Float], labels: Array[Int], rows: Int)
@@ -126,7 +125,8 @@ object TrainingData {
     // (input partition << 40 | row) -> (values, label): a compact copy of each row.
     val keyed: RDD[(Long, (Array[Float], Int))] = df.queryExecution.toRdd.mapPartitionsWithIndex { (pid, rows: Iterator[InternalRow]) =>
       val ctx = TaskContext.get()
-      val where = TaskLabel(ctx)
+      // A row's place (the stage and partition that read it), not a task's label: any attempt reads the same row.
+      val where = s"stage ${ctx.stageId()} partition $pid"
       var r = 0L
       rows.map { row =>
         val v = new Array[Float](n)
