@@ -2,11 +2,15 @@
 // Protocol with the parent: one line `SPARK_DBN_SIDECAR_LISTENING port=<n> pid=<p>`
 // on stdout once serving; diagnostics go to stderr; the process exits when its
 // stdin closes or its parent disappears, so it never outlives the executor.
+import { loadKernels } from '../math/native.js';
 import { sidecarConfigFromEnv } from './config.js';
 import { startSidecar, type RunningSidecar } from './server.js';
 
 async function main(): Promise<void> {
   const config = sidecarConfigFromEnv();
+  // On this thread, before any training worker: the BLAS library reads its settings from the process's
+  // environment as it loads (native.ts, chooseBlasCore).
+  loadKernels();
   const parentPid = process.ppid;
   let running: RunningSidecar | undefined;
   let exiting = false;
