@@ -11,7 +11,8 @@
 //     100 ("split" "mod" or "random" only); out: a path to save the model at (for `bench/train-engine.js evaluate`)
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  columnMeans, DBN, decodeSnapshot, downsample, encodeSnapshot, finishTopic, loadFullMnist, type Matrix, type MergeRule, RBM
+  columnMeans, DBN, decodeSnapshot, downsample, encodeSnapshot, finishTopic, layerSeed, loadFullMnist, type Matrix, type MergeRule, RBM,
+  replicaSeed, trainConfig
 } from 'spark-dbn';
 import { mergeUpdates } from '../ts/service/merge.js';
 import { TrainingPool } from '../ts/service/training.js';
@@ -66,8 +67,8 @@ const shards = split();
 const P = shards.length;
 const pool = new TrainingPool({ workers: 2, threadsPerWorker: 1, cacheBytes: 1 << 30 });
 for (let p = 0; p < P; p++) await pool.cache(`replay/${p}`, [shards[p].data], V, null);
-// The JVM's initial layer (InitLayer: seed * 31) and its per-partition replica seeds (DistributedTrainer.configJson).
-let dbn = new DBN([RBM.create({ nVisible: V, nHidden: HIDDEN, visible: 'bernoulli' }, { seed: seed * 31, means: columnMeans(train) })]);
+// A run's initial layer (InitLayer: the engine's layerSeed) and its per-partition replica seeds (the engine's replicaSeed).
+let dbn = new DBN([RBM.create({ nVisible: V, nHidden: HIDDEN, visible: 'bernoulli' }, { seed: layerSeed(seed, 0), means: columnMeans(train) })]);
 // As the JVM counts (DistributedTrainer.trainTopic): every replica trains the mean partition's batches an
 // epoch; "own" counts each partition's own ceil(rows / batch), as the JVM did before session 9.
 const common = Math.ceil(shards.reduce((a, m) => a + m.rows, 0) / (shards.length * BATCH));
@@ -81,9 +82,9 @@ while (done.some((d, p) => d < total[p])) {
   const outs = await Promise.all(shards.map((_, p) => {
     const n = Math.min(s.H, total[p] - done[p]);
     if (n <= 0) return null;
-    const configJson = JSON.stringify({ batchSize: BATCH, learningRate: 0.05, momentum: [[0, 0.5], [5, 0.9]], weightDecay: 2e-4,
-      seed: (seed * 1000003 + 2 * 7919 + p * 104729) % 9007199254740991 });
-    const job = { session: `replay/${p}`, modelVersion: 'v', layer: 0, configJson, batches: n, epoch: Math.floor(done[p] / perEpoch[p]),
+    const config = trainConfig({ batchSize: BATCH, learningRate: 0.05, momentum: [[0, 0.5], [5, 0.9]], weightDecay: 2e-4,
+      seed: replicaSeed(seed, 0, p) });
+    const job = { session: `replay/${p}`, modelVersion: 'v', topic: { kind: 'pretrain' as const, layer: 0, config }, batches: n, epoch: Math.floor(done[p] / perEpoch[p]),
       inputSums: false, independent: false, resetMomentum: false, task: `replay ${p}` };
     done[p] += n;
     return pool.train(job, plain);

@@ -18,6 +18,9 @@ export { type Matrix, matrix, validateData } from './rbm/data.js';
 // Errors: every failure of the engine is an EngineError naming the field, row or column.
 export { EngineError, ConfigError, DataError, SnapshotError } from './rbm/errors.js';
 
+// The options' defaults and ranges, as proto/engine.proto gives them.
+export { type OptionSpec, type SpecMessage, optionSpecs, optionDefault, checkOption, rangeText } from './rbm/options.js';
+
 // Schedules: piecewise-constant values by epoch, e.g. momentum [[0, 0.5], [5, 0.9]].
 export { type Schedule, scheduleAt, validateSchedule } from './rbm/schedule.js';
 
@@ -30,7 +33,7 @@ export {
 // A stack of RBMs with an optional soft-max layer, greedy pre-training and back-propagation.
 export {
   type SoftmaxLayer, type FineTuneConfig, type FineTuneStats, type InputScaling, type PlainDBN,
-  DBN, BackpropTrainer, defaultFineTuneConfig, fineTuneConfig, checkInputScaling, argmaxRows, softmaxRows,
+  DBN, BackpropTrainer, defaultFineTuneConfig, fineTuneConfig, layerSeed, checkInputScaling, argmaxRows, softmaxRows,
 } from './rbm/dbn.js';
 
 // Evaluation: exact and annealed (AIS) partition functions, log-likelihood, pseudo-likelihood.
@@ -42,7 +45,7 @@ export {
 // Data-parallel training: block momentum (BMUF), summing and averaging replicas' updates.
 export {
   type MergeRule, type BlockSettings, type ReplicaDelta, blockRule, mergeWeights, mergeBlock, blockCentre,
-  type InitLayerArgs, initLayer, trainedPart, adoptPublished, replicaDelta, type BlockUpdate, mergeInto, finishTopic,
+  replicaSeed, type InitLayerArgs, initLayer, trainedPart, adoptPublished, replicaDelta, type BlockUpdate, mergeInto, finishTopic,
 } from './rbm/distributed.js';
 export { paramCount, flatten, unflattenInto, difference, applyUpdate, weightedAverage } from './rbm/params.js';
 

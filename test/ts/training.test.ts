@@ -1,12 +1,13 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { columnMeans, DBN, decodeSnapshot, encodeSnapshot, flatten, initLayer, type Matrix, RBM, weightedAverage } from 'spark-dbn';
+import { columnMeans, DBN, decodeSnapshot, encodeSnapshot, fineTuneConfig, flatten, initLayer, type Matrix, RBM, trainConfig, weightedAverage } from 'spark-dbn';
 import { encodeTrainingBatch } from '../../ts/io/features.js';
 import { decodeUpdate, encodeUpdate } from '../../ts/io/update.js';
 import { PayloadError } from '../../ts/io/errors.js';
 import { newRngState, fillUniform } from '../../ts/math/rng.js';
 import { mergeUpdates } from '../../ts/service/merge.js';
 import { ReplicaStore, type TrainJob } from '../../ts/service/replica.js';
+import type { ReplicaTopic } from '../../ts/service/options.js';
 import { TrainingPool } from '../../ts/service/training.js';
 import { SidecarError } from '../../ts/service/errors.js';
 import {
@@ -37,8 +38,11 @@ function prototypes(rows: number, cols: number, seed: number, classes = 4): { x:
 
 const CFG = { batchSize: 20, learningRate: 0.1, momentum: 0.5, weightDecay: 0, seed: 5, monitorRows: 100 };
 
+/** Pre-training layer `layer` with config `c` (checked as the Train handler checks it), as a TrainJob's topic. */
+const pre = (c: object, layer = 0): ReplicaTopic => ({ kind: 'pretrain', layer, config: trainConfig(c) });
+
 function job(over: Partial<TrainJob>): TrainJob {
-  return { session: 's', modelVersion: 'v', layer: 0, configJson: JSON.stringify(CFG), batches: 10, epoch: 0,
+  return { session: 's', modelVersion: 'v', topic: pre(CFG), batches: 10, epoch: 0,
     inputSums: false, independent: false, resetMomentum: false, task: 'test task', ...over };
 }
 
@@ -104,7 +108,7 @@ describe('distributed training pieces (engine side)', function () {
     // 1 and 3 batches of 20 rows: weights 0.25 and 0.75.
     for (let p = 0; p < 2; p++) {
       outs.push(await store.train(job({ session: `p${p}`, modelVersion: 'v0', batches: [1, 3][p],
-        configJson: JSON.stringify({ ...CFG, seed: 10 + p }) }), (await decodeSnapshot(snap)).toPlain()));
+        topic: pre({ ...CFG, seed: 10 + p }) }), (await decodeSnapshot(snap)).toPlain()));
     }
     const replicas = outs.map((o) => {
       const d = decodeUpdate(o.update).delta;
@@ -128,13 +132,13 @@ describe('distributed training pieces (engine side)', function () {
     const base = initLayer({ base: null, sizes: [16, 6], layer: 0, visible: 'bernoulli', inputMeans: Array.from(columnMeans(x)),
       classes: 0, seed: 1 });
     const snap = await encodeSnapshot(base);
-    const cfg = JSON.stringify({ ...CFG, momentum: 0.9 });
+    const cfg = pre({ ...CFG, momentum: 0.9 });
     const deltaOf = async (reset: boolean) => {
       const store = new ReplicaStore();
       store.setData('p', x, null);
       // Round 1 builds up momentum; round 2 (same version) adopts the base again and runs one batch.
-      await store.train(job({ session: 'p', modelVersion: 'v0', batches: 3, configJson: cfg }), (await decodeSnapshot(snap)).toPlain());
-      const out = await store.train(job({ session: 'p', modelVersion: 'v0', batches: 1, configJson: cfg, resetMomentum: reset }), (await decodeSnapshot(snap)).toPlain());
+      await store.train(job({ session: 'p', modelVersion: 'v0', batches: 3, topic: cfg }), (await decodeSnapshot(snap)).toPlain());
+      const out = await store.train(job({ session: 'p', modelVersion: 'v0', batches: 1, topic: cfg, resetMomentum: reset }), (await decodeSnapshot(snap)).toPlain());
       return decodeUpdate(out.update).delta;
     };
     const reset = await deltaOf(true);
@@ -162,7 +166,7 @@ describe('distributed training pieces (engine side)', function () {
     dbn = initLayer({ base: dbn, sizes: [20, 10, 6], layer: 1, visible: 'bernoulli', inputMeans: Array.from(columnMeans(h1)),
       classes: 0, seed: 1 });
     const snap = await encodeSnapshot(dbn);
-    const out = await store.train(job({ session: 'p', layer: 1, batches: 0, inputSums: true }), (await decodeSnapshot(snap)).toPlain());
+    const out = await store.train(job({ session: 'p', topic: pre(CFG, 1), batches: 0, inputSums: true }), (await decodeSnapshot(snap)).toPlain());
     const sums = columnMeans(h1).map((m) => m * 100);
     out.inputSums.forEach((s, j) => expect(s).to.be.closeTo(sums[j], 1e-3));
     expect(out.update.length).to.equal(0);
@@ -170,10 +174,10 @@ describe('distributed training pieces (engine side)', function () {
     dbn.initOutput(4, 1);
     const ft = dbn.clone().toPlain();
     let err: unknown;
-    await store.train(job({ session: 'p', layer: -1, modelVersion: 'ft', configJson: '{"batchSize":10}' }), ft).catch((e) => (err = e));
+    await store.train(job({ session: 'p', topic: { kind: 'fineTune', config: fineTuneConfig({ batchSize: 10 }) }, modelVersion: 'ft' }), ft).catch((e) => (err = e));
     expect(String(err)).to.match(/test task: fine-tuning needs labels/);
     store.setData('q', x, labels);
-    const u = decodeUpdate((await store.train(job({ session: 'q', layer: -1, modelVersion: 'ft', configJson: '{"batchSize":10}' }), ft)).update);
+    const u = decodeUpdate((await store.train(job({ session: 'q', topic: { kind: 'fineTune', config: fineTuneConfig({ batchSize: 10 }) }, modelVersion: 'ft' }), ft)).update);
     expect(u.layer).to.equal(-1);
     expect(u.delta.length).to.equal(flatten(dbn).length);
     expect(u.accuracy).to.be.within(0, 1);
@@ -184,13 +188,13 @@ describe('distributed training pieces (engine side)', function () {
     // The held-out rows differ from the others: were they trained on, the update would differ.
     x.data.fill(1, 80 * 12);
     const model = new DBN([RBM.create({ nVisible: 12, nHidden: 6, visible: 'bernoulli' }, { seed: 4, data: x })]);
-    const cfg = JSON.stringify({ ...CFG, batchSize: 10, seed: 3 });
+    const cfg = pre({ ...CFG, batchSize: 10, seed: 3 });
     const held = new ReplicaStore();
     held.setData('p', x, null, 20);
-    const u = decodeUpdate((await held.train(job({ session: 'p', batches: 12, configJson: cfg }), model.toPlain())).update);
+    const u = decodeUpdate((await held.train(job({ session: 'p', batches: 12, topic: cfg }), model.toPlain())).update);
     const plain = new ReplicaStore();
     plain.setData('p', { data: x.data.slice(0, 80 * 12), rows: 80, cols: 12 }, null);
-    const v = decodeUpdate((await plain.train(job({ session: 'p', batches: 12, configJson: cfg }), model.toPlain())).update);
+    const v = decodeUpdate((await plain.train(job({ session: 'p', batches: 12, topic: cfg }), model.toPlain())).update);
     expect(Buffer.from(u.delta.buffer).equals(Buffer.from(v.delta.buffer))).to.equal(true);
     expect(v.heldOutFreeEnergy).to.be.NaN;
     // Naive reference, in double: F(v) = -b.v - sum_j log(1 + exp(c_j + sum_i v_i W_ij)) under the trained replica.
@@ -238,7 +242,7 @@ describe('training pool (worker threads)', function () {
       await pool.cache('a', [x.data], x.cols, null);
       await pool.cache('b', [x.data.slice().reverse()], x.cols, null);
       const plain = (await decodeSnapshot(snap)).toPlain();
-      const go = (s: string) => pool.train(job({ session: s, batches: 40, configJson: JSON.stringify({ ...CFG, seed: s === 'a' ? 1 : 2 }) }), plain);
+      const go = (s: string) => pool.train(job({ session: s, batches: 40, topic: pre({ ...CFG, seed: s === 'a' ? 1 : 2 }) }), plain);
       const outs = parallel ? await Promise.all([go('a'), go('b')]) : [await go('a'), await go('b')];
       await pool.close();
       return outs.map((o) => Buffer.from(decodeUpdate(o.update).delta.buffer).toString('hex'));
@@ -337,11 +341,11 @@ describe('training over gRPC (real sidecar process)', function () {
     const client = sc.client();
     const { x, labels } = prototypes(2000, 784, 9, 10);
     const init = await unary<object, { snapshot: Buffer; sizes: number[] }>(client, 'initLayer', {
-      base: Buffer.alloc(0), sizes: [784, 500], layer: 0, visible: 'bernoulli', inputMeans: Array.from(columnMeans(x)),
-      inputStddevs: [], classes: 0, seed: 4, trainingConfig: '{}' });
+      base: Buffer.alloc(0), sizes: [784, 500], rbmLayer: 0, visible: 'bernoulli', inputMeans: Array.from(columnMeans(x)),
+      inputStddevs: [], seed: 4, trainingConfig: '{}' });
     expect(init.sizes).to.deep.equal([784, 500]);
     await unary(client, 'putModel', { version: 'v0', snapshot: init.snapshot });
-    const req = { session: 'run/0', modelVersion: 'v0', layer: 0, configJson: JSON.stringify({ batchSize: 100 }), batches: 300,
+    const req = { session: 'run/0', modelVersion: 'v0', pretrain: { layer: 0, config: { batchSize: 100 } }, runSeed: 1, partition: 0, batches: 300,
       epoch: 0, inputSums: false, independent: false, task: 'stage 2 partition 0' };
     const missing = await unary(client, 'train', req).catch((e: grpc.ServiceError) => e);
     expect((missing as grpc.ServiceError).code).to.equal(grpc.status.NOT_FOUND);
@@ -375,7 +379,7 @@ describe('training over gRPC (real sidecar process)', function () {
     const rule = { rule: MergeRule.MERGE_RULE_BMUF, replicas: 2, async: false, inFlight: 0 };
     const merged = await unary<object, { snapshot: Buffer; momentum: Buffer }>(client, 'merge', {
       base: init.snapshot, updates: [{ update: r.update, held: '', staleness: 0 }], epochs: 1, trainingConfig: '{}', rule,
-      momentum: Buffer.alloc(0), finish: false, layer: 0, answerMomentum: true });
+      momentum: Buffer.alloc(0), answerMomentum: true });
     const before = flatten((await decodeSnapshot(init.snapshot)).layers[0]);
     const after = flatten((await decodeSnapshot(merged.snapshot)).layers[0]);
     const momentum = bytesToFloats(merged.momentum);
@@ -384,11 +388,11 @@ describe('training over gRPC (real sidecar process)', function () {
       expect(momentum[i]).to.be.closeTo(u.delta[i], 1e-7);
     }
     const centre = await unary<object, { snapshot: Buffer; momentum: Buffer }>(client, 'merge', {
-      base: merged.snapshot, updates: [], epochs: 0, trainingConfig: '{}', rule, momentum: merged.momentum, finish: true, layer: 0 });
+      base: merged.snapshot, updates: [], epochs: 0, trainingConfig: '{}', rule, momentum: merged.momentum, finish: { layer: 0 } });
     const final = flatten((await decodeSnapshot(centre.snapshot)).layers[0]);
     for (const i of [0, 1000, before.length - 1]) expect(final[i]).to.be.closeTo(before[i] + u.delta[i], 1e-6);
     const bad = await unary<object, object>(client, 'merge', { base: init.snapshot, updates: [{ update: r.update, held: '', staleness: 0 }],
-      epochs: 0, trainingConfig: '{}', rule: { ...rule, blockMomentum: 1.5 }, momentum: Buffer.alloc(0), finish: false, layer: 0 })
+      epochs: 0, trainingConfig: '{}', rule: { ...rule, blockMomentum: 1.5 }, momentum: Buffer.alloc(0) })
       .then(() => null, (e: grpc.ServiceError) => e);
     expect(bad?.code).to.equal(grpc.status.INVALID_ARGUMENT);
     expect(bad?.details).to.match(/blockMomentum: must be in \[0, 1\), got 1.5/);
@@ -398,7 +402,7 @@ describe('training over gRPC (real sidecar process)', function () {
     // already used, is FAILED_PRECONDITION (the caller then sends the base).
     type Kept = { snapshot: Buffer; momentum: Buffer; state: string };
     const merge = (m: object) => unary<object, Kept>(client, 'merge', { updates: [{ update: r.update, held: '', staleness: 0 }], epochs: 1,
-      trainingConfig: '{}', rule, finish: false, layer: 0, base: Buffer.alloc(0), momentum: Buffer.alloc(0), topic: '', baseState: '',
+      trainingConfig: '{}', rule, base: Buffer.alloc(0), momentum: Buffer.alloc(0), topic: '', baseState: '',
       answerMomentum: true, publishAs: '', ...m });
     // Unasked, no momentum crosses; the kept state holds it all the same: merging from it equals merging from the bytes.
     const quiet = await merge({ base: init.snapshot, topic: 'layer0', answerMomentum: false });
@@ -417,7 +421,7 @@ describe('training over gRPC (real sidecar process)', function () {
     // Two fresh replicas (sessions of the same rows and seed), one from each.
     await cacheData(client, 'held/0', x, labels);
     await cacheData(client, 'sent/0', x, labels);
-    const round = { ...req, batches: 2, configJson: JSON.stringify({ batchSize: 100, seed: 3 }) };
+    const round = { ...req, batches: 2, runSeed: 3 };
     const fromHeld = decodeUpdate((await unary<object, TrainResponse>(client, 'train', { ...round, session: 'held/0', modelVersion: 'held@1' })).update);
     await unary(client, 'putModel', { version: 'sent@1', snapshot: held.snapshot });
     const fromSent = decodeUpdate((await unary<object, TrainResponse>(client, 'train', { ...round, session: 'sent/0', modelVersion: 'sent@1' })).update);
@@ -473,6 +477,11 @@ describe('training over gRPC (real sidecar process)', function () {
       .then(() => null, (e: grpc.ServiceError) => e);
     expect(late?.code).to.equal(grpc.status.FAILED_PRECONDITION);
     expect(late?.details).to.match(/waited 200 ms/);
+    // A bad option is refused at once, before any wait for the model (the 20 s wait would time the test out).
+    const badOption = await unary(client, 'train', { ...round, pretrain: { layer: 0, config: { batchSize: 0 } }, session: 'after/0',
+      modelVersion: 'never@2', awaitModelMs: 60000 }).then(() => null, (e: grpc.ServiceError) => e);
+    expect(badOption?.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(badOption?.details).to.match(/batchSize: must be an integer in \[1, 1048576\], got 0/);
     expect(Date.now() - lateStart).to.be.at.least(150);
     expect(first.state).to.not.equal('');
     const sent = await merge({ base: first.snapshot, momentum: first.momentum });
@@ -487,8 +496,8 @@ describe('training over gRPC (real sidecar process)', function () {
     }
     // Finishing from the kept state equals finishing from the bytes.
     const again = await merge({ base: first.snapshot, momentum: first.momentum, topic: 'layer0' });
-    const finishKept = await merge({ updates: [], finish: true, topic: 'layer0', baseState: again.state });
-    const finishSent = await merge({ updates: [], finish: true, base: again.snapshot, momentum: again.momentum });
+    const finishKept = await merge({ updates: [], finish: { layer: 0 }, topic: 'layer0', baseState: again.state });
+    const finishSent = await merge({ updates: [], finish: { layer: 0 }, base: again.snapshot, momentum: again.momentum });
     expect(Buffer.compare(finishKept.snapshot, finishSent.snapshot)).to.equal(0);
   });
 

@@ -3,7 +3,8 @@ import { fillNormal, newRngState } from '../math/rng.js';
 import { type Matrix, shuffleOrder, validateData } from './data.js';
 import { ConfigError, DataError } from './errors.js';
 import { RBM, type EpochStats, type RBMTrainConfig, type VisibleUnits } from './rbm.js';
-import { type Schedule, scheduleAt, validateSchedule } from './schedule.js';
+import { defaultsOf, withDefaults } from './options.js';
+import { type Schedule, scheduleAt } from './schedule.js';
 
 /** The soft-max output layer added by fine-tuning: W (nIn, nClasses), bias (nClasses). */
 export interface SoftmaxLayer {
@@ -29,28 +30,17 @@ export interface FineTuneConfig {
   seed: number;
 }
 
-export const defaultFineTuneConfig: FineTuneConfig = {
-  epochs: 10,
-  batchSize: 100,
-  learningRate: 0.1,
-  momentum: [[0, 0.5], [5, 0.9]],
-  weightDecay: 1e-5,
-  seed: 1,
-};
+/** The seed of layer l's initial weights in a stack seeded with `seed` (DBN.create and the distributed initLayer alike). */
+export function layerSeed(seed: number, layer: number): number {
+  return seed * 31 + layer;
+}
 
+/** Every option at its default (proto/engine.proto's FineTuneConfig owns the defaults and ranges). */
+export const defaultFineTuneConfig: FineTuneConfig = Object.freeze(defaultsOf<FineTuneConfig>('FineTuneConfig'));
+
+/** Fills defaults and checks every field against its range; throws ConfigError naming the first bad one. */
 export function fineTuneConfig(c: Partial<FineTuneConfig> = {}): FineTuneConfig {
-  const unknown = Object.keys(c).filter((k) => !(k in defaultFineTuneConfig));
-  if (unknown.length > 0) throw new ConfigError(unknown[0], 'is not a fine-tuning option');
-  const r = { ...defaultFineTuneConfig, ...c };
-  if (!Number.isInteger(r.epochs) || r.epochs < 0) throw new ConfigError('epochs', `must be an integer >= 0, got ${r.epochs}`);
-  if (!Number.isInteger(r.batchSize) || r.batchSize < 1) throw new ConfigError('batchSize', `must be an integer >= 1, got ${r.batchSize}`);
-  validateSchedule('learningRate', r.learningRate, 0, 10);
-  validateSchedule('momentum', r.momentum, 0, 0.999);
-  if (!Number.isFinite(r.weightDecay) || r.weightDecay < 0 || r.weightDecay > 1) {
-    throw new ConfigError('weightDecay', `must be in [0, 1], got ${r.weightDecay}`);
-  }
-  if (!Number.isSafeInteger(r.seed)) throw new ConfigError('seed', `must be a safe integer, got ${r.seed}`);
-  return r;
+  return withDefaults<FineTuneConfig>('FineTuneConfig', c, 'a fine-tuning option');
 }
 
 export interface FineTuneStats {
@@ -177,7 +167,7 @@ export class DBN {
     for (let l = 0; l + 1 < sizes.length; l++) {
       layers.push(RBM.create(
         { nVisible: sizes[l], nHidden: sizes[l + 1], visible: l === 0 ? opts.visible ?? 'bernoulli' : 'bernoulli' },
-        { seed: opts.seed * 31 + l, data: l === 0 ? opts.data : undefined, kernels: opts.kernels },
+        { seed: layerSeed(opts.seed, l), data: l === 0 ? opts.data : undefined, kernels: opts.kernels },
       ));
     }
     return new DBN(layers);

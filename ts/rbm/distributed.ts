@@ -1,6 +1,7 @@
 import { loadKernels } from '../math/native.js';
-import { DBN } from './dbn.js';
+import { DBN, layerSeed } from './dbn.js';
 import { ConfigError } from './errors.js';
+import { checkOption, optionDefault, optionSpecs } from './options.js';
 import { difference, flatten, paramArrays, paramCount, unflattenInto } from './params.js';
 import { RBM, type VisibleUnits } from './rbm.js';
 
@@ -73,9 +74,11 @@ export function blockRule(s: BlockSettings): { rule: MergeRule; P: number; sync:
     return { rule: s.rule, P: s.replicas, sync, eta: 0, zeta: 1 };
   }
   const eta = s.blockMomentum ?? (sync ? 1 - 1 / s.replicas : (1 - 1 / s.replicas) ** Math.max(1, C - 1));
-  const zeta = s.blockLearningRate ?? 1;
-  if (!(eta >= 0 && eta < 1)) throw new ConfigError('blockMomentum', `must be in [0, 1), got ${eta}`);
-  if (!(zeta > 0 && zeta <= 100)) throw new ConfigError('blockLearningRate', `must be in (0, 100], got ${zeta}`);
+  // Ranges and zeta's default: proto/sidecar.proto's BlockRule (the JVM's params check the same).
+  const spec = optionSpecs('BlockRule');
+  const zeta = s.blockLearningRate ?? (optionDefault(spec.blockLearningRate) as number);
+  checkOption('blockMomentum', spec.blockMomentum, eta);
+  checkOption('blockLearningRate', spec.blockLearningRate, zeta);
   return { rule: 'bmuf', P: s.replicas, sync, eta, zeta };
 }
 
@@ -133,6 +136,23 @@ export function blockCentre(published: Float32Array, momentum: Float32Array, s: 
 // The same maths on models: what a topic trains, how a replica adopts a published version and
 // what it sends back, a merge and a topic's end. The sidecar only decodes, routes and encodes.
 
+const LONG = 64;
+const MAX_SAFE = 9007199254740991n;
+
+/**
+ * The seed of one replica: partition `partition` training `layer` (-1: fine-tuning) in a run seeded with
+ * `runSeed`. Kept distinct per (layer, partition) so replicas sample apart; in 64-bit two's complement
+ * (the arithmetic the JVM used when it owned this rule), reduced to a safe integer.
+ */
+export function replicaSeed(runSeed: number, layer: number, partition: number): number {
+  if (!Number.isSafeInteger(runSeed)) throw new ConfigError('runSeed', `must be a safe integer, got ${runSeed}`);
+  if (!Number.isInteger(layer) || layer < -1) throw new ConfigError('layer', `must be an integer >= -1, got ${layer}`);
+  if (!Number.isInteger(partition) || partition < 0) throw new ConfigError('partition', `must be an integer >= 0, got ${partition}`);
+  const wrap = (x: bigint) => BigInt.asIntN(LONG, x);
+  const s = wrap(wrap(wrap(BigInt(runSeed) * 1000003n) + BigInt(layer + 2) * 7919n) + BigInt(partition) * 104729n);
+  return Number(s % MAX_SAFE);
+}
+
 export interface InitLayerArgs {
   /** The model so far; null for the first layer. */
   base: DBN | null;
@@ -168,7 +188,7 @@ export function initLayer(a: InitLayerArgs): DBN {
   const rbm = RBM.create(
     { nVisible: a.sizes[a.layer], nHidden: a.sizes[a.layer + 1], visible: a.layer === 0 ? a.visible : 'bernoulli' },
     // The same per-layer seed as DBN.create, so a one-process run starts alike. Standardised input has mean 0.
-    { seed: a.seed * 31 + a.layer, means: scaling ? new Float64Array(a.inputMeans.length) : a.inputMeans },
+    { seed: layerSeed(a.seed, a.layer), means: scaling ? new Float64Array(a.inputMeans.length) : a.inputMeans },
   );
   const dbn = new DBN(a.base ? [...a.base.layers.map((l) => l.clone()), rbm] : [rbm]);
   dbn.setInputScaling(scaling ?? a.base?.inputScaling ?? null);

@@ -3,7 +3,8 @@ import { loadKernels } from '../math/native.js';
 import { fillNormal, newRngState } from '../math/rng.js';
 import { type Matrix, shuffleOrder, validateData } from './data.js';
 import { ConfigError } from './errors.js';
-import { type Schedule, scheduleAt, validateSchedule } from './schedule.js';
+import { defaultsOf, withDefaults } from './options.js';
+import { type Schedule, scheduleAt } from './schedule.js';
 
 /** Bernoulli visible units take values in [0, 1]; Gaussian ones are real, with unit variance (standardise the data). */
 export type VisibleUnits = 'bernoulli' | 'gaussian';
@@ -17,7 +18,7 @@ export interface RBMShape {
   visible: VisibleUnits;
 }
 
-/** How one RBM is trained. Every field has a default in `defaultTrainConfig`. */
+/** How one RBM is trained. Every field has a default (`defaultTrainConfig`, from proto/engine.proto). */
 export interface RBMTrainConfig {
   /** Passes over the data. */
   epochs: number;
@@ -58,51 +59,12 @@ export interface RBMTrainConfig {
   monitorRows: number;
 }
 
-export const defaultTrainConfig: RBMTrainConfig = {
-  epochs: 10,
-  batchSize: 100,
-  k: 1,
-  persistent: false,
-  chains: 0,
-  sampleVisible: true,
-  learningRate: 0.05,
-  momentum: [[0, 0.5], [5, 0.9]],
-  weightDecay: 2e-4,
-  sparsityTarget: 0,
-  sparsityCost: 0,
-  sparsityDecay: 0.95,
-  seed: 1,
-  monitorRows: 1000,
-};
+/** Every option at its default (proto/engine.proto's RBMTrainConfig owns the defaults and ranges). */
+export const defaultTrainConfig: RBMTrainConfig = Object.freeze(defaultsOf<RBMTrainConfig>('RBMTrainConfig'));
 
-/** Fills defaults and checks every field; throws ConfigError naming the first bad one. */
+/** Fills defaults and checks every field against its range; throws ConfigError naming the first bad one. */
 export function trainConfig(c: Partial<RBMTrainConfig> = {}): RBMTrainConfig {
-  const unknown = Object.keys(c).filter((k) => !(k in defaultTrainConfig));
-  if (unknown.length > 0) throw new ConfigError(unknown[0], 'is not a training option');
-  const r = { ...defaultTrainConfig, ...c };
-  const int = (f: keyof RBMTrainConfig, min: number) => {
-    const v = r[f] as number;
-    if (!Number.isInteger(v) || v < min) throw new ConfigError(f, `must be an integer >= ${min}, got ${v}`);
-  };
-  const real = (f: keyof RBMTrainConfig, min: number, max: number) => {
-    const v = r[f] as number;
-    if (!Number.isFinite(v) || v < min || v > max) throw new ConfigError(f, `must be in [${min}, ${max}], got ${v}`);
-  };
-  int('epochs', 0);
-  int('batchSize', 1);
-  int('k', 1);
-  int('chains', 0);
-  int('monitorRows', 0);
-  if (typeof r.persistent !== 'boolean') throw new ConfigError('persistent', 'must be true or false');
-  if (typeof r.sampleVisible !== 'boolean') throw new ConfigError('sampleVisible', 'must be true or false');
-  if (!Number.isSafeInteger(r.seed)) throw new ConfigError('seed', `must be a safe integer, got ${r.seed}`);
-  validateSchedule('learningRate', r.learningRate, 0, 10);
-  validateSchedule('momentum', r.momentum, 0, 0.999);
-  real('weightDecay', 0, 1);
-  real('sparsityTarget', 0, 1);
-  real('sparsityCost', 0, 100);
-  real('sparsityDecay', 0, 1);
-  return r;
+  return withDefaults<RBMTrainConfig>('RBMTrainConfig', c, 'a training option');
 }
 
 export interface EpochStats {

@@ -2,18 +2,18 @@ import { status } from '@grpc/grpc-js';
 import { SidecarError, inPartition } from './errors.js';
 import type { RoundFigures } from '../gen/sidecar.js';
 import {
-  adoptPublished, BackpropTrainer, columnMeans, columnSums, DataError, DBN, fineTuneConfig, type Matrix,
-  type PlainDBN, RBM, RBMTrainer, replicaDelta, trainConfig
+  adoptPublished, BackpropTrainer, columnMeans, columnSums, DataError, DBN, type FineTuneConfig, type Matrix,
+  type PlainDBN, RBM, type RBMTrainConfig, RBMTrainer, replicaDelta
 } from 'spark-dbn';
+import type { ReplicaTopic } from './options.js';
 import { encodeUpdate, type ModelUpdate } from '../io/update.js';
 
 /** One round of one replica, as the Train call asks for it. */
 export interface TrainJob {
   session: string;
   modelVersion: string;
-  /** Layer to pre-train, or -1 to fine-tune. */
-  layer: number;
-  configJson: string;
+  /** What the replica trains, with its checked config (ts/service/options.ts). */
+  topic: ReplicaTopic;
   batches: number;
   epoch: number;
   inputSums: boolean;
@@ -44,6 +44,7 @@ export interface TrainOutcome {
 }
 
 interface RbmReplica {
+  /** The config it was made with, as JSON: checked configs have one key order, so equal ones match. */
   config: string;
   rbm: RBM;
   trainer: RBMTrainer;
@@ -170,7 +171,8 @@ export class ReplicaStore {
     if (!session) throw new SidecarError(status.NOT_FOUND, `session ${job.session} is not cached in this sidecar: send CacheData`);
     const base = DBN.fromPlain(model);
     const t0 = performance.now();
-    const out = job.layer >= 0 ? this.pretrain(session, base, job) : this.fineTune(session, base, job);
+    const t = job.topic;
+    const out = t.kind === 'pretrain' ? this.pretrain(session, base, job, t.layer, t.config) : this.fineTune(session, base, job, t.config);
     const u = out.update;
     if (u) u.seconds = (performance.now() - t0) / 1000;
     // NaN is the update's "does not apply"; the typed figures leave such a figure out.
@@ -189,8 +191,8 @@ export class ReplicaStore {
     };
   }
 
-  private pretrain(session: Session, base: DBN, job: TrainJob): { update: ModelUpdate | null; inputSums: number[]; warm: boolean } {
-    const L = job.layer;
+  private pretrain(session: Session, base: DBN, job: TrainJob, L: number, cfg: RBMTrainConfig):
+      { update: ModelUpdate | null; inputSums: number[]; warm: boolean } {
     // Measuring the input of the next layer needs only the layers below it.
     const measureOnly = job.batches === 0 && L === base.layers.length;
     if (L > base.layers.length || (L === base.layers.length && !measureOnly)) {
@@ -200,14 +202,14 @@ export class ReplicaStore {
     const inputSums = job.inputSums ? Array.from(columnSums(input)) : [];
     if (measureOnly) return { update: null, inputSums, warm: false };
     const published = base.layers[L];
-    const cfg = trainConfig(JSON.parse(job.configJson || '{}'));
+    const config = JSON.stringify(cfg);
     let replica = session.state.rbms.get(L);
-    const warm = replica !== undefined && replica.config === job.configJson;
+    const warm = replica !== undefined && replica.config === config;
     if (!replica || !warm) {
       const rbm = job.independent
         ? RBM.create(published.shape, { seed: cfg.seed, means: columnMeans(input) })
         : published.clone();
-      replica = { config: job.configJson, rbm, trainer: new RBMTrainer(rbm, cfg) };
+      replica = { config, rbm, trainer: new RBMTrainer(rbm, cfg) };
       session.state.rbms.set(L, replica);
     } else if (!job.independent) {
       // Adopt the published model; momentum, chains and position carry over.
@@ -239,17 +241,18 @@ export class ReplicaStore {
     };
   }
 
-  private fineTune(session: Session, base: DBN, job: TrainJob): { update: ModelUpdate | null; inputSums: number[]; warm: boolean } {
+  private fineTune(session: Session, base: DBN, job: TrainJob, cfg: FineTuneConfig):
+      { update: ModelUpdate | null; inputSums: number[]; warm: boolean } {
     if (!base.output) throw new DataError(`${job.task}: model version ${job.modelVersion} has no soft-max layer to fine-tune`);
     if (!session.labels) throw new DataError(`${job.task}: fine-tuning needs labels; the session's rows have none`);
     const x = session.input(base, 0, job.task);
-    const cfg = fineTuneConfig(JSON.parse(job.configJson || '{}'));
+    const config = JSON.stringify(cfg);
     let replica = session.state.fineTune;
-    const warm = replica !== null && replica.config === job.configJson;
+    const warm = replica !== null && replica.config === config;
     if (!replica || !warm) {
       base.validateLabels(x, session.labels);
       const dbn = base.clone();
-      replica = { config: job.configJson, dbn, trainer: new BackpropTrainer(dbn, cfg) };
+      replica = { config, dbn, trainer: new BackpropTrainer(dbn, cfg) };
       session.state.fineTune = replica;
     } else if (!job.independent) {
       adoptPublished(replica.dbn, base);

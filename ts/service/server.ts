@@ -34,6 +34,7 @@ import { ModelCache } from './models.js';
 import { HeldUpdates, type TopicState, TopicStates } from './topics.js';
 import { renderReport } from '../report/report.js';
 import { SidecarError } from './errors.js';
+import { partLayer, type ReplicaTopic, replicaTopic } from './options.js';
 import { ArrowIngest } from '../io/arrow.js';
 import { loadKernels, nativeModule } from '../math/native.js';
 import { type SidecarConfig, validateSidecarConfig } from './config.js';
@@ -127,7 +128,7 @@ async function mergeHandler(r: MergeRequest, topics: TopicStates, models: ModelC
     : { bytes: u.update, staleness: u.staleness }));
   if (r.finish) {
     if (r.updates.length > 0) throw new SidecarError(status.INVALID_ARGUMENT, 'Merge: finish takes no updates');
-    const dbn = finishTopic(base, r.layer, settings, momentum);
+    const dbn = finishTopic(base, partLayer(r.finish, 'Merge'), settings, momentum);
     return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0), state: '' };
   }
   const m = mergeUpdates(base, { updates, settings,
@@ -146,6 +147,13 @@ async function mergeHandler(r: MergeRequest, topics: TopicStates, models: ModelC
 function trainHandler(call: grpc.ServerUnaryCall<TrainRequest, TrainResponse>, callback: grpc.sendUnaryData<TrainResponse>,
   models: ModelCache, training: TrainingPool, heldUpdates: HeldUpdates): void {
   const r = call.request;
+  let topic: ReplicaTopic;
+  try {
+    topic = replicaTopic(r); // a bad option is refused before any wait for the model
+  } catch (e) {
+    callback(toStatus(e));
+    return;
+  }
   const cancelled = (stop: () => void) => call.on('cancelled', stop);
   models.whenHeld(r.modelVersion, r.awaitModelMs, cancelled).then((model) => {
     if (!model) {
@@ -153,7 +161,7 @@ function trainHandler(call: grpc.ServerUnaryCall<TrainRequest, TrainResponse>, c
       throw new SidecarError(status.FAILED_PRECONDITION, `model version ${r.modelVersion} is not loaded${waited}: send PutModel`);
     }
     return training.train({
-      session: r.session, modelVersion: r.modelVersion, layer: r.layer, configJson: r.configJson, batches: r.batches,
+      session: r.session, modelVersion: r.modelVersion, topic, batches: r.batches,
       epoch: r.epoch, inputSums: r.inputSums, independent: r.independent, resetMomentum: r.resetMomentum, task: r.task || 'train',
       holdUpdate: r.holdUpdate,
     }, model.toPlain());
@@ -280,8 +288,11 @@ function sidecarHandlers(config: SidecarConfig, startedAt: number, training: Tra
         if (visible !== 'bernoulli' && visible !== 'gaussian') {
           throw new SidecarError(status.INVALID_ARGUMENT, `visible must be 'bernoulli' or 'gaussian', got '${visible}'`);
         }
-        const dbn = initLayer({ base, sizes: r.sizes, layer: r.layer, visible, inputMeans: r.inputMeans, inputStddevs: r.inputStddevs, classes: r.classes,
-          seed: r.seed });
+        if (r.rbmLayer === undefined && r.softmax === undefined) {
+          throw new SidecarError(status.INVALID_ARGUMENT, 'InitLayer: the request adds neither an RBM layer nor the soft-max layer');
+        }
+        const dbn = initLayer({ base, sizes: r.sizes, layer: r.rbmLayer ?? -1, visible, inputMeans: r.inputMeans,
+          inputStddevs: r.inputStddevs, classes: r.softmax?.classes ?? 0, seed: r.seed });
         return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0), state: '' };
       })().then((res) => callback(null, res), (e) => callback(toStatus(e)));
     },

@@ -22,7 +22,7 @@ object TrainJob {
     "momentum" -> "momentum", "weightDecay" -> "weight-decay", "sparsityTarget" -> "sparsity-target",
     "sparsityCost" -> "sparsity-cost", "epochs" -> "epochs", "batchSize" -> "batch-size",
     "fineTuneEpochs" -> "fine-tune-epochs", "fineTuneLearningRate" -> "fine-tune-learning-rate",
-    "fineTuneMomentum" -> "fine-tune-momentum", "mode" -> "mode", "syncEvery" -> "sync-every",
+    "fineTuneMomentum" -> "fine-tune-momentum", "fineTuneWeightDecay" -> "fine-tune-weight-decay", "mode" -> "mode", "syncEvery" -> "sync-every",
     "maxStaleness" -> "max-staleness", "mergeRule" -> "merge-rule", "resetLocalMomentum" -> "reset-local-momentum", "blockMomentum" -> "block-momentum",
     "blockLearningRate" -> "block-learning-rate", "numPartitions" -> "partitions", "seed" -> "seed",
     "checkpointDir" -> "checkpoint-dir", "resume" -> "resume", "replicaInit" -> "replica-init",

@@ -11,6 +11,8 @@ import org.apache.spark.sql.Dataset
 import org.apache.spark.sql.types.StructType
 import org.slf4j.LoggerFactory
 
+import sparkdbn.model.EngineSpec
+import sparkdbn.proto.{FineTuneConfig, RBMTrainConfig, Schedule}
 import sparkdbn.train.{DistributedTrainer, TrainOutcome, TrainProgress, TrainSettings, TrainingData}
 
 /**
@@ -43,6 +45,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
   def setFineTuneEpochs(v: Int): this.type = set(fineTuneEpochs, v)
   def setFineTuneLearningRate(v: String): this.type = set(fineTuneLearningRate, v)
   def setFineTuneMomentum(v: String): this.type = set(fineTuneMomentum, v)
+  def setFineTuneWeightDecay(v: Double): this.type = set(fineTuneWeightDecay, v)
   def setMode(v: String): this.type = set(mode, v)
   def setSyncEvery(v: Int): this.type = set(syncEvery, v)
   def setMaxStaleness(v: Int): this.type = set(maxStaleness, v)
@@ -122,24 +125,31 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
     } finally data.unpersist()
   }
 
-  private def schedule(p: org.apache.spark.ml.param.Param[String], lo: Double, hi: Double): String =
-    DBNParams.parseSchedule($(p), lo, hi).fold(e => throw new IllegalArgumentException(s"${p.name}: $e"), identity)
+  private def schedule(p: org.apache.spark.ml.param.Param[String], o: EngineSpec.Option): Schedule =
+    EngineSpec.parseSchedule($(p), o).fold(e => throw new IllegalArgumentException(s"${p.name}: $e"), identity)
 
+  /**
+   * The one place where this estimator's params become the engine's options (typed, proto/engine.proto).
+   * Every option is set explicitly, at the param's value or its default (which came from the same spec).
+   */
   private[ml] def settings(runId: String): TrainSettings = {
-    val rbm = Map(
-      "batchSize" -> $(batchSize).toString,
-      "k" -> $(k).toString,
-      "persistent" -> $(persistent).toString,
-      "learningRate" -> schedule(learningRate, 0, 10),
-      "momentum" -> schedule(momentum, 0, 0.999),
-      "weightDecay" -> $(weightDecay).toString,
-      "sparsityTarget" -> $(sparsityTarget).toString,
-      "sparsityCost" -> $(sparsityCost).toString,
-      "monitorRows" -> $(monitorRows).toString)
-    val ft = Map(
-      "batchSize" -> $(batchSize).toString,
-      "learningRate" -> schedule(fineTuneLearningRate, 0, 10),
-      "momentum" -> schedule(fineTuneMomentum, 0, 0.999))
+    val rbm = RBMTrainConfig.newBuilder()
+      .setBatchSize($(batchSize))
+      .setK($(k))
+      .setPersistent($(persistent))
+      .setLearningRate(schedule(learningRate, EngineSpec.rbm("learning_rate")))
+      .setMomentum(schedule(momentum, EngineSpec.rbm("momentum")))
+      .setWeightDecay($(weightDecay))
+      .setSparsityTarget($(sparsityTarget))
+      .setSparsityCost($(sparsityCost))
+      .setMonitorRows($(monitorRows))
+      .build()
+    val ft = FineTuneConfig.newBuilder()
+      .setBatchSize($(batchSize))
+      .setLearningRate(schedule(fineTuneLearningRate, EngineSpec.fineTune("learning_rate")))
+      .setMomentum(schedule(fineTuneMomentum, EngineSpec.fineTune("momentum")))
+
+      .build()
     val record = params.filter(isDefined).map(p => s"\"${p.name}\":${p.asInstanceOf[org.apache.spark.ml.param.Param[Any]].jsonEncode($(p))}")
       .mkString("{", ",", s",\"runId\":\"$runId\"}")
     TrainSettings(runId, $(layers).toSeq, $(visibleUnits), rbm, ft, $(epochs), $(fineTuneEpochs), $(batchSize), $(mode),

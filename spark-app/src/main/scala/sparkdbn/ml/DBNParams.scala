@@ -4,6 +4,9 @@ import org.apache.spark.ml.param._
 import org.apache.spark.ml.linalg.SQLDataTypes
 import org.apache.spark.sql.types._
 
+import sparkdbn.model.EngineSpec
+import sparkdbn.model.EngineSpec.{block, fineTune, parseSchedule, rbm}
+
 /**
  * The parameters shared by the DBN estimator and DBNModel (Spark ML style:
  * typed, documented, validated, defaults in one setDefault).
@@ -55,44 +58,53 @@ trait DBNParams extends Params {
     "units of the first layer's input: 'bernoulli' (values in [0, 1]) or 'gaussian' (standardised real values)",
     ParamValidators.inArray(Array("bernoulli", "gaussian")))
 
-  final val k: IntParam = new IntParam(this, "k", "Gibbs steps per update (CD-k, or PCD-k when persistent)",
-    ParamValidators.inRange(1, 1000))
+  final val k: IntParam = new IntParam(this, "k", s"Gibbs steps per update (CD-k, or PCD-k when persistent), in ${rbm("k").rangeText}",
+    rbm("k").intValidator)
 
   final val persistent: BooleanParam = new BooleanParam(this, "persistent",
     "persistent contrastive divergence (negative chains carry over between updates)")
 
   final val learningRate: Param[String] = new Param[String](this, "learningRate",
-    "pre-training step size: a number, or a schedule 'epoch:value,...' such as '0:0.05,10:0.01'",
-    (s: String) => DBNParams.parseSchedule(s, 0, 10).isRight)
+    s"pre-training step size: a number, or a schedule 'epoch:value,...' such as '0:0.05,10:0.01', values in ${rbm("learning_rate").rangeText}",
+    (s: String) => parseSchedule(s, rbm("learning_rate")).isRight)
 
   final val momentum: Param[String] = new Param[String](this, "momentum",
-    "pre-training momentum: a number or a schedule 'epoch:value,...'", (s: String) => DBNParams.parseSchedule(s, 0, 0.999).isRight)
+    s"pre-training momentum: a number or a schedule 'epoch:value,...', values in ${rbm("momentum").rangeText}",
+    (s: String) => parseSchedule(s, rbm("momentum")).isRight)
 
-  final val weightDecay: DoubleParam = new DoubleParam(this, "weightDecay", "L2 penalty on the weights",
-    ParamValidators.inRange(0, 1))
+  final val weightDecay: DoubleParam = new DoubleParam(this, "weightDecay",
+    s"pre-training's L2 penalty on the weights, in ${rbm("weight_decay").rangeText}", rbm("weight_decay").doubleValidator)
 
   final val sparsityTarget: DoubleParam = new DoubleParam(this, "sparsityTarget",
-    "target mean activation of each hidden unit; 0 turns the sparsity penalty off", ParamValidators.inRange(0, 1))
+    s"target mean activation of each hidden unit, in ${rbm("sparsity_target").rangeText}; 0 turns the sparsity penalty off",
+    rbm("sparsity_target").doubleValidator)
 
-  final val sparsityCost: DoubleParam = new DoubleParam(this, "sparsityCost", "strength of the sparsity penalty",
-    ParamValidators.inRange(0, 100))
+  final val sparsityCost: DoubleParam = new DoubleParam(this, "sparsityCost",
+    s"strength of the sparsity penalty, in ${rbm("sparsity_cost").rangeText}", rbm("sparsity_cost").doubleValidator)
 
-  final val epochs: IntParam = new IntParam(this, "epochs", "pre-training passes over the data, per layer",
-    ParamValidators.inRange(0, 100000))
+  final val epochs: IntParam = new IntParam(this, "epochs",
+    s"pre-training passes over the data, per layer, in ${rbm("epochs").rangeText}", rbm("epochs").intValidator)
 
-  final val batchSize: IntParam = new IntParam(this, "batchSize", "rows per mini-batch", ParamValidators.inRange(1, 1 << 20))
+  final val batchSize: IntParam = new IntParam(this, "batchSize",
+    s"rows per mini-batch (pre-training and fine-tuning), in ${rbm("batch_size").rangeText}",
+    (n: Int) => rbm("batch_size").contains(n) && fineTune("batch_size").contains(n))
 
   final val labelCol: Param[String] = new Param[String](this, "labelCol",
     "class label column (integers 0..C-1); when set, the network is fine-tuned with a soft-max layer; empty for none")
 
-  final val fineTuneEpochs: IntParam = new IntParam(this, "fineTuneEpochs", "fine-tuning passes over the data",
-    ParamValidators.inRange(0, 100000))
+  final val fineTuneEpochs: IntParam = new IntParam(this, "fineTuneEpochs",
+    s"fine-tuning passes over the data, in ${fineTune("epochs").rangeText}", fineTune("epochs").intValidator)
 
   final val fineTuneLearningRate: Param[String] = new Param[String](this, "fineTuneLearningRate",
-    "fine-tuning step size: a number or a schedule 'epoch:value,...'", (s: String) => DBNParams.parseSchedule(s, 0, 10).isRight)
+    s"fine-tuning step size: a number or a schedule 'epoch:value,...', values in ${fineTune("learning_rate").rangeText}",
+    (s: String) => parseSchedule(s, fineTune("learning_rate")).isRight)
 
   final val fineTuneMomentum: Param[String] = new Param[String](this, "fineTuneMomentum",
-    "fine-tuning momentum: a number or a schedule 'epoch:value,...'", (s: String) => DBNParams.parseSchedule(s, 0, 0.999).isRight)
+    s"fine-tuning momentum: a number or a schedule 'epoch:value,...', values in ${fineTune("momentum").rangeText}",
+    (s: String) => parseSchedule(s, fineTune("momentum")).isRight)
+
+  final val fineTuneWeightDecay: DoubleParam = new DoubleParam(this, "fineTuneWeightDecay",
+    s"fine-tuning's L2 penalty on the weights, in ${fineTune("weight_decay").rangeText}", fineTune("weight_decay").doubleValidator)
 
   final val mode: Param[String] = new Param[String](this, "mode",
     "'sync': rounds, every partition trains syncEvery mini-batches from the same version, then they are averaged; " +
@@ -115,13 +127,12 @@ trait DBNParams extends Params {
     ParamValidators.inArray(Array("bmuf", "sum", "average")))
 
   final val blockMomentum: DoubleParam = new DoubleParam(this, "blockMomentum",
-    "bmuf: the block momentum eta in [0, 1); unset: the engine's default, 1 - 1/P in sync mode (P partitions) and " +
-      "(1 - 1/P)^max(1, C - 1) in async mode (C rounds running at once)", ParamValidators.inRange(0, 1, lowerInclusive = true,
-      upperInclusive = false))
+    s"bmuf: the block momentum eta in ${block("block_momentum").rangeText}; unset: the engine's default, 1 - 1/P in sync mode " +
+      "(P partitions) and (1 - 1/P)^max(1, C - 1) in async mode (C rounds running at once)", block("block_momentum").doubleValidator)
 
   final val blockLearningRate: DoubleParam = new DoubleParam(this, "blockLearningRate",
-    "bmuf: the block learning rate zeta in (0, 100]; unset: the engine's default, 1",
-    ParamValidators.inRange(0, 100, lowerInclusive = false, upperInclusive = true))
+    s"bmuf: the block learning rate zeta in ${block("block_learning_rate").rangeText}; unset: the engine's default, " +
+      EngineSpec.block("block_learning_rate").default, block("block_learning_rate").doubleValidator)
 
   final val maxStaleness: IntParam = new IntParam(this, "maxStaleness",
     "async: an update computed from a version more than this many versions old is rejected and redone",
@@ -130,7 +141,9 @@ trait DBNParams extends Params {
   final val numPartitions: IntParam = new IntParam(this, "numPartitions",
     "replicas: the data is split into this many partitions; 0 keeps the input's partition count", ParamValidators.inRange(0, 100000))
 
-  final val seed: LongParam = new LongParam(this, "seed", "seed of every random choice (initialisation, shuffling, sampling)")
+  final val seed: LongParam = new LongParam(this, "seed",
+    s"seed of every random choice (initialisation, shuffling, sampling), |seed| <= ${EngineSpec.MaxSeed} (the engine's integers)",
+    (v: Long) => math.abs(v) <= EngineSpec.MaxSeed)
 
   final val checkpointDir: Param[String] = new Param[String](this, "checkpointDir",
     "where the latest published version of every topic is written as it is published (any Hadoop path); empty for none")
@@ -151,34 +164,37 @@ trait DBNParams extends Params {
     "a column whose value names a row in errors about bad input (\"txn_id = 'T-17'\"), beside its place; empty for none")
 
   final val monitorRows: IntParam = new IntParam(this, "monitorRows",
-    "rows of each partition on which every round measures reconstruction error and free energy", ParamValidators.inRange(0, 1 << 24))
+    s"rows of each partition on which every round measures reconstruction error and free energy, in ${rbm("monitor_rows").rangeText}",
+    rbm("monitor_rows").intValidator)
 
   setDefault(
     layers -> Array(500, 500),
     visibleUnits -> "bernoulli",
-    k -> 1,
-    persistent -> false,
-    learningRate -> "0.05",
-    momentum -> "0:0.5,5:0.9",
-    weightDecay -> 2e-4,
-    sparsityTarget -> 0.0,
-    sparsityCost -> 0.0,
-    epochs -> 10,
-    batchSize -> 100,
+    // The engine's options at the engine's defaults (proto/engine.proto owns them).
+    k -> rbm("k").defaultInt,
+    persistent -> rbm("persistent").defaultFlag,
+    learningRate -> rbm("learning_rate").defaultSchedule,
+    momentum -> rbm("momentum").defaultSchedule,
+    weightDecay -> rbm("weight_decay").default,
+    sparsityTarget -> rbm("sparsity_target").default,
+    sparsityCost -> rbm("sparsity_cost").default,
+    epochs -> rbm("epochs").defaultInt,
+    batchSize -> rbm("batch_size").defaultInt,
     labelCol -> "",
-    fineTuneEpochs -> 10,
-    fineTuneLearningRate -> "0.1",
-    fineTuneMomentum -> "0:0.5,5:0.9",
+    fineTuneEpochs -> fineTune("epochs").defaultInt,
+    fineTuneLearningRate -> fineTune("learning_rate").defaultSchedule,
+    fineTuneMomentum -> fineTune("momentum").defaultSchedule,
+    fineTuneWeightDecay -> fineTune("weight_decay").default,
     mode -> "sync",
     resetLocalMomentum -> false,
     maxStaleness -> 8,
     mergeRule -> "bmuf",
     numPartitions -> 0,
-    seed -> 1L,
+    seed -> rbm("seed").default.toLong,
     checkpointDir -> "",
     resume -> false,
     replicaInit -> "shared",
-    monitorRows -> 1000,
+    monitorRows -> rbm("monitor_rows").defaultInt,
     heldOutRows -> 0,
     idCol -> "")
 
@@ -241,29 +257,4 @@ trait DBNParams extends Params {
   protected def featureSource: sparkdbn.io.FeatureSource =
     if ($(inputCols).nonEmpty) sparkdbn.io.FeatureSource.NumericColumns($(inputCols).toSeq)
     else sparkdbn.io.FeatureSource.VectorColumn($(featuresCol))
-}
-
-object DBNParams {
-  /**
-   * "0.05" or "0:0.5,5:0.9" (from epoch 0 the value 0.5, from epoch 5 0.9) as the
-   * engine's schedule JSON; Left(reason) when malformed or out of [lo, hi].
-   */
-  def parseSchedule(s: String, lo: Double, hi: Double): Either[String, String] = {
-    def num(t: String): Option[Double] = t.trim.toDoubleOption.filter(v => v >= lo && v <= hi)
-    if (!s.contains(":")) num(s).map(v => Right(v.toString)).getOrElse(Left(s"'$s' is not a number in [$lo, $hi]"))
-    else {
-      val parts = s.split(",").map(_.split(":"))
-      val pairs = parts.map {
-        case Array(e, v) => e.trim.toIntOption.filter(_ >= 0).zip(num(v))
-        case _ => None
-      }
-      if (pairs.exists(_.isEmpty)) Left(s"'$s' is not 'epoch:value,...' with values in [$lo, $hi]")
-      else {
-        val ps = pairs.flatten
-        if (ps.head._1 != 0 || ps.map(_._1).sliding(2).exists(w => w.length == 2 && w(0) >= w(1))) {
-          Left(s"'$s': epochs must start at 0 and increase")
-        } else Right(ps.map { case (e, v) => s"[$e,$v]" }.mkString("[", ",", "]"))
-      }
-    }
-  }
 }

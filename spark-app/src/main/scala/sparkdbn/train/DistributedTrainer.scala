@@ -7,6 +7,7 @@ import scala.collection.mutable
 import scala.concurrent.{Await, ExecutionContext, Future}
 import scala.concurrent.duration.Duration
 import scala.jdk.CollectionConverters._
+import scala.util.chaining._
 import scala.util.control.NonFatal
 
 import com.google.protobuf.UnsafeByteOperations
@@ -14,7 +15,8 @@ import org.apache.spark.TaskContext
 import org.apache.spark.sql.SparkSession
 import org.slf4j.LoggerFactory
 
-import sparkdbn.proto.{BlockRule, GetModelRequest, InitLayerRequest, MergeRequest, MergeRule, ReplicaUpdate, SnapshotResponse}
+import sparkdbn.proto.{BlockRule, FineTuneConfig, GetModelRequest, InitLayerRequest, MergeRequest, MergeRule, RBMTrainConfig, ReplicaUpdate,
+  SnapshotResponse, SoftmaxLayer}
 import sparkdbn.sidecar.SidecarManager
 
 /** One replica's round as the driver saw it: one row of the rounds table. */
@@ -60,9 +62,9 @@ final case class TrainSettings(
     runId: String,
     hidden: Seq[Int],
     visible: String,
-    /** RBMTrainConfig JSON fields (no seed: one per replica is added). */
-    rbmConfig: Map[String, String],
-    fineTuneConfig: Map[String, String],
+    /** The engine's options for pre-training and fine-tuning (no seed: the engine derives each replica's from `seed`). */
+    rbmConfig: RBMTrainConfig,
+    fineTuneConfig: FineTuneConfig,
     epochs: Int,
     fineTuneEpochs: Int,
     batchSize: Int,
@@ -220,10 +222,12 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       stddevs: Array[Double] = Array.emptyDoubleArray): SnapshotResponse =
     driverCall(s"initialising layer $layer") { sc =>
       sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).initLayer(InitLayerRequest.newBuilder()
-        .setBase(UnsafeByteOperations.unsafeWrap(base)).addAllSizes(sizes.map(Integer.valueOf).asJava).setLayer(layer)
-        .setVisible(s.visible).addAllInputMeans(means.map(java.lang.Double.valueOf).toSeq.asJava).setClasses(classes)
+        .setBase(UnsafeByteOperations.unsafeWrap(base)).addAllSizes(sizes.map(Integer.valueOf).asJava)
+        .setVisible(s.visible).addAllInputMeans(means.map(java.lang.Double.valueOf).toSeq.asJava)
         .addAllInputStddevs(stddevs.map(java.lang.Double.valueOf).toSeq.asJava)
-        .setSeed(s.seed).setTrainingConfig(s.recordJson).build())
+        .setSeed(s.seed).setTrainingConfig(s.recordJson)
+        .pipe(b => if (layer >= 0) b.setRbmLayer(layer) else b.setSoftmax(SoftmaxLayer.newBuilder().setClasses(classes)))
+        .build())
     }
 
   /**
@@ -333,17 +337,14 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     try {
       if (!withMomentum(topic)) None
       else Some(mergeCall("finishing the topic", topic, base, MergeRequest.newBuilder().setTrainingConfig(s.recordJson).setRule(rule)
-        .setFinish(true).setLayer(layer)).getSnapshot.toByteArray)
+        .setFinish(TopicConfig.part(layer))).getSnapshot.toByteArray)
     } finally kept.remove(topic)
 
   // ---------------------------------------------------------------- one topic
 
-  private def configJson(layer: Int, partition: Int): String = {
-    val fields = if (layer >= 0) s.rbmConfig else s.fineTuneConfig
-    // One seed per (layer, partition) replica, derived from the run's seed.
-    val seed = (s.seed * 1000003L + (layer + 2) * 7919L + partition * 104729L) % 9007199254740991L
-    (fields + ("seed" -> seed.toString)).toSeq.sortBy(_._1).map { case (k, v) => s"\"$k\":$v" }.mkString("{", ",", "}")
-  }
+  /** What a topic's replicas train, with the engine's options (each replica's seed is the engine's to derive). */
+  private def topicConfig(layer: Int): TopicConfig =
+    if (layer >= 0) TopicConfig.Pretrain(layer, s.rbmConfig) else TopicConfig.FineTuning(s.fineTuneConfig)
 
   /** A topic's mini-batches: every partition trains `perEpoch` an epoch, `total` in all (each). */
   private final class Progress(val topic: String, val epochs: Int, val perEpoch: Int, val total: Long,
@@ -415,7 +416,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     val version = s"${channel.id}/input-of-layer$layer"
     val bc = sc.broadcast(base)
     try {
-      val spec = RoundSpec(s.runId, layer, configJson(layer, 0), data.nInputs, s.independent, inputSums = true, resetMomentum = false,
+      val spec = RoundSpec(s.runId, topicConfig(layer), s.seed, data.nInputs, s.independent, inputSums = true, resetMomentum = false,
       heldOutRows = s.heldOutRows)
       sc.setJobGroup(group, s"spark-dbn ${s.runId}: $topic: measuring the input of layer $layer", interruptOnCancel = false)
       val results = sc.runJob(data.chunks, (ctx: TaskContext, it: Iterator[Chunk]) =>
@@ -426,24 +427,21 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     } finally bc.destroy()
   }
 
-  /** A training round's request, the same for every partition but its config (roundConfigs). */
+  /** A training round's request, the same for every partition. */
   private def roundSpec(layer: Int): RoundSpec =
-    RoundSpec(s.runId, layer, "", data.nInputs, s.independent, inputSums = false, resetMomentum = s.resetLocalMomentum,
+    RoundSpec(s.runId, topicConfig(layer), s.seed, data.nInputs, s.independent, inputSums = false, resetMomentum = s.resetLocalMomentum,
       heldOutRows = s.heldOutRows, holdUpdate = localMode)
-
-  /** Each partition's replica config (its own seed). */
-  private def roundConfigs(layer: Int): Array[String] = (0 until P).map(p => configJson(layer, p)).toArray
 
   private def runRound(topic: String, layer: Int, pub: Publication, parts: Seq[Int], batches: Int => Int, epoch: Int => Int,
       what: String): Seq[RoundResult] = {
-    val (spec, configs) = (roundSpec(layer), roundConfigs(layer))
+    val spec = roundSpec(layer)
     val bs = (0 until P).map(batches).toArray
     val es = (0 until P).map(epoch).toArray
     val (version, bc) = (pub.version, pub.snapshot)
     sc.setJobGroup(group, s"spark-dbn ${s.runId}: $what", interruptOnCancel = false)
     sc.runJob(data.chunks, (ctx: TaskContext, it: Iterator[Chunk]) => {
       val p = ctx.partitionId()
-      ReplicaTask.run(spec.copy(configJson = configs(p)), version, () => bc.value, bs(p), es(p), it)
+      ReplicaTask.run(spec, version, () => bc.value, bs(p), es(p), it)
     }, parts).toSeq
   }
 
@@ -588,11 +586,11 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     }
 
     private def submitStage(hubName: String): org.apache.spark.FutureAction[Unit] = {
-      val (spec, configs) = (roundSpec(layer), roundConfigs(layer))
+      val spec = roundSpec(layer)
       // Interruptible: a stage given up is cancelled, and its tasks may be waiting for the hub.
       sc.setJobGroup(group, s"spark-dbn ${s.runId}: $topic rounds (one stage)", interruptOnCancel = true)
       val stage = RoundHub.stage(data.chunks, (ctx, chunks) =>
-        RoundHub.replica(hubName, spec.copy(configJson = configs(ctx.partitionId())), ctx, chunks))
+        RoundHub.replica(hubName, spec, ctx, chunks))
       sc.submitJob(stage, (it: Iterator[Int]) => it.size, 0 until P, (_: Int, _: Int) => (), ())
     }
 

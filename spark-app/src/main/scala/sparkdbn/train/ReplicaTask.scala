@@ -9,14 +9,40 @@ import io.grpc.{Status, StatusRuntimeException}
 import org.apache.spark.{SparkEnv, TaskContext}
 
 import sparkdbn.io.FeatureArrow
-import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, CacheStart, TrainRequest, TrainResponse}
+import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, CacheStart, FineTune, FineTuneConfig, PretrainLayer, RBMTrainConfig, TrainRequest,
+  TrainResponse, TrainedPart, WholeNetwork}
 import sparkdbn.sidecar.{Alignment, Sidecar, SidecarException, SidecarManager, TaskLabel}
+
+/** What a topic's replicas train, with the engine's options: the contract's TrainRequest.topic, typed. */
+sealed trait TopicConfig extends Serializable {
+  /** Sets the request's topic. */
+  def applyTo(b: TrainRequest.Builder): TrainRequest.Builder
+}
+
+object TopicConfig {
+  /** Pre-training RBM layer `layer` (0 is the bottom one). */
+  final case class Pretrain(layer: Int, config: RBMTrainConfig) extends TopicConfig {
+    def applyTo(b: TrainRequest.Builder): TrainRequest.Builder =
+      b.setPretrain(PretrainLayer.newBuilder().setLayer(layer).setConfig(config))
+  }
+
+  /** Fine-tuning the whole stack. */
+  final case class FineTuning(config: FineTuneConfig) extends TopicConfig {
+    def applyTo(b: TrainRequest.Builder): TrainRequest.Builder = b.setFineTune(FineTune.newBuilder().setConfig(config))
+  }
+
+  /** The contract's name of the part a topic trains: RBM layer `layer`, or (-1, the runs table's) the whole network. */
+  def part(layer: Int): TrainedPart =
+    if (layer >= 0) TrainedPart.newBuilder().setLayer(layer).build()
+    else TrainedPart.newBuilder().setWholeNetwork(WholeNetwork.getDefaultInstance).build()
+}
 
 /** What the driver asks of one partition's replica in one round. */
 final case class RoundSpec(
     runId: String,
-    layer: Int,
-    configJson: String,
+    topic: TopicConfig,
+    /** The run's seed: the engine derives each replica's from it, the topic and the partition. */
+    runSeed: Long,
     nInputs: Int,
     independent: Boolean,
     inputSums: Boolean,
@@ -73,8 +99,8 @@ object ReplicaTask {
     val p = ctx.partitionId()
     val task = TaskLabel(ctx)
     val sidecar = SidecarManager.get()
-    val req = TrainRequest.newBuilder().setSession(spec.session(p)).setModelVersion(version).setLayer(spec.layer)
-      .setConfigJson(spec.configJson).setBatches(batches).setEpoch(epoch).setInputSums(spec.inputSums)
+    val req = spec.topic.applyTo(TrainRequest.newBuilder()).setSession(spec.session(p)).setModelVersion(version)
+      .setRunSeed(spec.runSeed).setPartition(p).setBatches(batches).setEpoch(epoch).setInputSums(spec.inputSums)
       .setIndependent(spec.independent).setResetMomentum(spec.resetMomentum).setTask(task).setHoldUpdate(spec.holdUpdate).setAwaitModelMs(awaitModelMs).build()
     var resent = false
     var modelSent = false

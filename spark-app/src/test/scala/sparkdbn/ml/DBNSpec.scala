@@ -33,9 +33,32 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
       val msg = intercept[IllegalArgumentException](f()).getMessage
       assert(msg.matches(s"(?s).*\\b$name\\b.*") && bad.map(_._1).filter(_ != name).forall(o => !msg.matches(s"(?s).*\\b$o\\b.*")), s"$name: $msg")
     }
-    assert(DBNParams.parseSchedule("0:0.5,5:0.9", 0, 1) == Right("[[0,0.5],[5,0.9]]"))
-    assert(DBNParams.parseSchedule("0.05", 0, 1) == Right("0.05"))
-    assert(DBNParams.parseSchedule("1:0.5", 0, 1).isLeft)
+    val unit = sparkdbn.model.EngineSpec.rbm("sparsity_target") // [0, 1]
+    def steps(s: String) = sparkdbn.model.EngineSpec.parseSchedule(s, unit).map(_.getStepsList.asScala.map(t => (t.getEpoch, t.getValue)).toList)
+    assert(steps("0:0.5,5:0.9") == Right(List((0, 0.5), (5, 0.9))))
+    assert(steps("0.05") == Right(List((0, 0.05))))
+    assert(steps("1:0.5").isLeft && steps("1.5").isLeft)
+  }
+
+  test("the engine's options: defaults and ranges from proto/engine.proto, every one sent, fine-tuning's weight decay too") {
+    val d = new DBN()
+    // The spec's values (the TypeScript engine's defaults come from the same options: options.test.ts).
+    assert(d.getOrDefault(d.k) == 1 && d.getOrDefault(d.batchSize) == 100 && d.getOrDefault(d.learningRate) == "0.05")
+    assert(d.getOrDefault(d.weightDecay) == 2e-4 && d.getOrDefault(d.fineTuneWeightDecay) == 1e-5 && d.getOrDefault(d.monitorRows) == 1000)
+    assert(d.getOrDefault(d.fineTuneLearningRate) == "0.1" && d.getOrDefault(d.epochs) == 10 && d.getSeed == 1L)
+    // Ranges at their bounds, closed and open, each refusal naming its param; the doc says the range.
+    d.setK(1000).setBlockMomentum(0.999).setBlockLearningRate(100).setSeed((1L << 53) - 1).setWeightDecay(1)
+    Seq[(String, () => Any)]("k" -> (() => d.setK(1001)), "blockMomentum" -> (() => d.setBlockMomentum(1.0)),
+      "blockLearningRate" -> (() => d.setBlockLearningRate(0)), "seed" -> (() => d.setSeed(1L << 53)),
+      "fineTuneWeightDecay" -> (() => d.setFineTuneWeightDecay(1.5)), "monitorRows" -> (() => d.setMonitorRows(-1)))
+      .foreach { case (name, f) => assert(intercept[IllegalArgumentException](f()).getMessage.contains(name), name) }
+    assert(d.explainParam(d.k).contains("[1, 1000]") && d.explainParam(d.blockMomentum).contains("[0, 1)"))
+    // What the engine is sent: every param, typed, fine-tuning's weight decay included (it used to stay at the engine's default).
+    val s = d.setFineTuneWeightDecay(0.003).setMomentum("0:0.4,2:0.8").setSparsityTarget(0.1).settings("r")
+    assert(s.fineTuneConfig.hasWeightDecay && s.fineTuneConfig.getWeightDecay == 0.003)
+    assert(s.rbmConfig.getK == 1000 && s.rbmConfig.getWeightDecay == 1.0 && s.rbmConfig.getSparsityTarget == 0.1 && s.rbmConfig.getMonitorRows == 1000)
+    assert(s.rbmConfig.getMomentum.getStepsList.asScala.map(t => (t.getEpoch, t.getValue)) == Seq((0, 0.4), (2, 0.8)))
+    assert(!s.rbmConfig.hasSeed && !s.fineTuneConfig.hasSeed, "each replica's seed is the engine's to derive")
   }
 
   test("save and load keep every param") {
