@@ -4,7 +4,8 @@ import {
   type RBMTrainConfig, replicaSeed, trainConfig,
 } from 'spark-dbn';
 import { replicaTopic } from '../../ts/service/options.js';
-import { TrainRequest } from '../../ts/gen/sidecar.js';
+import { SidecarLaunch, TrainRequest } from '../../ts/gen/sidecar.js';
+import { LAUNCH_ENV, sidecarConfigFrom, sidecarConfigFromEnv } from '../../ts/service/config.js';
 
 // Every field of the engine's configs, listed so that the compiler holds this list to the interfaces.
 const RBM_FIELDS = {
@@ -81,5 +82,31 @@ describe('engine options: defaults and ranges from proto/engine.proto', () => {
     expect(() => replicaTopic(decoded({ pretrain: { layer: 0, config: { seed: 5 } } }))).to.throw(/pretrain.config.seed: is derived by the engine/);
     expect(() => replicaTopic(decoded({ runSeed: 1 }))).to.throw(/sets no topic/);
     expect(() => replicaTopic(decoded({ pretrain: { layer: 0, config: { batchSize: 0 } } }))).to.throw(ConfigError, /batchSize: must be an integer in \[1, 1048576\], got 0/);
+  });
+});
+
+describe('sidecar launch: one typed message (SidecarLaunch) with its defaults and ranges from proto/sidecar.proto', () => {
+  const secret = 'x'.repeat(16);
+  it('unset fields take the spec defaults; each bad value is named', () => {
+    const c = sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, executorId: 'e1' }));
+    expect(c).to.deep.equal({ host: '127.0.0.1', port: 0, secret, executorId: 'e1', maxReceiveMessageBytes: 64 * 1024 * 1024,
+      exitOnStdinEnd: true, parentPollMs: 1000, trainWorkers: 1, workerThreads: 1, cacheBytes: 2 * 1024 * 1024 * 1024 });
+    expect(sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, exitOnStdinEnd: false, cacheBytes: 0 })))
+      .to.include({ exitOnStdinEnd: false, cacheBytes: 0 });
+    expect(() => sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, cacheBytes: -1 })))
+      .to.throw(ConfigError, 'cacheBytes: must be an integer in [0, 9007199254740991], got -1');
+    expect(() => sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, trainWorkers: 257 })))
+      .to.throw(ConfigError, 'trainWorkers: must be an integer in [1, 256], got 257');
+    expect(() => sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, maxReceiveMessageBytes: 1023 })))
+      .to.throw(ConfigError, /^maxReceiveMessageBytes: must be an integer in \[1024, /);
+    expect(() => sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, host: '10.0.0.1' }))).to.throw(ConfigError, /host: must be a loopback/);
+  });
+
+  it('the environment carries it in SPARK_DBN_LAUNCH: missing or not a message, the error says so', () => {
+    const bytes = SidecarLaunch.encode(SidecarLaunch.fromPartial({ secret, trainWorkers: 2 })).finish();
+    expect(sidecarConfigFromEnv({ [LAUNCH_ENV]: Buffer.from(bytes).toString('base64') }).trainWorkers).to.equal(2);
+    expect(() => sidecarConfigFromEnv({})).to.throw(ConfigError, /^SPARK_DBN_LAUNCH: is not set/);
+    expect(() => sidecarConfigFromEnv({ [LAUNCH_ENV]: Buffer.from([0xff, 0xff, 0xff]).toString('base64') }))
+      .to.throw(ConfigError, /^SPARK_DBN_LAUNCH: is not a base64 SidecarLaunch message/);
   });
 });

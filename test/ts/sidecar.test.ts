@@ -51,7 +51,7 @@ describe('sidecar process (real gRPC over loopback)', function () {
   this.timeout(20000);
   let sc: SpawnedSidecar;
   before(async () => {
-    sc = await spawnSidecar({ SPARK_DBN_EXECUTOR_ID: 'exec-7' });
+    sc = await spawnSidecar({ executorId: 'exec-7' });
   });
   after(async () => {
     await sc?.stop();
@@ -165,7 +165,7 @@ describe('sidecar lifetime', function () {
   });
 
   it('refuses to start without a secret and says why on stderr', async () => {
-    const err = await spawnSidecar({ SPARK_DBN_SECRET: 'short' }).then(() => null, (e: Error) => e);
+    const err = await spawnSidecar({ secret: 'short' }).then(() => null, (e: Error) => e);
     expect(err?.message).to.match(/secret: must be at least 16 characters/);
   });
 });

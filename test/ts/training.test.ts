@@ -309,7 +309,7 @@ describe('training over gRPC (real sidecar process)', function () {
   this.timeout(120000);
   let sc: SpawnedSidecar;
   before(async () => {
-    sc = await spawnSidecar({ SPARK_DBN_TRAIN_WORKERS: '1' });
+    sc = await spawnSidecar({ trainWorkers: 1 });
   });
   after(async () => sc?.stop());
 

@@ -1,4 +1,5 @@
-import { ConfigError } from 'spark-dbn';
+import { checkOption, ConfigError, optionDefault, optionSpecs } from 'spark-dbn';
+import { SidecarLaunch } from '../gen/sidecar.js';
 import { validateTrainingConfig } from './training.js';
 
 /** Settings of one sidecar process. */
@@ -25,18 +26,24 @@ export interface SidecarConfig {
   cacheBytes: number;
 }
 
-export const SECRET_ENV = 'SPARK_DBN_SECRET';
+/** The environment variable that carries the SidecarLaunch message (base64), and the prefix of the ready line. */
+export const LAUNCH_ENV = 'SPARK_DBN_LAUNCH';
+export const READY_PREFIX = 'SPARK_DBN_READY ';
+
+const launchSpecs = optionSpecs('SidecarLaunch');
+const launchDefault = (name: string) => optionDefault(launchSpecs[name]);
 
 export const defaultSidecarConfig: Omit<SidecarConfig, 'secret'> = {
   host: '127.0.0.1',
   port: 0,
   executorId: 'unknown',
-  maxReceiveMessageBytes: 64 * 1024 * 1024,
-  exitOnStdinEnd: true,
-  parentPollMs: 1000,
-  trainWorkers: 1,
-  workerThreads: 1,
-  cacheBytes: 2 * 1024 * 1024 * 1024,
+  // The rest from proto/sidecar.proto's SidecarLaunch spec options (the JVM reads the same).
+  maxReceiveMessageBytes: launchDefault('maxReceiveMessageBytes') as number,
+  exitOnStdinEnd: launchDefault('exitOnStdinEnd') as boolean,
+  parentPollMs: launchDefault('parentPollMs') as number,
+  trainWorkers: launchDefault('trainWorkers') as number,
+  workerThreads: launchDefault('workerThreads') as number,
+  cacheBytes: launchDefault('cacheBytes') as number,
 };
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -58,28 +65,38 @@ export function validateSidecarConfig(c: SidecarConfig): SidecarConfig {
   return c;
 }
 
-function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n)) throw new ConfigError(name, `must be an integer, got '${raw}'`);
-  return n;
+/** The config the executor passes in SPARK_DBN_LAUNCH (a SidecarLaunch message); ConfigError naming what is wrong. */
+export function sidecarConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
+  const raw = env[LAUNCH_ENV];
+  if (raw === undefined || raw === '') {
+    throw new ConfigError(LAUNCH_ENV, 'is not set: the sidecar is started by a Spark executor, which passes its SidecarLaunch there');
+  }
+  let m: SidecarLaunch;
+  try {
+    m = SidecarLaunch.decode(Buffer.from(raw, 'base64'));
+  } catch (e) {
+    throw new ConfigError(LAUNCH_ENV, `is not a base64 SidecarLaunch message (${e instanceof Error ? e.message : String(e)})`);
+  }
+  return sidecarConfigFrom(m);
 }
 
-/** Reads the config the executor passes by environment. */
-export function sidecarConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
-  const secret = env[SECRET_ENV];
-  if (secret === undefined) throw new ConfigError(SECRET_ENV, 'is not set; the sidecar refuses to serve without a secret');
+/** A SidecarLaunch with its unset fields at their defaults, every value checked. */
+export function sidecarConfigFrom(m: SidecarLaunch): SidecarConfig {
+  const pick = <K extends keyof SidecarConfig>(name: K, v: SidecarConfig[K] | undefined): SidecarConfig[K] => {
+    const value = v ?? defaultSidecarConfig[name as Exclude<K, 'secret'>];
+    if (name in launchSpecs) checkOption(name, launchSpecs[name], value);
+    return value as SidecarConfig[K];
+  };
   return validateSidecarConfig({
-    host: env.SPARK_DBN_HOST ?? defaultSidecarConfig.host,
-    port: intEnv(env, 'SPARK_DBN_PORT', defaultSidecarConfig.port),
-    secret,
-    executorId: env.SPARK_DBN_EXECUTOR_ID ?? defaultSidecarConfig.executorId,
-    maxReceiveMessageBytes: intEnv(env, 'SPARK_DBN_MAX_MESSAGE_BYTES', defaultSidecarConfig.maxReceiveMessageBytes),
-    exitOnStdinEnd: (env.SPARK_DBN_EXIT_ON_STDIN_END ?? '1') !== '0',
-    parentPollMs: intEnv(env, 'SPARK_DBN_PARENT_POLL_MS', defaultSidecarConfig.parentPollMs),
-    trainWorkers: intEnv(env, 'SPARK_DBN_TRAIN_WORKERS', defaultSidecarConfig.trainWorkers),
-    workerThreads: intEnv(env, 'SPARK_DBN_WORKER_THREADS', defaultSidecarConfig.workerThreads),
-    cacheBytes: intEnv(env, 'SPARK_DBN_CACHE_BYTES', defaultSidecarConfig.cacheBytes),
+    host: m.host || defaultSidecarConfig.host,
+    port: m.port,
+    secret: m.secret,
+    executorId: m.executorId || defaultSidecarConfig.executorId,
+    maxReceiveMessageBytes: pick('maxReceiveMessageBytes', m.maxReceiveMessageBytes),
+    exitOnStdinEnd: pick('exitOnStdinEnd', m.exitOnStdinEnd),
+    parentPollMs: pick('parentPollMs', m.parentPollMs),
+    trainWorkers: pick('trainWorkers', m.trainWorkers),
+    workerThreads: pick('workerThreads', m.workerThreads),
+    cacheBytes: pick('cacheBytes', m.cacheBytes),
   });
 }

@@ -1,9 +1,10 @@
 // Entry point of the sidecar process started by the Spark executor.
-// Protocol with the parent: one line `SPARK_DBN_SIDECAR_LISTENING port=<n> pid=<p>`
-// on stdout once serving; diagnostics go to stderr; the process exits when its
+// Protocol with the parent (proto/sidecar.proto, SidecarLaunch): the config arrives in SPARK_DBN_LAUNCH,
+// and one line `SPARK_DBN_READY <base64 SidecarReady>` goes to stdout once serving; diagnostics go to stderr; the process exits when its
 // stdin closes or its parent disappears, so it never outlives the executor.
 import { loadKernels } from '../math/native.js';
-import { sidecarConfigFromEnv } from './config.js';
+import { SidecarReady } from '../gen/sidecar.js';
+import { READY_PREFIX, sidecarConfigFromEnv } from './config.js';
 import { startSidecar, type RunningSidecar } from './server.js';
 
 async function main(): Promise<void> {
@@ -37,7 +38,8 @@ async function main(): Promise<void> {
     }, config.parentPollMs).unref();
   }
   running = await startSidecar(config);
-  process.stdout.write(`SPARK_DBN_SIDECAR_LISTENING port=${running.port} pid=${process.pid}\n`);
+  const ready = SidecarReady.encode({ port: running.port, pid: process.pid }).finish();
+  process.stdout.write(`${READY_PREFIX}${Buffer.from(ready).toString('base64')}\n`);
 }
 
 main().catch((e: unknown) => {

@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { Worker } from 'node:worker_threads';
-import { ConfigError, type PlainDBN } from 'spark-dbn';
+import { checkOption, ConfigError, optionSpecs, type PlainDBN } from 'spark-dbn';
 import { concatArrays } from '../io/floats.js';
 import { SidecarError } from './errors.js';
 import { runOfSession, type TrainJob, type TrainOutcome } from './replica.js';
@@ -29,15 +29,11 @@ export interface TrainingConfig {
 }
 
 export function validateTrainingConfig(c: TrainingConfig): TrainingConfig {
-  if (!Number.isInteger(c.workers) || c.workers < 1 || c.workers > 256) {
-    throw new ConfigError('workers', `must be an integer in [1, 256], got ${c.workers}`);
-  }
-  if (!Number.isInteger(c.threadsPerWorker) || c.threadsPerWorker < 1 || c.threadsPerWorker > 256) {
-    throw new ConfigError('threadsPerWorker', `must be an integer in [1, 256], got ${c.threadsPerWorker}`);
-  }
-  if (!Number.isSafeInteger(c.cacheBytes) || c.cacheBytes < 0) {
-    throw new ConfigError('cacheBytes', `must be a non-negative integer, got ${c.cacheBytes}`);
-  }
+  // The ranges of SidecarLaunch's fields (proto/sidecar.proto), under this API's names.
+  const spec = optionSpecs('SidecarLaunch');
+  checkOption('workers', spec.trainWorkers, c.workers);
+  checkOption('threadsPerWorker', spec.workerThreads, c.threadsPerWorker);
+  checkOption('cacheBytes', spec.cacheBytes, c.cacheBytes);
   return c;
 }
 

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { SidecarClient } from '../../../ts/gen/sidecar.js';
+import { SidecarClient, SidecarLaunch, SidecarReady } from '../../../ts/gen/sidecar.js';
+import { LAUNCH_ENV, READY_PREFIX } from '../../../ts/service/config.js';
 
 /** The bundled sidecar, exactly as the jar ships it. */
 export const BUNDLE = join(process.cwd(), 'out', 'bundle', 'lib', 'node', 'sidecar.cjs');
@@ -30,10 +31,12 @@ export function md(secret: string): grpc.Metadata {
 }
 
 /** Starts the real sidecar process on a free port; call stop() in an after hook. */
-export async function spawnSidecar(env: Record<string, string> = {}): Promise<SpawnedSidecar> {
-  const secret = randomBytes(24).toString('hex');
+export async function spawnSidecar(launch: Partial<SidecarLaunch> = {}): Promise<SpawnedSidecar> {
+  const secret = launch.secret ?? randomBytes(24).toString('hex');
+  // As an executor starts it: the SidecarLaunch message in SPARK_DBN_LAUNCH.
+  const bytes = SidecarLaunch.encode(SidecarLaunch.fromPartial({ ...launch, secret })).finish();
   const proc = spawn(process.execPath, [BUNDLE], {
-    env: { ...process.env, SPARK_DBN_SECRET: secret, ...env },
+    env: { ...process.env, [LAUNCH_ENV]: Buffer.from(bytes).toString('base64') },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let err = '';
@@ -43,10 +46,10 @@ export async function spawnSidecar(env: Record<string, string> = {}): Promise<Sp
     const timer = setTimeout(() => reject(new Error(`sidecar did not start in 15 s; stderr: ${err}`)), 15000);
     proc.stdout!.on('data', (d) => {
       out += d;
-      const m = /SPARK_DBN_SIDECAR_LISTENING port=(\d+)/.exec(out);
-      if (m) {
+      const line = out.split('\n').find((l) => l.startsWith(READY_PREFIX));
+      if (line !== undefined && out.includes('\n')) {
         clearTimeout(timer);
-        resolve(Number(m[1]));
+        resolve(SidecarReady.decode(Buffer.from(line.slice(READY_PREFIX.length), 'base64')).port);
       }
     });
     proc.once('exit', (code) => {

@@ -11,7 +11,7 @@ import org.apache.spark.sql.Dataset
 import org.apache.spark.sql.types.StructType
 import org.slf4j.LoggerFactory
 
-import sparkdbn.model.EngineSpec
+import sparkdbn.sidecar.EngineSpec
 import sparkdbn.proto.{FineTuneConfig, RBMTrainConfig, Schedule}
 import sparkdbn.train.{DistributedTrainer, TrainOutcome, TrainProgress, TrainSettings, TrainingData}
 
@@ -148,7 +148,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
       .setBatchSize($(batchSize))
       .setLearningRate(schedule(fineTuneLearningRate, EngineSpec.fineTune("learning_rate")))
       .setMomentum(schedule(fineTuneMomentum, EngineSpec.fineTune("momentum")))
-
+      .setWeightDecay($(fineTuneWeightDecay))
       .build()
     val record = params.filter(isDefined).map(p => s"\"${p.name}\":${p.asInstanceOf[org.apache.spark.ml.param.Param[Any]].jsonEncode($(p))}")
       .mkString("{", ",", s",\"runId\":\"$runId\"}")

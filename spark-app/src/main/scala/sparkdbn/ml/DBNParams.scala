@@ -4,8 +4,8 @@ import org.apache.spark.ml.param._
 import org.apache.spark.ml.linalg.SQLDataTypes
 import org.apache.spark.sql.types._
 
-import sparkdbn.model.EngineSpec
-import sparkdbn.model.EngineSpec.{block, fineTune, parseSchedule, rbm}
+import sparkdbn.sidecar.EngineSpec
+import sparkdbn.sidecar.EngineSpec.{block, fineTune, parseSchedule, rbm}
 
 /**
  * The parameters shared by the DBN estimator and DBNModel (Spark ML style:

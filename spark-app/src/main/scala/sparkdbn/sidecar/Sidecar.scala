@@ -16,7 +16,7 @@ import com.google.protobuf.UnsafeByteOperations
 import io.grpc.stub.{ClientCallStreamObserver, ClientResponseObserver, MetadataUtils, StreamObserver}
 import org.slf4j.LoggerFactory
 
-import sparkdbn.proto.{DescribeRequest, DescribeResponse, PutModelRequest, SidecarGrpc}
+import sparkdbn.proto.{DescribeRequest, DescribeResponse, PutModelRequest, SidecarGrpc, SidecarLaunch, SidecarReady}
 
 /**
  * One running sidecar process and the channel to it. Created by [[Sidecar.start]];
@@ -136,7 +136,9 @@ final class Sidecar private (
 object Sidecar {
   private val log = LoggerFactory.getLogger(classOf[Sidecar])
   val SecretKey: Metadata.Key[String] = Metadata.Key.of("x-dbn-secret", Metadata.ASCII_STRING_MARSHALLER)
-  private val Listening = """SPARK_DBN_SIDECAR_LISTENING port=(\d+).*""".r
+  /** The handshake's two names (proto/sidecar.proto, SidecarLaunch): the launch message's variable, the ready line's prefix. */
+  private val LaunchEnv = "SPARK_DBN_LAUNCH"
+  private val ReadyPrefix = "SPARK_DBN_READY "
   private val random = new SecureRandom()
   /** The JVM side's HTTP/2 receive window (the sidecar raises its own to the same). */
   private val ReceiveWindowBytes = 32 << 20
@@ -159,11 +161,11 @@ object Sidecar {
     val pb = new ProcessBuilder((conf.nodeBinary +: conf.nodeOptions :+ script.getAbsolutePath).asJava)
     pb.directory(workDir)
     val env = pb.environment()
-    env.put("SPARK_DBN_SECRET", secret)
-    env.put("SPARK_DBN_EXECUTOR_ID", executorId)
-    env.put("SPARK_DBN_HOST", "127.0.0.1")
-    env.put("SPARK_DBN_PORT", "0")
-    env.put("SPARK_DBN_MAX_MESSAGE_BYTES", conf.maxMessageBytes.toString)
+    // The whole config as one typed message (proto/sidecar.proto, SidecarLaunch); unset fields: its defaults.
+    val launch = SidecarLaunch.newBuilder().setSecret(secret).setExecutorId(executorId).setHost("127.0.0.1").setPort(0)
+      .setMaxReceiveMessageBytes(conf.maxMessageBytes).setTrainWorkers(conf.trainWorkers).setWorkerThreads(conf.taskCpus)
+      .setCacheBytes(conf.cacheBytes).build()
+    env.put(LaunchEnv, java.util.Base64.getEncoder.encodeToString(launch.toByteArray))
     // One pool for BLAS and the element-wise kernels (OpenMP), sized to the executor.
     env.put("OMP_NUM_THREADS", conf.threads.toString)
     env.put("OPENBLAS_NUM_THREADS", conf.threads.toString)
@@ -173,9 +175,6 @@ object Sidecar {
     // scripts/bench ingest 0.49 -> 0.53-0.56 of PySpark, and CD-1 at full speed (passive waits: 15% slower).
     // spark.dbn.sidecar.env.GOMP_SPINCOUNT overrides.
     env.put("GOMP_SPINCOUNT", "10000")
-    env.put("SPARK_DBN_TRAIN_WORKERS", conf.trainWorkers.toString)
-    env.put("SPARK_DBN_WORKER_THREADS", conf.taskCpus.toString)
-    env.put("SPARK_DBN_CACHE_BYTES", conf.cacheBytes.toString)
     conf.extraEnv.foreach { case (k, v) => env.put(k, v) }
     val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(conf.startTimeoutMs)
     val process = try pb.start() catch {
@@ -222,10 +221,10 @@ object Sidecar {
       try {
         var line = in.readLine()
         while (line != null) {
-          line match {
-            case Listening(p) => port.complete(p.toInt)
-            case other => log.info(s"sidecar ${process.pid()}: $other")
-          }
+          if (line.startsWith(ReadyPrefix)) {
+            try port.complete(SidecarReady.parseFrom(java.util.Base64.getDecoder.decode(line.substring(ReadyPrefix.length).trim)).getPort)
+            catch { case NonFatal(e) => port.completeExceptionally(new SidecarException(s"sidecar's ready line is not a SidecarReady: $line", e)) }
+          } else log.info(s"sidecar ${process.pid()}: $line")
           line = in.readLine()
         }
       } catch { case NonFatal(_) => }

@@ -44,11 +44,12 @@ final case class SidecarConf(
   def validate(): this.type = {
     require(nodeBinary.trim.nonEmpty, s"${SidecarConf.NodeKey} must not be empty")
     require(startTimeoutMs > 0, s"${SidecarConf.StartTimeoutKey} must be positive, got ${startTimeoutMs}ms")
-    require(maxMessageBytes >= 1024,
-      s"${SidecarConf.MaxMessageBytesKey} must be at least 1024, got $maxMessageBytes")
+    require(EngineSpec.launch("max_receive_message_bytes").contains(maxMessageBytes.toDouble),
+      s"${SidecarConf.MaxMessageBytesKey} must be in ${EngineSpec.launch("max_receive_message_bytes").rangeText}, got $maxMessageBytes")
     require(threads >= 1 && threads <= 256, s"${SidecarConf.ThreadsKey} must be in [1, 256], got $threads")
     require(taskCpus >= 1 && taskCpus <= 256, s"spark.task.cpus must be in [1, 256], got $taskCpus")
-    require(cacheBytes >= 0, s"${SidecarConf.CacheBytesKey} must not be negative, got $cacheBytes")
+    require(EngineSpec.launch("cache_bytes").contains(cacheBytes.toDouble),
+      s"${SidecarConf.CacheBytesKey} must be in ${EngineSpec.launch("cache_bytes").rangeText} bytes, got $cacheBytes")
     nodeOptions.foreach { o =>
       require(o.startsWith("-") && !o.exists(_.isWhitespace),
         s"${SidecarConf.NodeOptionsKey}: '$o' is not a node flag (each starts with '-', flags separated by spaces)")
@@ -69,8 +70,10 @@ object SidecarConf {
 
   val DefaultNode = "node"
   val DefaultStartTimeoutMs = 30000L
-  val DefaultMaxMessageBytes: Int = 64 * 1024 * 1024
-  val DefaultCacheBytes: Long = 2L * 1024 * 1024 * 1024
+  // proto/sidecar.proto's SidecarLaunch owns these (the sidecar takes the same when a field is unset).
+  private def launch(field: String) = EngineSpec.launch(field)
+  val DefaultMaxMessageBytes: Int = launch("max_receive_message_bytes").default.toInt
+  val DefaultCacheBytes: Long = launch("cache_bytes").default.toLong
   val DefaultNodeOptions: Seq[String] = Seq("--initial-old-space-size=256")
 
   /** Every spark.dbn.* key this project reads (and the prefix of the sidecar's environment). */

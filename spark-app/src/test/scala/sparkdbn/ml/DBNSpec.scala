@@ -33,8 +33,8 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
       val msg = intercept[IllegalArgumentException](f()).getMessage
       assert(msg.matches(s"(?s).*\\b$name\\b.*") && bad.map(_._1).filter(_ != name).forall(o => !msg.matches(s"(?s).*\\b$o\\b.*")), s"$name: $msg")
     }
-    val unit = sparkdbn.model.EngineSpec.rbm("sparsity_target") // [0, 1]
-    def steps(s: String) = sparkdbn.model.EngineSpec.parseSchedule(s, unit).map(_.getStepsList.asScala.map(t => (t.getEpoch, t.getValue)).toList)
+    val unit = sparkdbn.sidecar.EngineSpec.rbm("sparsity_target") // [0, 1]
+    def steps(s: String) = sparkdbn.sidecar.EngineSpec.parseSchedule(s, unit).map(_.getStepsList.asScala.map(t => (t.getEpoch, t.getValue)).toList)
     assert(steps("0:0.5,5:0.9") == Right(List((0, 0.5), (5, 0.9))))
     assert(steps("0.05") == Right(List((0, 0.05))))
     assert(steps("1:0.5").isLeft && steps("1.5").isLeft)

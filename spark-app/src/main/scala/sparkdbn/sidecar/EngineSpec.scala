@@ -1,10 +1,10 @@
-package sparkdbn.model
+package sparkdbn.sidecar
 
 import scala.jdk.CollectionConverters._
 
 import com.google.protobuf.Descriptors.Descriptor
 
-import sparkdbn.proto.{BlockRule, EngineProto, FineTuneConfig, OptionSpec, RBMTrainConfig, Schedule, ScheduleStep}
+import sparkdbn.proto.{BlockRule, EngineProto, FineTuneConfig, OptionSpec, RBMTrainConfig, Schedule, ScheduleStep, SidecarLaunch}
 
 /**
  * The engine's options' defaults and ranges, as proto/engine.proto's `(sparkdbn.v1.spec)` field options
@@ -57,6 +57,7 @@ object EngineSpec {
   def rbm(field: String): Option = of(RBMTrainConfig.getDescriptor, field)
   def fineTune(field: String): Option = of(FineTuneConfig.getDescriptor, field)
   def block(field: String): Option = of(BlockRule.getDescriptor, field)
+  def launch(field: String): Option = of(SidecarLaunch.getDescriptor, field)
 
   /** The largest seed the engine takes (a JavaScript number's integers: |n| <= 2^53 - 1). */
   val MaxSeed: Long = (1L << 53) - 1
