@@ -218,6 +218,34 @@ describe('RBM: training, inference and sampling', function () {
     expect(r.counters).to.deep.equal({ epochs: 4, updates: 4 * Math.ceil(small.rows / 50), samples: 4 * small.rows });
   });
 
+  it('a monitor window measures its rows, wrapping past the last monitor row; windows going round once equal the whole monitor', () => {
+    const r = RBM.create({ nVisible: 196, nHidden: 32, visible: 'bernoulli' }, { seed: 4, data: small });
+    const t = new RBMTrainer(r, { monitorRows: 300, batchSize: 50, seed: 1 });
+    const rows = (from: number, n: number) => ({ data: small.data.subarray(from * 196, (from + n) * 196), rows: n, cols: 196 });
+    // Naive reference: the figures of each row on its own, averaged.
+    const perRow = (from: number, n: number) => Array.from({ length: n }, (_, i) => rows(from + i, 1));
+    const mean = (ms: Matrix[], f: (m: Matrix) => number) => ms.reduce((a, m) => a + f(m), 0) / ms.length;
+    const wrapped = t.monitor(small, { offset: 250, rows: 100 }); // rows 250..299, then 0..49
+    const ref = [...perRow(250, 50), ...perRow(0, 50)];
+    expect(wrapped.reconstructionError).to.be.closeTo(mean(ref, (m) => r.reconstructionError(m)), 1e-4);
+    expect(wrapped.freeEnergy).to.be.closeTo(mean(ref, (m) => r.meanFreeEnergy(m)), 1e-4);
+    // Windows of 70 rows from 0 on, going round the 300 monitor rows once (the last one 20 rows), weighted by rows.
+    let at = 0;
+    let recon = 0;
+    let free = 0;
+    for (const n of [70, 70, 70, 70, 20]) {
+      const m = t.monitor(small, { offset: at, rows: n });
+      recon += m.reconstructionError * n;
+      free += m.freeEnergy * n;
+      at = (at + n) % 300;
+    }
+    const whole = t.monitor(small);
+    expect(recon / 300).to.be.closeTo(whole.reconstructionError, 1e-4);
+    expect(free / 300).to.be.closeTo(whole.freeEnergy, 1e-3);
+    // Without a window: the first monitorRows rows, as before.
+    expect(whole.reconstructionError).to.equal(r.reconstructionError(rows(0, 300)));
+  });
+
   it('PCD with its own chain count raises the exact log-likelihood (H=16)', () => {
     // PCD follows the likelihood, not the reconstruction error: judge it by the exact value.
     const r = RBM.create({ nVisible: 196, nHidden: 16, visible: 'bernoulli' }, { seed: 3, data: small });

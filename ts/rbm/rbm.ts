@@ -384,12 +384,30 @@ export class RBMTrainer {
     return stats;
   }
 
-  /** Reconstruction error and free energy on the first `monitorRows` rows. */
-  monitor(data: Matrix): { reconstructionError: number; freeEnergy: number } {
+  /**
+   * Reconstruction error and free energy on the first `monitorRows` rows; with `window`, on `window.rows`
+   * of them from `window.offset` on, wrapping past the last monitor row to the first (a moving sample of
+   * the monitor rows, for callers that measure often: every row is measured once as the window goes round).
+   */
+  monitor(data: Matrix, window?: { offset: number; rows: number }): { reconstructionError: number; freeEnergy: number } {
     const n = Math.min(this.cfg.monitorRows, data.rows);
     if (n === 0) return { reconstructionError: NaN, freeEnergy: NaN };
-    const m = { data: data.data.subarray(0, n * data.cols), rows: n, cols: data.cols };
-    return { reconstructionError: this.rbm.reconstructionError(m), freeEnergy: this.rbm.meanFreeEnergy(m) };
+    const rows = window ? Math.max(1, Math.min(n, window.rows)) : n;
+    const offset = window ? ((window.offset % n) + n) % n : 0;
+    const slice = (from: number, count: number) => ({ data: data.data.subarray(from * data.cols, (from + count) * data.cols), rows: count, cols: data.cols });
+    const first = Math.min(rows, n - offset);
+    if (first === rows) {
+      const m = slice(offset, rows);
+      return { reconstructionError: this.rbm.reconstructionError(m), freeEnergy: this.rbm.meanFreeEnergy(m) };
+    }
+    const parts = [slice(offset, first), slice(0, rows - first)];
+    let recon = 0;
+    let free = 0;
+    for (const m of parts) {
+      recon += this.rbm.reconstructionError(m) * m.rows;
+      free += this.rbm.meanFreeEnergy(m) * m.rows;
+    }
+    return { reconstructionError: recon / rows, freeEnergy: free / rows };
   }
 
   /** Runs `count` mini-batch updates, continuing through a shuffled order of the rows. */

@@ -125,10 +125,12 @@ object TrainJob {
       } else None
     }
     val merged = outcome.rounds.filter(_.status == "merged")
+    // The mean over the topic's last epoch: each round measures a window of its partition's monitor rows that goes
+    // round them once an epoch, so one round's figure is a small sample and the last epoch's rounds are all of it.
     def last(f: sparkdbn.train.RoundMetrics => Boolean, g: sparkdbn.train.RoundMetrics => Double): Option[Double] = {
       val rs = merged.filter(f)
       if (rs.isEmpty) None else {
-        val tail = rs.takeRight(math.max(1, rs.map(_.partition).distinct.size))
+        val tail = rs.filter(_.epoch == rs.map(_.epoch).max)
         Some(tail.map(g).sum / tail.size)
       }
     }

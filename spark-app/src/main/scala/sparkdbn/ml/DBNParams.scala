@@ -164,7 +164,8 @@ trait DBNParams extends Params {
     "a column whose value names a row in errors about bad input (\"txn_id = 'T-17'\"), beside its place; empty for none")
 
   final val monitorRows: IntParam = new IntParam(this, "monitorRows",
-    s"rows of each partition on which every round measures reconstruction error and free energy, in ${rbm("monitor_rows").rangeText}",
+    s"rows of each partition on which reconstruction error and free energy are measured: each round measures its share of an epoch " +
+      s"of them, in a window that goes round them once an epoch, in ${rbm("monitor_rows").rangeText}",
     rbm("monitor_rows").intValidator)
 
   setDefault(
