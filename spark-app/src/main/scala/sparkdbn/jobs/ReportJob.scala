@@ -98,7 +98,7 @@ object ReportJob {
         }
       } finally scored.unpersist()
     }
-    val html = SidecarManager.get().blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).report(req.build()).getHtml.toByteArray
+    val html = SidecarManager.client().report(req.build()).getHtml.toByteArray
     // Written beside, then moved: a failure leaves the previous report (or none), never half a page.
     val dir = Paths.get(outDir)
     Files.createDirectories(dir)

@@ -9,7 +9,7 @@ import org.apache.spark.sql.types._
 
 import sparkdbn.io.{ArrowEncoder, Inputs}
 import sparkdbn.proto.{ArrowChunk, IngestSummary}
-import sparkdbn.sidecar.{Sidecar, SidecarManager, TaskLabel}
+import sparkdbn.sidecar.{SidecarClient, SidecarManager, TaskLabel}
 
 /**
  * The walking skeleton: every partition streams its numeric columns to its
@@ -50,8 +50,8 @@ object SkeletonJob {
     }
     val batchRows = opts.batchRows
     val results = df.rdd.mapPartitionsWithIndex { (index, rows) =>
-      val sidecar = SidecarManager.get()
-      val summary = ingest(sidecar, ArrowEncoder.encode(rows, columns, batchRows), s"partition $index")
+      val client = SidecarManager.client()
+      val summary = ingest(client, ArrowEncoder.encode(rows, columns, batchRows), s"partition $index")
       val exec = SparkEnv.get.executorId
       summary.getColumnsList.asScala.iterator.map { c =>
         Row(index, exec, summary.getPid.toLong, summary.getRows, summary.getBatches, c.getName, c.getSum, c.getCount)
@@ -61,14 +61,8 @@ object SkeletonJob {
   }
 
   /** Streams the chunks with gRPC flow control and waits for the summary. */
-  def ingest(sidecar: Sidecar, chunks: Iterator[Array[Byte]], label: String): IngestSummary = {
-    val ctx = Option(TaskContext.get())
-    val task = ctx.fold(label)(TaskLabel(_))
-    try {
-      sidecar.clientStream[ArrowChunk, IngestSummary](sidecar.asyncStub.ingestArrow(_),
-        chunks.map(bytes => ArrowChunk.newBuilder().setIpcStream(UnsafeByteOperations.unsafeWrap(bytes)).setTask(task).build()))
-    } catch {
-      case s: io.grpc.StatusRuntimeException => throw sidecar.explain(s)
-    }
+  def ingest(client: SidecarClient, chunks: Iterator[Array[Byte]], label: String): IngestSummary = {
+    val task = Option(TaskContext.get()).fold(label)(TaskLabel(_))
+    client.ingestArrow(chunks.map(bytes => ArrowChunk.newBuilder().setIpcStream(UnsafeByteOperations.unsafeWrap(bytes)).setTask(task).build()))
   }
 }

@@ -99,7 +99,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
     // first layer in scripts/bench train. On a thread of its own, named in a thread dump, not on the
     // global pool a user's code shares. A failure here is not lost: the first driver call starts it
     // again and raises.
-    val warm = new Thread(() => try sparkdbn.sidecar.SidecarManager.get().describe() catch { case NonFatal(_) => () },
+    val warm = new Thread(() => try sparkdbn.sidecar.SidecarManager.client().describe() catch { case NonFatal(_) => () },
       "spark-dbn: starting the driver's sidecar")
     warm.setDaemon(true)
     warm.start()

@@ -103,7 +103,7 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
       val udt = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[org.apache.spark.ml.linalg.Vector]]
       val joined = new JoinedRow()
       val extra = new GenericInternalRow(extraCount)
-      val scoring = new SidecarScoring(SidecarManager.get(), ver, () => snapshotBc.value, rows, inSchema, source, n, probs, scores, conf, task, pid, rowKey)
+      val scoring = new SidecarScoring(SidecarManager.client(), ver, () => snapshotBc.value, rows, inSchema, source, n, probs, scores, conf, task, pid, rowKey)
       scoring.map { case (row, res, i) =>
         val (h, f) = res.vectors("features")
         val feats = java.util.Arrays.copyOfRange(f, i * h, (i + 1) * h)

@@ -1,14 +1,10 @@
 package sparkdbn.ml
 
-import java.util.concurrent.{LinkedBlockingQueue, TimeUnit}
-
 import scala.collection.mutable
 import scala.util.control.NonFatal
 
 import com.google.protobuf.ByteString
-import io.grpc.{Metadata, Status, StatusRuntimeException}
-import io.grpc.protobuf.ProtoUtils
-import io.grpc.stub.StreamObserver
+import io.grpc.Status
 import org.apache.spark.TaskContext
 import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.expressions.{UnsafeProjection, UnsafeRow}
@@ -16,8 +12,8 @@ import org.apache.spark.sql.types.StructType
 import org.apache.spark.unsafe.Platform
 
 import sparkdbn.io.{ArrayPool, BoundSource, FeatureArrow, InputRowException, RowKey}
-import sparkdbn.proto.{RowError, TransformRequest, TransformResponse, TransformStart}
-import sparkdbn.sidecar.{Alignment, Sidecar, SidecarException}
+import sparkdbn.proto.{TransformRequest, TransformStart}
+import sparkdbn.sidecar.{Alignment, SidecarCallException, SidecarClient, SidecarException}
 
 /** How a task streams its rows through the sidecar. */
 final case class ScoringConf(batchRows: Int, batchBytes: Long, maxInFlight: Int) {
@@ -95,7 +91,7 @@ private[ml] final class RowArena(schema: StructType, capacity: Int) {
  * Yields (input row, answer, index of the row in the answer) in input order.
  */
 final class SidecarScoring(
-    sidecar: Sidecar,
+    client: SidecarClient,
     version: String,
     snapshot: () => Array[Byte],
     rows: Iterator[InternalRow],
@@ -114,9 +110,7 @@ final class SidecarScoring(
   private val perBatch = conf.rowsPerBatch(nInputs)
   // Sent and not yet answered, oldest first: rows and their encoded batch (kept to replay).
   private val pending = mutable.Queue.empty[(Array[InternalRow], ByteString)]
-  private val answers = new LinkedBlockingQueue[Either[Throwable, TransformResponse]]()
-  private case object Ended extends Throwable
-  private var requests: StreamObserver[TransformRequest] = _
+  private var call: client.TransformCall = _
   private var sentEnd = false
   private var replayed = false
   private var rowNumber = 0L
@@ -136,27 +130,18 @@ final class SidecarScoring(
   private var messages: Array[Array[Byte]] = _
   private var batchNumber = 0L
 
-  ensureModel()
+  try client.ensureModel(version, snapshot()) catch { case e: SidecarException => throw fail(e) }
   open()
 
-  private def ensureModel(): Unit =
-    try sidecar.ensureModel(version, snapshot()) catch {
-      case NonFatal(e) => throw fail(e)
-    }
-
+  /** A Transform call (bound to the task by the client) with the batches still awaiting answers sent again. */
   private def open(): Unit = {
-    requests = sidecar.asyncStub.transform(new StreamObserver[TransformResponse] {
-      override def onNext(r: TransformResponse): Unit = answers.put(Right(r))
-      override def onError(t: Throwable): Unit = answers.put(Left(t))
-      override def onCompleted(): Unit = answers.put(Left(Ended))
-    })
-    requests.onNext(TransformRequest.newBuilder().setStart(TransformStart.newBuilder()
+    call = client.transform(TransformRequest.newBuilder().setStart(TransformStart.newBuilder()
       .setModelVersion(version).setTask(task).setProbabilities(probabilities).setScores(scores)).build())
     pending.foreach { case (_, bytes) => sendBatch(bytes) }
   }
 
   private def sendBatch(bytes: ByteString): Unit =
-    requests.onNext(TransformRequest.newBuilder().setAlign(Alignment.pad(bytes.size)).setBatch(bytes).build())
+    call.send(TransformRequest.newBuilder().setAlign(Alignment.pad(bytes.size)).setBatch(bytes).build())
 
   /** Reads up to one batch of input rows, encodes and sends it. */
   private def sendNext(): Unit = {
@@ -211,19 +196,16 @@ final class SidecarScoring(
     })
   }
 
-  private def fail(e: Throwable): Throwable = e match {
-    case s: StatusRuntimeException if s.getStatus.getCode == Status.Code.INVALID_ARGUMENT =>
-      // Bad data: the sidecar's message names the row; no need for process state. Its trailer says which
-      // row and input, typed, so that the value is named as the user knows it (InputLocation: the file's row).
-      Option(Status.trailersFromThrowable(s)).flatMap(t => Option(t.get(SidecarScoring.RowErrorKey))) match {
-        case Some(re) =>
-          val e = InputRowException(s"DBN scoring rejected the input: $task: row ${re.getRow}",
-            s"${source.valueName(re.getColumn)}: ${re.getReason}").at(partition, re.getRow)
-          pendingRow(re.getRow).fold(e)(e.keyedBy(rowKey, _))
-        case None => new IllegalArgumentException(s"DBN scoring rejected the input: ${s.getStatus.getDescription}")
-      }
-    case s: SidecarException => s
-    case other => sidecar.explain(other)
+  /** Bad input as the user's error, naming the value as the user knows it (InputLocation: the file's row); anything else as it is. */
+  private def fail(e: SidecarException): Throwable = e match {
+    case c: SidecarCallException if c.isBadInput => c.badValue match {
+      case Some(bad) =>
+        val e = InputRowException(s"DBN scoring rejected the input: $task: row ${bad.row}",
+          s"${source.valueName(bad.column)}: ${bad.reason}").at(partition, bad.row)
+        pendingRow(bad.row).fold(e)(e.keyedBy(rowKey, _))
+      case None => new IllegalArgumentException(s"DBN scoring rejected the input: ${c.description}")
+    }
+    case other => other
   }
 
   /** Row `r` of the partition if it is in a batch still awaiting its answer (a bad one is: its answer is the error). */
@@ -243,16 +225,21 @@ final class SidecarScoring(
       if (pending.isEmpty) {
         if (!sentEnd) {
           sentEnd = true
-          requests.onCompleted()
+          call.complete()
         }
         return false
       }
       if (!rows.hasNext && !sentEnd) {
         sentEnd = true
-        requests.onCompleted()
+        call.complete()
       }
-      nextAnswer() match {
-        case Right(resp) =>
+      // Left: the sidecar no longer holds the model (evicted, or a new process), once a call.
+      val answer = try Right(call.next()) catch {
+        case e: SidecarCallException if e.code == Status.Code.FAILED_PRECONDITION && !replayed => Left(e)
+        case e: SidecarException => throw fail(e)
+      }
+      answer match {
+        case Right(Some(resp)) =>
           val (input, _) = pending.dequeue()
           val result = FeatureArrow.decode(resp.getBatch)
           if (result.rows != input.length) {
@@ -260,35 +247,17 @@ final class SidecarScoring(
           }
           current = (input, result)
           pos = 0
-        case Left(s: StatusRuntimeException) if s.getStatus.getCode == Status.Code.FAILED_PRECONDITION && !replayed =>
-          // The sidecar no longer holds the model (evicted, or a new process): send it and replay.
+        case Left(_) =>
+          // Send the model and replay the batches awaiting answers.
           replayed = true
-          sidecar.loadedModels.remove(version)
-          ensureModel()
+          try client.reloadModel(version, snapshot()) catch { case e: SidecarException => throw fail(e) }
           sentEnd = false
           open()
-        case Left(Ended) =>
+        case Right(None) =>
           throw new SidecarException(s"$task: the sidecar ended the stream with ${pending.size} batches unanswered")
-        case Left(t) =>
-          throw fail(t)
       }
     }
     true
-  }
-
-  /** Waits for the next answer, checking that the process is alive: a dead sidecar never hangs a task. */
-  private def nextAnswer(): Either[Throwable, TransformResponse] = {
-    var a = answers.poll(1, TimeUnit.SECONDS)
-    while (a == null) {
-      if (!sidecar.process.isAlive) {
-        answers.poll(2, TimeUnit.SECONDS) match {
-          case null => throw sidecar.explain(new SidecarException(s"$task: the sidecar died while scoring"))
-          case got => return got
-        }
-      }
-      a = answers.poll(1, TimeUnit.SECONDS)
-    }
-    a
   }
 
   override def next(): (InternalRow, FeatureArrow.Result, Int) = {
@@ -297,9 +266,4 @@ final class SidecarScoring(
     pos += 1
     r
   }
-}
-
-object SidecarScoring {
-  /** The trailer of a Transform call that a bad value ended (proto/sidecar.proto's RowError). */
-  val RowErrorKey: Metadata.Key[RowError] = Metadata.Key.of("dbn-row-error-bin", ProtoUtils.metadataMarshaller(RowError.getDefaultInstance))
 }

@@ -12,113 +12,46 @@ import scala.util.control.NonFatal
 import io.grpc.{ManagedChannel, Metadata, StatusRuntimeException}
 import io.grpc.health.v1.{HealthCheckRequest, HealthCheckResponse, HealthGrpc}
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder
-import com.google.protobuf.UnsafeByteOperations
-import io.grpc.stub.{ClientCallStreamObserver, ClientResponseObserver, MetadataUtils, StreamObserver}
+import io.grpc.stub.MetadataUtils
 import org.slf4j.LoggerFactory
 
-import sparkdbn.proto.{DescribeRequest, DescribeResponse, PutModelRequest, SidecarGrpc, SidecarLaunch, SidecarReady}
+import sparkdbn.proto.{SidecarLaunch, SidecarReady}
 
 /**
- * One running sidecar process and the channel to it. Created by [[Sidecar.start]];
- * owned by [[SidecarManager]] on executors.
+ * One running sidecar process, supervised: started with its handshake, checked healthy, its stderr kept,
+ * stopped. Its calls are [[SidecarClient]]'s (`client`), the only user of the channel. Created by
+ * [[Sidecar.start]]; owned by [[SidecarManager]] on executors (which replaces a dead one).
  */
 final class Sidecar private (
     val process: Process,
     val port: Int,
     secret: String,
-    val channel: ManagedChannel,
-    private[sidecar] val stderr: StderrTail) extends AutoCloseable {
+    private[sidecar] val channel: ManagedChannel,
+    private[sidecar] val stderr: StderrTail,
+    callTimeoutMs: Long) extends AutoCloseable {
 
   private val secretHeaders = {
     val md = new Metadata()
     md.put(Sidecar.SecretKey, secret)
     md
   }
-  private val auth = MetadataUtils.newAttachHeadersInterceptor(secretHeaders)
+  private[sidecar] val auth = MetadataUtils.newAttachHeadersInterceptor(secretHeaders)
 
-  /** Model versions this JVM has sent to the process (it may evict them; a call then re-sends). */
-  val loadedModels: java.util.Set[String] = java.util.concurrent.ConcurrentHashMap.newKeySet[String]()
+  /** The process's one client: every call to it goes through this. */
+  val client: SidecarClient = new SidecarClient(this, callTimeoutMs)
 
   def pid: Long = process.pid()
   def isAlive: Boolean = process.isAlive && !channel.isShutdown
 
-  def blockingStub: SidecarGrpc.SidecarBlockingStub = SidecarGrpc.newBlockingStub(channel).withInterceptors(auth)
-  def asyncStub: SidecarGrpc.SidecarStub = SidecarGrpc.newStub(channel).withInterceptors(auth)
-  def healthStub: HealthGrpc.HealthBlockingStub = HealthGrpc.newBlockingStub(channel).withInterceptors(auth)
+  private[sidecar] def healthStub: HealthGrpc.HealthBlockingStub = HealthGrpc.newBlockingStub(channel).withInterceptors(auth)
 
   /**
-   * Sends a model snapshot unless this JVM already sent that version. The
-   * process may evict it; a call that then fails with FAILED_PRECONDITION
-   * removes the version from loadedModels and sends it again.
+   * Whether the process is running, or how it ended. `settleMs`: how long to give a process whose connection
+   * just dropped to be seen dead (the socket closes before the exit is reaped).
    */
-  def ensureModel(version: String, snapshot: => Array[Byte]): Unit = if (!loadedModels.contains(version)) {
-    // The tasks of one round start together: one sends the version, the others wait for it
-    // (each sending its own copy cost a transfer of the whole model per task).
-    val lock = sending.computeIfAbsent(version, _ => new Object)
-    try lock.synchronized {
-      if (!loadedModels.contains(version)) {
-        // The array is the caller's and never changes: wrap it, no copy.
-        blockingStub.withDeadlineAfter(5, TimeUnit.MINUTES).putModel(
-          PutModelRequest.newBuilder().setVersion(version).setSnapshot(UnsafeByteOperations.unsafeWrap(snapshot)).build())
-        loadedModels.add(version)
-      }
-    } finally sending.remove(version, lock)
-  }
-  private val sending = new java.util.concurrent.ConcurrentHashMap[String, Object]()
-
-  /**
-   * A client-streaming call with HTTP/2 flow control: `open` starts it, then
-   * every message of `messages` is sent (drawn lazily, only when the transport
-   * is ready, so neither side holds the whole stream), then the one answer is
-   * returned. The call's own error (a StatusRuntimeException) is thrown as it
-   * is, for the caller to read its status; any other failure cancels the call
-   * and is explained with the process's state.
-   */
-  def clientStream[Req, Resp](open: StreamObserver[Resp] => StreamObserver[Req], messages: Iterator[Req]): Resp = {
-    val result = new CompletableFuture[Resp]()
-    val ready = new Object
-    val observer = new ClientResponseObserver[Req, Resp] {
-      override def beforeStart(req: ClientCallStreamObserver[Req]): Unit =
-        req.setOnReadyHandler(() => ready.synchronized(ready.notifyAll()))
-      override def onNext(v: Resp): Unit = result.complete(v)
-      override def onError(t: Throwable): Unit = {
-        result.completeExceptionally(t)
-        ready.synchronized(ready.notifyAll())
-      }
-      override def onCompleted(): Unit = ()
-    }
-    val requests = open(observer).asInstanceOf[ClientCallStreamObserver[Req]]
-    try {
-      while (!result.isDone && messages.hasNext) {
-        ready.synchronized {
-          while (!requests.isReady && !result.isDone) ready.wait(100)
-        }
-        if (!result.isDone) requests.onNext(messages.next())
-      }
-      if (!result.isDone) requests.onCompleted()
-      result.get(1, TimeUnit.HOURS)
-    } catch {
-      case NonFatal(e) =>
-        val cause = e match {
-          case ee: ExecutionException => ee.getCause
-          case other => other
-        }
-        try requests.cancel("the caller failed", cause) catch { case NonFatal(c) => cause.addSuppressed(c) }
-        cause match {
-          case s: StatusRuntimeException => throw s
-          case other => throw explain(other)
-        }
-    }
-  }
-
-  def describe(): DescribeResponse =
-    blockingStub.withDeadlineAfter(10, TimeUnit.SECONDS).describe(DescribeRequest.getDefaultInstance)
-
-  /** Why a call failed, with the process state and stderr so the task error says what happened. */
-  def explain(e: Throwable): SidecarException = {
-    val state = if (process.isAlive) s"sidecar pid $pid is running"
-    else s"sidecar pid $pid has died (exit code ${process.exitValue()})"
-    new SidecarException(s"call to the sidecar failed: ${e.getMessage}; $state${stderr.suffix}", e)
+  private[sidecar] def state(settleMs: Long = 0): String = {
+    if (settleMs > 0) process.waitFor(settleMs, TimeUnit.MILLISECONDS)
+    if (process.isAlive) s"sidecar pid $pid is running" else s"sidecar pid $pid has died (exit code ${process.exitValue()})"
   }
 
   /** Stops the process: closes stdin (it exits by itself), then SIGTERM, then SIGKILL. */
@@ -193,7 +126,7 @@ object Sidecar {
         // it waits on a WINDOW_UPDATE round trip.
         .flowControlWindow(Sidecar.ReceiveWindowBytes)
         .build()
-      val sidecar = new Sidecar(process, port, secret, channel, stderr)
+      val sidecar = new Sidecar(process, port, secret, channel, stderr, conf.callTimeoutMs)
       awaitServing(sidecar, deadline, conf)
       log.info(s"started sidecar pid ${process.pid()} on 127.0.0.1:$port for executor $executorId")
       sidecar

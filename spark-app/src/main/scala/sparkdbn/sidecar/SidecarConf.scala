@@ -24,6 +24,10 @@ import org.apache.spark.SparkConf
  *                       small default size ran a full collection every two or three 8 MB batches received
  *                       (scripts/bench ingest: 99 full collections in three passes over 627 MB
  *                       instead of 28, and a quarter less sidecar CPU; peak RSS 147 -> 195 MB).
+ * @param callTimeoutMs  `spark.dbn.sidecar.callTimeout`: the deadline of every short call (sending a model,
+ *                       describing, initialising a layer, merging, fetching a model, drawing a report).
+ *                       Training rounds and streams have none: they last as long as their data and end
+ *                       with their task or the process (SidecarClient).
  * @param roundsInOneStage `spark.dbn.roundsInOneStage`: sync training runs a topic's rounds in one
  *                       barrier stage when the partitions fit the task slots (true, the default), or
  *                       one Spark job per round (false: the way before, for comparison).
@@ -37,13 +41,15 @@ final case class SidecarConf(
     taskCpus: Int = 1,
     cacheBytes: Long = SidecarConf.DefaultCacheBytes,
     nodeOptions: Seq[String] = SidecarConf.DefaultNodeOptions,
-    roundsInOneStage: Boolean = true) {
+    roundsInOneStage: Boolean = true,
+    callTimeoutMs: Long = SidecarConf.DefaultCallTimeoutMs) {
 
   def trainWorkers: Int = math.max(1, threads / taskCpus)
 
   def validate(): this.type = {
     require(nodeBinary.trim.nonEmpty, s"${SidecarConf.NodeKey} must not be empty")
     require(startTimeoutMs > 0, s"${SidecarConf.StartTimeoutKey} must be positive, got ${startTimeoutMs}ms")
+    require(callTimeoutMs > 0, s"${SidecarConf.CallTimeoutKey} must be positive, got ${callTimeoutMs}ms")
     require(EngineSpec.launch("max_receive_message_bytes").contains(maxMessageBytes.toDouble),
       s"${SidecarConf.MaxMessageBytesKey} must be in ${EngineSpec.launch("max_receive_message_bytes").rangeText}, got $maxMessageBytes")
     require(threads >= 1 && threads <= 256, s"${SidecarConf.ThreadsKey} must be in [1, 256], got $threads")
@@ -67,9 +73,11 @@ object SidecarConf {
   val CacheBytesKey = "spark.dbn.sidecar.cacheBytes"
   val NodeOptionsKey = "spark.dbn.sidecar.nodeOptions"
   val RoundsInOneStageKey = "spark.dbn.roundsInOneStage"
+  val CallTimeoutKey = "spark.dbn.sidecar.callTimeout"
 
   val DefaultNode = "node"
   val DefaultStartTimeoutMs = 30000L
+  val DefaultCallTimeoutMs = 600000L
   // proto/sidecar.proto's SidecarLaunch owns these (the sidecar takes the same when a field is unset).
   private def launch(field: String) = EngineSpec.launch(field)
   val DefaultMaxMessageBytes: Int = launch("max_receive_message_bytes").default.toInt
@@ -78,7 +86,7 @@ object SidecarConf {
 
   /** Every spark.dbn.* key this project reads (and the prefix of the sidecar's environment). */
   val Keys: Seq[String] = Seq(NodeKey, StartTimeoutKey, MaxMessageBytesKey, ThreadsKey, CacheBytesKey, NodeOptionsKey,
-    RoundsInOneStageKey)
+    RoundsInOneStageKey, CallTimeoutKey)
 
   /**
    * The one place spark.dbn.* confs are read: each parsed by its type, an unknown spark.dbn.* key refused
@@ -111,7 +119,9 @@ object SidecarConf {
       cacheBytes = read(CacheBytesKey, "a size such as 2g or 512m", DefaultCacheBytes)(bytes)(_ >= 0),
       nodeOptions = read(NodeOptionsKey, "node flags separated by spaces, each starting with '-'", DefaultNodeOptions)(
         _.split("\\s+").toSeq.filter(_.nonEmpty))(_ => true), // validate() names a bad flag
-      roundsInOneStage = read(RoundsInOneStageKey, "true or false", true)(_.toBoolean)(_ => true)
+      roundsInOneStage = read(RoundsInOneStageKey, "true or false", true)(_.toBoolean)(_ => true),
+      callTimeoutMs = read(CallTimeoutKey, "a positive duration such as 10min or 30s", DefaultCallTimeoutMs)(
+        org.apache.spark.network.util.JavaUtils.timeStringAsMs)(_ > 0)
     ).validate()
   }
 

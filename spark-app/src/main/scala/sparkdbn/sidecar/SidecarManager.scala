@@ -35,6 +35,9 @@ object SidecarManager {
     }
   }
 
+  /** The live sidecar's client (starting one if there is none): how jobs call it. */
+  def client(): SidecarClient = get().client
+
   /** Stops this executor's sidecar, if any. */
   def stop(): Unit = synchronized {
     current.foreach(s => try s.close() catch { case NonFatal(e) => log.warn(s"stopping sidecar: ${e.getMessage}") })

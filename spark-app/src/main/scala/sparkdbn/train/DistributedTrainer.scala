@@ -11,13 +11,14 @@ import scala.util.chaining._
 import scala.util.control.NonFatal
 
 import com.google.protobuf.UnsafeByteOperations
+import io.grpc.Status
 import org.apache.spark.TaskContext
 import org.apache.spark.sql.SparkSession
 import org.slf4j.LoggerFactory
 
 import sparkdbn.proto.{BlockRule, FineTuneConfig, GetModelRequest, InitLayerRequest, MergeRequest, MergeRule, RBMTrainConfig, ReplicaUpdate,
   SnapshotResponse, SoftmaxLayer}
-import sparkdbn.sidecar.SidecarManager
+import sparkdbn.sidecar.{SidecarCallException, SidecarClient, SidecarManager}
 
 /** One replica's round as the driver saw it: one row of the rounds table. */
 final case class RoundMetrics(
@@ -201,18 +202,19 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   // ---------------------------------------------------------------- driver-side model arithmetic
 
-  /** A call to the driver's sidecar; the calls are pure, so one that failed because the process died is retried once. */
-  private def driverCall[T](what: String)(f: sparkdbn.sidecar.Sidecar => T): T = {
+  /**
+   * A call to the driver's sidecar through its client (deadline, status and process state are the client's); the
+   * calls are pure, so one that failed because the process died is retried once with a new one.
+   */
+  private def driverCall[T](what: String)(f: SidecarClient => T): T = {
     def attempt(retry: Boolean): T = {
       val sidecar = SidecarManager.get()
-      try f(sidecar) catch {
+      try f(sidecar.client) catch {
         case e: HeldUpdatesLost => throw e
-        case e: io.grpc.StatusRuntimeException if e.getStatus.getCode == io.grpc.Status.Code.INVALID_ARGUMENT =>
-          throw new IllegalArgumentException(s"$what: ${e.getStatus.getDescription}")
-        case NonFatal(e) if retry && sidecar.process.waitFor(2, TimeUnit.SECONDS) =>
+        case e: SidecarCallException if e.isBadInput => throw new IllegalArgumentException(s"$what: ${e.description}")
+        case e: SidecarCallException if retry && sidecar.process.waitFor(2, TimeUnit.SECONDS) =>
           log.warn(s"$what: the driver's sidecar died (${e.getMessage}); retrying with a new one")
           attempt(retry = false)
-        case NonFatal(e) => throw sidecar.explain(e)
       }
     }
     attempt(retry = true)
@@ -220,8 +222,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   private def initLayer(base: Array[Byte], layer: Int, means: Array[Double], classes: Int,
       stddevs: Array[Double] = Array.emptyDoubleArray): SnapshotResponse =
-    driverCall(s"initialising layer $layer") { sc =>
-      sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).initLayer(InitLayerRequest.newBuilder()
+    driverCall(s"initialising layer $layer") { client =>
+      client.initLayer(InitLayerRequest.newBuilder()
         .setBase(UnsafeByteOperations.unsafeWrap(base)).addAllSizes(sizes.map(Integer.valueOf).asJava)
         .setVisible(s.visible).addAllInputMeans(means.map(java.lang.Double.valueOf).toSeq.asJava)
         .addAllInputStddevs(stddevs.map(java.lang.Double.valueOf).toSeq.asJava)
@@ -253,15 +255,11 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
    * updates cross; when the sidecar no longer holds it (a new process), the base and momentum are sent.
    */
   private def mergeCall(what: String, topic: String, base: Publication, request: MergeRequest.Builder): SnapshotResponse =
-    driverCall(what) { sc =>
-      def send(r: MergeRequest.Builder) = {
-        val answer = try sc.blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES).merge(r.setTopic(topic).build()) catch {
-          case e: io.grpc.StatusRuntimeException if e.getStatus.getCode == io.grpc.Status.Code.NOT_FOUND =>
-            throw new HeldUpdatesLost(e.getStatus.getDescription)
+    driverCall(what) { client =>
+      def send(r: MergeRequest.Builder) =
+        try client.merge(r.setTopic(topic).build()) catch {
+          case e: SidecarCallException if e.code == Status.Code.NOT_FOUND => throw new HeldUpdatesLost(e.description)
         }
-        if (!r.getPublishAs.isEmpty) sc.loadedModels.add(r.getPublishAs)
-        answer
-      }
       def full() = {
         if (withMomentum(topic) && checkpoint.isEmpty && kept.contains(topic)) {
           // Only the lost sidecar held it (no checkpoint): the topic goes on, its momentum from zero.
@@ -274,7 +272,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
       val answer = kept.get(topic).filter(_._1 == base.version) match {
         case Some((_, id)) =>
           try send(request.clone().setBaseState(id)) catch {
-            case e: io.grpc.StatusRuntimeException if e.getStatus.getCode == io.grpc.Status.Code.FAILED_PRECONDITION => full()
+            case e: SidecarCallException if e.code == Status.Code.FAILED_PRECONDITION => full()
           }
         case None => full()
       }
@@ -326,8 +324,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   /** The bytes of a merged version the driver's sidecar holds (MergeRequest.snapshot_later). */
   private def fetchHeld(version: String): Array[Byte] =
     try {
-      SidecarManager.get().blockingStub.withDeadlineAfter(10, TimeUnit.MINUTES)
-        .getModel(GetModelRequest.newBuilder().setVersion(version).setTrainingConfig(s.recordJson).build()).getSnapshot.toByteArray
+      SidecarManager.client().getModel(GetModelRequest.newBuilder().setVersion(version).setTrainingConfig(s.recordJson).build()).getSnapshot.toByteArray
     } catch {
       case NonFatal(e) => throw new VersionLost(s"the merged version $version was lost with the driver's sidecar (${e.getMessage})")
     }

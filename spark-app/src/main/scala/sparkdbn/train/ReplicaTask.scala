@@ -1,17 +1,15 @@
 package sparkdbn.train
 
-import java.util.concurrent.TimeUnit
-
 import scala.jdk.CollectionConverters._
 import scala.util.control.NonFatal
 
-import io.grpc.{Status, StatusRuntimeException}
+import io.grpc.Status
 import org.apache.spark.{SparkEnv, TaskContext}
 
 import sparkdbn.io.FeatureArrow
 import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, CacheStart, FineTune, FineTuneConfig, PretrainLayer, RBMTrainConfig, TrainRequest,
   TrainResponse, TrainedPart, WholeNetwork}
-import sparkdbn.sidecar.{Alignment, Sidecar, SidecarException, SidecarManager, TaskLabel}
+import sparkdbn.sidecar.{Alignment, SidecarCallException, SidecarClient, SidecarManager, TaskLabel}
 
 /** What a topic's replicas train, with the engine's options: the contract's TrainRequest.topic, typed. */
 sealed trait TopicConfig extends Serializable {
@@ -98,41 +96,25 @@ object ReplicaTask {
     val ctx = TaskContext.get()
     val p = ctx.partitionId()
     val task = TaskLabel(ctx)
-    val sidecar = SidecarManager.get()
+    val client = SidecarManager.client()
     val req = spec.topic.applyTo(TrainRequest.newBuilder()).setSession(spec.session(p)).setModelVersion(version)
       .setRunSeed(spec.runSeed).setPartition(p).setBatches(batches).setEpoch(epoch).setInputSums(spec.inputSums)
       .setIndependent(spec.independent).setResetMomentum(spec.resetMomentum).setTask(task).setHoldUpdate(spec.holdUpdate).setAwaitModelMs(awaitModelMs).build()
     var resent = false
-    var modelSent = false
-
-    def train(): TrainResponse = {
-      if (awaitModelMs == 0 || modelSent) sidecar.ensureModel(version, snapshot())
-      // A round can be long; the sidecar's death fails the call at once (the connection closes).
-      sidecar.blockingStub.withDeadlineAfter(6, TimeUnit.HOURS).train(req)
-    }
+    // awaitModelMs > 0: the version is not sent first; the client sends it if the sidecar asks.
+    def train(): TrainResponse = client.withModel(version, snapshot, sendFirst = awaitModelMs == 0)(client.train(req))
 
     val resp = try {
-      var answer: TrainResponse = null
-      var attempts = 0
-      while (answer == null) {
-        attempts += 1
-        try answer = train() catch {
-          case s: StatusRuntimeException if s.getStatus.getCode == Status.Code.NOT_FOUND && !resent =>
-            // The sidecar does not hold this partition's rows (new process, or evicted): send them.
-            cacheData(sidecar, spec.session(p), spec.nInputs, chunks, task, spec.heldOutRows)
-            resent = true
-          case s: StatusRuntimeException if s.getStatus.getCode == Status.Code.FAILED_PRECONDITION && !modelSent =>
-            sidecar.loadedModels.remove(version)
-            modelSent = true
-        }
-        if (attempts > 3 && answer == null) throw new SidecarException(s"$task: the sidecar kept refusing the round")
+      try train() catch {
+        case e: SidecarCallException if e.code == Status.Code.NOT_FOUND =>
+          // The sidecar does not hold this partition's rows (new process, or evicted): send them, once.
+          cacheData(client, spec.session(p), spec.nInputs, chunks, task, spec.heldOutRows)
+          resent = true
+          train()
       }
-      answer
     } catch {
-      case s: StatusRuntimeException if s.getStatus.getCode == Status.Code.INVALID_ARGUMENT =>
-        throw new IllegalArgumentException(s"DBN training rejected the input: ${s.getStatus.getDescription}")
-      case s: SidecarException => throw s
-      case NonFatal(e) => throw sidecar.explain(e)
+      case e: SidecarCallException if e.isBadInput =>
+        throw new IllegalArgumentException(s"DBN training rejected the input: ${e.description}")
     }
     val f = resp.getFigures
     def some(has: Boolean, v: Double) = if (has) v else Double.NaN
@@ -144,7 +126,7 @@ object ReplicaTask {
   }
 
   /** Streams a partition's chunks to the sidecar's session cache. */
-  def cacheData(sidecar: Sidecar, session: String, n: Int, chunks: Iterator[Chunk], task: String, heldOutRows: Int = 0): CacheDataResponse = {
+  def cacheData(client: SidecarClient, session: String, n: Int, chunks: Iterator[Chunk], task: String, heldOutRows: Int = 0): CacheDataResponse = {
     val t0 = System.nanoTime()
     var encodeNanos = 0L
     var rows = 0L
@@ -160,7 +142,7 @@ object ReplicaTask {
       encodeNanos += System.nanoTime() - e0
       req
     }
-    val r = try sidecar.clientStream[CacheDataRequest, CacheDataResponse](sidecar.asyncStub.cacheData(_), Iterator(start) ++ batches)
+    val r = try client.cacheData(Iterator(start) ++ batches)
     finally if (encoder != null) encoder.close()
     log.info(f"$task: sent $rows rows (${rows * n * 4 / 1e6}%.0f MB) to the sidecar in ${(System.nanoTime() - t0) / 1e9}%.2f s " +
       f"(encoding ${encodeNanos / 1e9}%.2f s)")

@@ -229,15 +229,15 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     val agg = try m.transform(df).agg(count(lit(1)), sum(col("dbn_features")(0))).collect().head
     finally { running = false; sampler.join() }
     assert(agg.getLong(0) == rows)
-    val rss = SidecarManager.get().describe().getMaxRssBytes
-    info(f"sidecar peak RSS ${rss / 1048576.0}%.0f MiB; live JVM heap ${before / 1048576.0}%.0f MiB before, at most ${heapPeak / 1048576.0}%.0f MiB during the job; ${SidecarManager.get().describe().getUnalignedBatches} unaligned batches")
+    val rss = SidecarManager.client().describe().getMaxRssBytes
+    info(f"sidecar peak RSS ${rss / 1048576.0}%.0f MiB; live JVM heap ${before / 1048576.0}%.0f MiB before, at most ${heapPeak / 1048576.0}%.0f MiB during the job; ${SidecarManager.client().describe().getUnalignedBatches} unaligned batches")
     // Measured: 135 MiB (the sidecar's own VmHWM; 4 MiB batches, node --initial-old-space-size=256). Before Describe read VmHWM it reported getrusage's maxRSS,
     // which carries the JVM's resident set from before exec: 440 MiB with this suite alone, 774-1040 MiB after
     // the others had grown the JVM, and this bound (then 1 GiB) failed once for no fault of the sidecar's.
     assert(rss < 512L * 1024 * 1024, s"sidecar peak RSS $rss")
     assert(heapPeak < 512L * 1024 * 1024, s"live heap $heapPeak")
     // proto/sidecar.proto's Alignment: every batch reached Arrow JS 8-byte aligned, read in place.
-    assert(SidecarManager.get().describe().getUnalignedBatches == 0)
+    assert(SidecarManager.client().describe().getUnalignedBatches == 0)
   }
 
   test("a sidecar killed during a transform: the task in flight goes on with a fresh sidecar and the result is complete") {
@@ -275,5 +275,38 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     assert(spanned, (killedAt.get(), tasks.asScala.map(t => (t.index, t.attemptNumber, t.launchTime, t.finishTime, t.successful))))
     assert(out.length == 200000 && out.map(_.getLong(0)).toSet.size == 200000)
     assert(SidecarManager.get().pid != before)
+  }
+
+  test("a sidecar call is bound to its task: a killed task stops waiting for its Train call at once (no interrupt needed)") {
+    val sc = spark.sparkContext
+    // A valid round of a version nobody will publish: the sidecar waits up to await_model_ms for it.
+    val req = sparkdbn.proto.TrainRequest.newBuilder().setPretrain(sparkdbn.proto.PretrainLayer.newBuilder().setLayer(0)
+      .setConfig(new DBN().setLayers(Array(4)).settings("bound").rbmConfig)).setSession("bound/0").setModelVersion("never-published")
+      .setBatches(1).setAwaitModelMs(120000).setTask("bound").build().toByteArray
+    val started = new java.util.concurrent.CountDownLatch(1)
+    val ended = new java.util.concurrent.CompletableFuture[org.apache.spark.TaskEndReason]()
+    val listener = new org.apache.spark.scheduler.SparkListener {
+      override def onTaskStart(t: org.apache.spark.scheduler.SparkListenerTaskStart): Unit = started.countDown()
+      override def onTaskEnd(t: org.apache.spark.scheduler.SparkListenerTaskEnd): Unit = ended.complete(t.reason)
+    }
+    sc.addSparkListener(listener)
+    try {
+      val job = Future {
+        // interruptOnCancel = false: Spark only flags the task killed; the client's wait must see the flag itself.
+        sc.setJobGroup("bound", "a Train call that waits", interruptOnCancel = false)
+        sc.parallelize(Seq(1), 1).map(_ => SidecarManager.client().train(sparkdbn.proto.TrainRequest.parseFrom(req)).getRows).collect()
+      }
+      assert(started.await(60, java.util.concurrent.TimeUnit.SECONDS))
+      Thread.sleep(1500) // the call is in flight, the sidecar waiting for the version
+      val t0 = System.nanoTime()
+      sc.cancelJobGroup("bound")
+      intercept[SparkException](Await.result(job, 30.seconds)) // the driver gives the job up at once, whatever the task does
+      // The task itself: unbound, it sat out the sidecar's 120 s wait.
+      val reason = ended.get(60, java.util.concurrent.TimeUnit.SECONDS)
+      val s = (System.nanoTime() - t0) / 1e9
+      assert(reason.isInstanceOf[org.apache.spark.TaskKilled], reason.toString)
+      assert(s < 15, f"the task ended $s%.1f s after the cancel")
+      assert(SidecarManager.client().describe().getPid > 0) // the sidecar serves on
+    } finally sc.removeSparkListener(listener)
   }
 }

@@ -12,7 +12,7 @@ import io.grpc.stub.MetadataUtils
 import org.scalatest.BeforeAndAfterAll
 import org.scalatest.funsuite.AnyFunSuite
 
-import sparkdbn.proto.{DescribeRequest, SidecarGrpc}
+import sparkdbn.proto.{DescribeRequest, GetModelRequest, SidecarGrpc}
 
 class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
   private val work: Path = Files.createTempDirectory("sidecar-spec")
@@ -32,7 +32,7 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
     assert(sidecar.port > 0)
     assert(sidecar.healthStub.check(HealthCheckRequest.getDefaultInstance).getStatus ==
       HealthCheckResponse.ServingStatus.SERVING)
-    val d = sidecar.describe()
+    val d = sidecar.client.describe()
     assert(d.getPid.toLong == sidecar.pid)
     assert(d.getExecutorId == "exec-1")
     // The kernels use the threads the executor gave (native path; the TS fallback has one).
@@ -52,7 +52,24 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
         HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance))
       assert(e2.getStatus.getCode == Status.Code.UNAUTHENTICATED)
     } finally channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS)
-    assert(sidecar.describe().getPid.toLong == sidecar.pid)
+    assert(sidecar.client.describe().getPid.toLong == sidecar.pid)
+  }
+
+  test("a refused call is one SidecarCallException: the call and its gRPC status as fields, no task on the driver, no process state") {
+    val e = intercept[SidecarCallException](sidecar.client.getModel(GetModelRequest.newBuilder().setVersion("nope").build()))
+    assert(e.call == "GetModel" && e.code == Status.Code.NOT_FOUND && e.task.isEmpty && !e.isBadInput && e.badValue.isEmpty)
+    // The sidecar's own refusal says all: no "sidecar pid ... is running" and no stderr appended.
+    assert(e.getMessage == s"GetModel failed: gRPC NOT_FOUND: ${e.description}" && e.description.contains("version nope is not held"), e.getMessage)
+  }
+
+  test("a call to a sidecar that died is a SidecarCallException naming the call and how the process ended") {
+    val s = Sidecar.start(SidecarConf(), work.toFile, "dying")
+    try {
+      s.process.destroyForcibly().waitFor(10, TimeUnit.SECONDS)
+      val e = intercept[SidecarCallException](s.client.describe())
+      assert(e.call == "Describe" && e.code == Status.Code.UNAVAILABLE, e.getMessage)
+      assert(e.getMessage.contains(s"sidecar pid ${s.pid} has died (exit code 137)"), e.getMessage)
+    } finally s.close()
   }
 
   test("a start failure carries the process's stderr and exit code into the exception") {
@@ -138,5 +155,8 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
     assert(err("spark.dbn.sidecar.maxMessageBytes" -> "4g") == "spark.dbn.sidecar.maxMessageBytes=4g: expected a size from 1k to 2047m, such as 64m")
     assert(err("spark.dbn.sidecar.thread" -> "2").startsWith("spark.dbn.sidecar.thread is not a spark-dbn conf; they are spark.dbn.node, "))
     assert(SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false).set("spark.dbn.sidecar.cacheBytes", "512m")).cacheBytes == 512L << 20)
+    assert(err("spark.dbn.sidecar.callTimeout" -> "soon") == "spark.dbn.sidecar.callTimeout=soon: expected a positive duration such as 10min or 30s")
+    assert(SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false).set("spark.dbn.sidecar.callTimeout", "30s")).callTimeoutMs == 30000)
+    assert(SidecarConf().callTimeoutMs == 600000)
   }
 }
