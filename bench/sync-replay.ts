@@ -20,6 +20,8 @@ import { TrainingPool } from '../ts/service/training.js';
 interface Settings {
   P: number; H: number; rule: MergeRule; split: 'mod' | 'random' | string[]; splitSeed?: number; seed?: number; counts?: 'own' | 'common';
   full?: boolean; out?: string;
+  /** Overrides of the replicas' learning rate and momentum schedule, and the block momentum (eta). */
+  lr?: number; momentum?: [number, number][]; eta?: number; epochs?: number;
 }
 const s = JSON.parse(process.argv[2]) as Settings;
 const ROWS = s.full ? 60000 : 20000;
@@ -73,16 +75,16 @@ let dbn = new DBN([RBM.create({ nVisible: V, nHidden: HIDDEN, visible: 'bernoull
 // epoch; "own" counts each partition's own ceil(rows / batch), as the JVM did before session 9.
 const common = Math.ceil(shards.reduce((a, m) => a + m.rows, 0) / (shards.length * BATCH));
 const perEpoch = shards.map((m) => (s.counts === 'own' ? Math.ceil(m.rows / BATCH) : common));
-const total = perEpoch.map((n) => n * 10);
+const total = perEpoch.map((n) => n * (s.epochs ?? 10));
 const done = shards.map(() => 0);
 let momentum: Float32Array<ArrayBufferLike> = new Float32Array(0);
-const settings = { rule: s.rule, replicas: P, mode: 'sync' as const };
+const settings = { rule: s.rule, replicas: P, mode: 'sync' as const, ...(s.eta !== undefined ? { blockMomentum: s.eta } : {}) };
 while (done.some((d, p) => d < total[p])) {
   const plain = (await decodeSnapshot(await encodeSnapshot(dbn))).toPlain();
   const outs = await Promise.all(shards.map((_, p) => {
     const n = Math.min(s.H, total[p] - done[p]);
     if (n <= 0) return null;
-    const config = trainConfig({ batchSize: BATCH, learningRate: 0.05, momentum: [[0, 0.5], [5, 0.9]], weightDecay: 2e-4,
+    const config = trainConfig({ batchSize: BATCH, learningRate: s.lr ?? 0.05, momentum: s.momentum ?? [[0, 0.5], [5, 0.9]], weightDecay: 2e-4,
       seed: replicaSeed(seed, 0, p) });
     const job = { session: `replay/${p}`, modelVersion: 'v', topic: { kind: 'pretrain' as const, layer: 0, config }, batches: n, epoch: Math.floor(done[p] / perEpoch[p]),
       inputSums: false, independent: false, resetMomentum: false, task: `replay ${p}` };

@@ -5,6 +5,7 @@ import org.apache.spark.ml.linalg.SQLDataTypes
 import org.apache.spark.sql.types._
 
 import sparkdbn.sidecar.EngineSpec
+import sparkdbn.train.DistributedTrainer
 import sparkdbn.sidecar.EngineSpec.{block, fineTune, parseSchedule, rbm}
 
 /**
@@ -113,7 +114,8 @@ trait DBNParams extends Params {
 
   final val syncEvery: IntParam = new IntParam(this, "syncEvery",
     "mini-batches a replica trains between syncs; unset: chosen from the data, H = rows / (P^2 x batchSize) clamped to " +
-      "[1, 64] (CNTK's rule for block momentum: an epoch should hold at least H P^2 samples)",
+      s"[${DistributedTrainer.SyncEveryFloor}, ${DistributedTrainer.SyncEveryCap}] (CNTK's rule for block momentum: an epoch " +
+      "should hold at least H P^2 samples; shorter blocks put the block momentum in series with the replicas' own)",
     ParamValidators.inRange(1, 1 << 24))
 
   final val resetLocalMomentum: BooleanParam = new BooleanParam(this, "resetLocalMomentum",

@@ -132,14 +132,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   private val channel = new ModelChannel(sc)
   private val checkpoint = s.checkpointDir.map(d => new Checkpoint(d, sc.hadoopConfiguration))
   private val rounds = mutable.ArrayBuffer.empty[RoundMetrics]
-  /**
-   * Mini-batches between syncs. Unset, CNTK's rule of thumb for block momentum (an epoch should hold at
-   * least H P^2 samples) clamped to [1, 64]: long blocks where the data allows, short ones on small data
-   * (measured with bench/scaling-run.ts, 4 replicas, 10 epochs: 20,000 rows at H = 32 matched one process,
-   * 8,000 rows lagged by 10%).
-   */
-  private val syncEvery: Int = s.syncEveryParam.getOrElse(
-    math.max(1L, math.min(64L, data.totalRows / (P.toLong * P * s.batchSize))).toInt)
+  /** Mini-batches between syncs: the param, or DistributedTrainer.defaultSyncEvery. */
+  private val syncEvery: Int = s.syncEveryParam.getOrElse(DistributedTrainer.defaultSyncEvery(data.totalRows, P, s.batchSize))
   private val group = s"spark-dbn-${s.runId}"
   /**
    * Local mode: the executors' sidecar is the driver's own, so a merged model (MergeRequest.publish_as) and the
@@ -777,6 +771,24 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 }
 
 /** The updates a merge was to take from the driver's sidecar are not there (it was restarted): redo their round. */
+object DistributedTrainer {
+  /** The default syncEvery's bounds (see defaultSyncEvery). */
+  val SyncEveryFloor = 32
+  val SyncEveryCap = 64
+
+  /**
+   * syncEvery unset: CNTK's rule of thumb for block momentum (an epoch should hold at least H P^2 samples),
+   * H = rows / (P^2 x batch), clamped to [SyncEveryFloor, SyncEveryCap]. The floor: short blocks put the block
+   * momentum in series with the replicas' own momentum, which rings (bench/README, "two momenta in series":
+   * on the full MNIST H = 8 lost 9 nats against H = 64, and a linear model of the two is unstable for H of 2 to
+   * 8 at eta = 1 - 1/P); on small data a long block that spans epochs did better than the rule's short ones
+   * (8x8 digits, P = 2: H = 3 reconstruction error 5.73, H = 32 4.78). The cap: longer blocks were 2-4 nats
+   * worse on the full MNIST (H = 128).
+   */
+  def defaultSyncEvery(rows: Long, partitions: Int, batchSize: Int): Int =
+    math.max(SyncEveryFloor.toLong, math.min(SyncEveryCap.toLong, rows / (partitions.toLong * partitions * batchSize))).toInt
+}
+
 final class HeldUpdatesLost(message: String) extends RuntimeException(message)
 
 /** A merged version's bytes could not be had from the driver's sidecar (it was restarted): redo its round. */

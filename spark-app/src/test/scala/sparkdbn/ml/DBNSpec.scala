@@ -18,6 +18,14 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
   private val dir = Files.createTempDirectory("dbn-spec")
 
 
+  test("the default syncEvery: CNTK's H P^2 rule, never below 32 mini-batches (short blocks ring) nor above 64") {
+    import sparkdbn.train.DistributedTrainer.defaultSyncEvery
+    assert(defaultSyncEvery(60000, 2, 100) == 64) // scripts/bench train and the main job: the rule gives 150
+    assert(defaultSyncEvery(20000, 4, 25) == 50) // the e2e digits: the rule itself
+    assert(defaultSyncEvery(1437, 2, 100) == 32) // scikit-learn's digits (scripts/bench small): the rule gives 3
+    assert(defaultSyncEvery(10, 8, 1000) == 32)
+  }
+
   test("defaults, set, and validation naming the param") {
     val d = new DBN()
     assert(d.getLayers.toSeq == Seq(500, 500))
