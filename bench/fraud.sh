@@ -12,12 +12,8 @@
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
 spark_env
-venv="$VAR/bench-venv"
-if ! "$venv/bin/python" -c 'import sklearn, threadpoolctl' 2>/dev/null; then
-  log "installing scikit-learn into $venv (bench/requirements-sklearn.txt)"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r bench/requirements-sklearn.txt
-fi
+sklearn_venv
+venv="$SKLEARN_VENV"
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 csv="$site/fraud_analysis/datasets/raw/creditcard.csv"
 if [ ! -f "$csv" ]; then

@@ -11,12 +11,8 @@ cd "$ROOT"
 ROWS="${BENCH_ROWS:-60000}"
 TS_ROWS="${BENCH_TS_ROWS:-6000}"
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-2}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-venv="$VAR/bench-venv"
-if ! "$venv/bin/python" -c 'import sklearn, threadpoolctl' 2>/dev/null; then
-  log "installing scikit-learn into $venv (bench/requirements-sklearn.txt)"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r bench/requirements-sklearn.txt
-fi
+sklearn_venv
+venv="$SKLEARN_VENV"
 data="$VAR/bench/mnist-${ROWS}.f32"
 [ -f "$data" ] || node out/bench/rbm-data.js "$data" "$ROWS"
 

@@ -96,3 +96,14 @@ spark_env() {
     write_spark_conf "${SPARK_DBN_CATALOG:-$VAR/catalog}" "$SPARK_CONF_DIR"
   fi
 }
+
+# The benchmarks' peers (scikit-learn, numpy, pyarrow: bench/requirements-sklearn.txt) in $VAR/bench-venv,
+# installed when missing; sets SKLEARN_VENV.
+sklearn_venv() {
+  SKLEARN_VENV="$VAR/bench-venv"
+  if ! "$SKLEARN_VENV/bin/python" -c 'import sklearn, threadpoolctl, pyarrow' 2>/dev/null; then
+    log "installing scikit-learn into $SKLEARN_VENV (bench/requirements-sklearn.txt)"
+    python3 -m venv "$SKLEARN_VENV"
+    "$SKLEARN_VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/bench/requirements-sklearn.txt"
+  fi
+}

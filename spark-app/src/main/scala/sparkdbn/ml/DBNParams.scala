@@ -113,9 +113,8 @@ trait DBNParams extends Params {
     ParamValidators.inArray(Array("sync", "async")))
 
   final val syncEvery: IntParam = new IntParam(this, "syncEvery",
-    "mini-batches a replica trains between syncs; unset: chosen from the data, H = rows / (P^2 x batchSize) clamped to " +
-      s"[${DistributedTrainer.SyncEveryFloor}, ${DistributedTrainer.SyncEveryCap}] (CNTK's rule for block momentum: an epoch " +
-      "should hold at least H P^2 samples; shorter blocks put the block momentum in series with the replicas' own)",
+    s"mini-batches a replica trains between syncs; unset: ${DistributedTrainer.DefaultSyncEvery} (shorter blocks put the block " +
+      "momentum in series with the replicas' own, which rings; longer ones lose quality too)",
     ParamValidators.inRange(1, 1 << 24))
 
   final val resetLocalMomentum: BooleanParam = new BooleanParam(this, "resetLocalMomentum",

@@ -132,8 +132,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   private val channel = new ModelChannel(sc)
   private val checkpoint = s.checkpointDir.map(d => new Checkpoint(d, sc.hadoopConfiguration))
   private val rounds = mutable.ArrayBuffer.empty[RoundMetrics]
-  /** Mini-batches between syncs: the param, or DistributedTrainer.defaultSyncEvery. */
-  private val syncEvery: Int = s.syncEveryParam.getOrElse(DistributedTrainer.defaultSyncEvery(data.totalRows, P, s.batchSize))
+  /** Mini-batches between syncs: the param, or DistributedTrainer.DefaultSyncEvery. */
+  private val syncEvery: Int = s.syncEveryParam.getOrElse(DistributedTrainer.DefaultSyncEvery)
   private val group = s"spark-dbn-${s.runId}"
   /**
    * Local mode: the executors' sidecar is the driver's own, so a merged model (MergeRequest.publish_as) and the
@@ -770,25 +770,20 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     }
 }
 
-/** The updates a merge was to take from the driver's sidecar are not there (it was restarted): redo their round. */
 object DistributedTrainer {
-  /** The default syncEvery's bounds (see defaultSyncEvery). */
-  val SyncEveryFloor = 32
-  val SyncEveryCap = 64
-
   /**
-   * syncEvery unset: CNTK's rule of thumb for block momentum (an epoch should hold at least H P^2 samples),
-   * H = rows / (P^2 x batch), clamped to [SyncEveryFloor, SyncEveryCap]. The floor: short blocks put the block
-   * momentum in series with the replicas' own momentum, which rings (bench/README, "two momenta in series":
-   * on the full MNIST H = 8 lost 9 nats against H = 64, and a linear model of the two is unstable for H of 2 to
-   * 8 at eta = 1 - 1/P); on small data a long block that spans epochs did better than the rule's short ones
-   * (8x8 digits, P = 2: H = 3 reconstruction error 5.73, H = 32 4.78). The cap: longer blocks were 2-4 nats
-   * worse on the full MNIST (H = 128).
+   * syncEvery when unset. Block momentum needs blocks long enough that it does not act in series with the
+   * replicas' own momentum, which rings (bench/README, "two momenta in series": a linear model of the two is
+   * unstable for blocks up to 8 mini-batches at P = 2 and 16 at P = 4 or 8 under eta = 1 - 1/P, and best near
+   * 32; on the full MNIST at P = 2, H = 8 lost 9 nats against 64, and 32 beat 64 by 2.2-4.1 nats in each of
+   * three seeds); longer blocks cost quality too (128: 2-4 nats worse than 64). It was CNTK's H P^2 rule
+   * clamped to [1, 64], which gave small data blocks of a few mini-batches (scikit-learn's digits at P = 2:
+   * reconstruction error 5.73 at H = 3 against 4.78 at 32; one process 3.77).
    */
-  def defaultSyncEvery(rows: Long, partitions: Int, batchSize: Int): Int =
-    math.max(SyncEveryFloor.toLong, math.min(SyncEveryCap.toLong, rows / (partitions.toLong * partitions * batchSize))).toInt
+  val DefaultSyncEvery = 32
 }
 
+/** The updates a merge was to take from the driver's sidecar are not there (it was restarted): redo their round. */
 final class HeldUpdatesLost(message: String) extends RuntimeException(message)
 
 /** A merged version's bytes could not be had from the driver's sidecar (it was restarted): redo its round. */

@@ -18,14 +18,6 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
   private val dir = Files.createTempDirectory("dbn-spec")
 
 
-  test("the default syncEvery: CNTK's H P^2 rule, never below 32 mini-batches (short blocks ring) nor above 64") {
-    import sparkdbn.train.DistributedTrainer.defaultSyncEvery
-    assert(defaultSyncEvery(60000, 2, 100) == 64) // scripts/bench train and the main job: the rule gives 150
-    assert(defaultSyncEvery(20000, 4, 25) == 50) // the e2e digits: the rule itself
-    assert(defaultSyncEvery(1437, 2, 100) == 32) // scikit-learn's digits (scripts/bench small): the rule gives 3
-    assert(defaultSyncEvery(10, 8, 1000) == 32)
-  }
-
   test("defaults, set, and validation naming the param") {
     val d = new DBN()
     assert(d.getLayers.toSeq == Seq(500, 500))
@@ -284,6 +276,20 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
       .startsWith("id column 'nope' does not exist; the input has key, features"))
     assert(intercept[IllegalArgumentException](est.setIdCol("features").fit(keyedRows)).getMessage
       .startsWith("id column 'features' is array<float>; an id column must hold a single value"))
+  }
+
+  test("syncEvery unset: replicas sync every 32 mini-batches, also on data far too small for CNTK's H P^2 rule") {
+    // The rule (rows / (P^2 x batch)) gave these 400 rows at batch 10 on 2 partitions a sync every 10 mini-batches.
+    val session = spark
+    import session.implicits._
+    val df = (0 until 400).map(r => Array.tabulate(8)(i => ((r + i) % 3 == 0).compare(false).toFloat)).toDF("features")
+    val lines = new java.util.concurrent.ConcurrentLinkedQueue[String]()
+    val model = new DBN().setLayers(Array(4)).setEpochs(4).setBatchSize(10).setNumPartitions(2)
+      .train(df, "default-sync", (l: String) => { lines.add(l); () })
+    assert(lines.asScala.exists(_.matches("layer0: 4 epochs, \\d+ mini-batches over 2 partitions \\(sync, syncEvery 32, .*")),
+      lines.asScala.mkString("\n"))
+    // 20 mini-batches an epoch a replica, 80 in all: blocks of 32, 32 and 16.
+    assert(model.summary.rounds.count(r => r.topic == "layer0" && r.partition == 0) == 3)
   }
 
   test("the driver's sidecar restarted mid-topic without a checkpoint: said in one line, and the run completes") {
