@@ -3,7 +3,7 @@
 # scheduling, the model and updates between processes, the merge, publishing) with 2 and with 8
 # partitions, a topic's rounds in one barrier stage (the default) against a Spark job per round
 # (spark.dbn.roundsInOneStage=false), alternated, RUNS runs each. CD-1 784 -> 500, batch 100, EPOCHS
-# epochs of the full MNIST (the train bench's Parquet), default syncEvery (64 at P = 2, 9 at P = 8).
+# epochs of the full MNIST (the train bench's Parquet), default syncEvery (32; before session 14, 64 at P = 2 and 9 at P = 8).
 # P = 8 runs local[8] on this machine's 2 cores: a barrier stage needs a task slot per partition.
 # Ends with: RESULT rounds p2_stage_ms=<n> p2_job_ms=<n> p8_stage_ms=<n> p8_job_ms=<n>
 #   p2_ratio=<job/stage> p8_ratio=<job/stage> p2_share=<fixed / round at P = 2, stage>

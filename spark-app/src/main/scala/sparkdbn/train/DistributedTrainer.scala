@@ -775,8 +775,9 @@ object DistributedTrainer {
    * syncEvery when unset. Block momentum needs blocks long enough that it does not act in series with the
    * replicas' own momentum, which rings (bench/README, "two momenta in series": a linear model of the two is
    * unstable for blocks up to 8 mini-batches at P = 2 and 16 at P = 4 or 8 under eta = 1 - 1/P, and best near
-   * 32; on the full MNIST at P = 2, H = 8 lost 9 nats against 64, and 32 beat 64 by 2.2-4.1 nats in each of
-   * three seeds); longer blocks cost quality too (128: 2-4 nats worse than 64). It was CNTK's H P^2 rule
+   * 32; on the full MNIST at P = 2, in one process with the engine's merge, H = 8 lost 9 nats against 64 and 32
+   * beat 64 by 2.2-4.1 nats in each of three seeds; over Spark, scripts/bench train, 32 and 64 were the same within
+   * the seeds' spread); longer blocks cost quality too (128: 2-4 nats worse than 64). It was CNTK's H P^2 rule
    * clamped to [1, 64], which gave small data blocks of a few mini-batches (scikit-learn's digits at P = 2:
    * reconstruction error 5.73 at H = 3 against 4.78 at 32; one process 3.77).
    */
