@@ -9,7 +9,7 @@ import org.apache.spark.sql.types._
 
 import sparkdbn.io.{ArrowEncoder, Inputs}
 import sparkdbn.proto.{ArrowChunk, IngestSummary}
-import sparkdbn.sidecar.{SidecarClient, SidecarManager, TaskLabel}
+import sparkdbn.sidecar.{SidecarClient, SidecarManager, TaskId}
 
 /**
  * The walking skeleton: every partition streams its numeric columns to its
@@ -62,7 +62,7 @@ object SkeletonJob {
 
   /** Streams the chunks with gRPC flow control and waits for the summary. */
   def ingest(client: SidecarClient, chunks: Iterator[Array[Byte]], label: String): IngestSummary = {
-    val task = Option(TaskContext.get()).fold(label)(TaskLabel(_))
+    val task = Option(TaskContext.get()).fold(label)(TaskId.of(_).label)
     client.ingestArrow(chunks.map(bytes => ArrowChunk.newBuilder().setIpcStream(UnsafeByteOperations.unsafeWrap(bytes)).setTask(task).build()))
   }
 }

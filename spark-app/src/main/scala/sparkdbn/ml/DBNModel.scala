@@ -20,7 +20,7 @@ import org.json4s._
 import org.json4s.jackson.JsonMethods
 
 import sparkdbn.model.{DbnParams, DbnSnapshots}
-import sparkdbn.sidecar.{SidecarManager, TaskLabel}
+import sparkdbn.sidecar.{SidecarManager, TaskId}
 
 /**
  * A trained DBN, applied by Spark: each executor streams its partitions through
@@ -99,7 +99,7 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
     // Spark's internal rows in and out: the input columns pass through as they are.
     val rdd = dataset.toDF().queryExecution.toRdd.mapPartitionsWithIndex { (pid, rows) =>
       val ctx = TaskContext.get()
-      val task = TaskLabel(ctx)
+      val task = TaskId.of(ctx).label
       val udt = SQLDataTypes.VectorType.asInstanceOf[UserDefinedType[org.apache.spark.ml.linalg.Vector]]
       val joined = new JoinedRow()
       val extra = new GenericInternalRow(extraCount)

@@ -9,7 +9,7 @@ import org.apache.spark.{SparkEnv, TaskContext}
 import sparkdbn.io.FeatureArrow
 import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, CacheStart, FineTune, FineTuneConfig, PretrainLayer, RBMTrainConfig, TrainRequest,
   TrainResponse, TrainedPart, WholeNetwork}
-import sparkdbn.sidecar.{Alignment, SidecarCallException, SidecarClient, SidecarManager, TaskLabel}
+import sparkdbn.sidecar.{Alignment, SidecarCallException, SidecarClient, SidecarManager, TaskId}
 
 /** What a topic's replicas train, with the engine's options: the contract's TrainRequest.topic, typed. */
 sealed trait TopicConfig extends Serializable {
@@ -95,7 +95,7 @@ object ReplicaTask {
     val t0 = System.nanoTime()
     val ctx = TaskContext.get()
     val p = ctx.partitionId()
-    val task = TaskLabel(ctx)
+    val task = TaskId.of(ctx).label
     val client = SidecarManager.client()
     val req = spec.topic.applyTo(TrainRequest.newBuilder()).setSession(spec.session(p)).setModelVersion(version)
       .setRunSeed(spec.runSeed).setPartition(p).setBatches(batches).setEpoch(epoch).setInputSums(spec.inputSums)

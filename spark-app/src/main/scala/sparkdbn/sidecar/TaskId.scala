@@ -15,7 +15,3 @@ object TaskId {
   /** The running task's, or None on the driver. */
   def current: Option[TaskId] = Option(TaskContext.get()).map(of)
 }
-
-object TaskLabel {
-  def apply(ctx: TaskContext): String = TaskId.of(ctx).label
-}
