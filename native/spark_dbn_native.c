@@ -397,10 +397,11 @@ static napi_value js_decay_add(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// blockMerge(W, D | null, deltas[], weights (Float64Array), n, eta, zeta): a merge of replicas'
+// blockMerge(W, D | null, deltas[], weights (Float64Array), n, eta, zeta, nesterov): a merge of replicas'
 // updates (rbm/distributed.ts mergeBlock), over the first n elements:
 //   G_j = sum_i weights[i] * deltas[i][j], in double, in the updates' order;
-//   with D (bmuf): d = eta * D_j + zeta * G_j (double); D_j = d; W_j += zeta * G_j + eta * d;
+//   with D (bmuf): d = eta * D_j + zeta * G_j (double); D_j = d; then W_j += d (classical block momentum),
+//                  or W_j += zeta * G_j + eta * d (nesterov != 0: W is the look-ahead);
 //   without:       W_j += G_j.
 // The same roundings as the reference loop, step by step, so the two give the same bits: no
 // contraction into fused multiply-adds here (GCC contracts by default), double sums in the same
@@ -410,7 +411,7 @@ static napi_value js_decay_add(napi_env env, napi_callback_info info) {
 #define MERGE_MAX_UPDATES 4096
 __attribute__((optimize("fp-contract=off")))
 static void block_merge(float *w, float *m, const float *const *d, const double *wt, int64_t P, int64_t n,
-                        double eta, double zeta) {
+                        double eta, double zeta, bool nesterov) {
   int64_t blocks = (n + MERGE_BLOCK - 1) / MERGE_BLOCK;
 #pragma omp parallel for num_threads(threads_for(n * P)) schedule(static)
   for (int64_t b = 0; b < blocks; b++) {
@@ -428,7 +429,7 @@ static void block_merge(float *w, float *m, const float *const *d, const double 
       for (int64_t k = 0; k < len; k++) {
         const double dd = eta * (double)mb[k] + zeta * g[k];
         mb[k] = (float)dd;
-        wb[k] = (float)((double)wb[k] + (zeta * g[k] + eta * dd));
+        wb[k] = (float)((double)wb[k] + (nesterov ? zeta * g[k] + eta * dd : dd));
       }
     } else {
       for (int64_t k = 0; k < len; k++) wb[k] = (float)((double)wb[k] + g[k]);
@@ -437,8 +438,10 @@ static void block_merge(float *w, float *m, const float *const *d, const double 
 }
 
 static napi_value js_block_merge(napi_env env, napi_callback_info info) {
-  ARGS(7);
+  ARGS(8);
   F32(0, W); INT(4, n); NUM(5, eta); NUM(6, zeta);
+  bool nesterov;
+  CHECK(env, napi_get_value_bool(env, argv[7], &nesterov));
   if (n < 0 || (int64_t)W.length < n) FAIL(env, "blockMerge: W has %zu elements, need %lld", W.length, (long long)n);
   napi_valuetype mt;
   CHECK(env, napi_typeof(env, argv[1], &mt));
@@ -465,7 +468,7 @@ static napi_value js_block_merge(napi_env env, napi_callback_info info) {
     if ((int64_t)dv.length < n) FAIL(env, "blockMerge: delta %u has %zu elements, need %lld", i, dv.length, (long long)n);
     d[i] = (const float *)dv.data;
   }
-  block_merge((float *)W.data, m, d, (const double *)wv.data, P, n, eta, zeta);
+  block_merge((float *)W.data, m, d, (const double *)wv.data, P, n, eta, zeta, nesterov);
   return NULL;
 }
 

@@ -25,16 +25,17 @@ export { type OptionSpec, type SpecMessage, optionSpecs, optionDefault, checkOpt
 export { type Schedule, scheduleAt, validateSchedule } from './rbm/schedule.js';
 
 // One RBM: the model, its configuration and its CD-k / PCD-k trainer.
-export {
-  type VisibleUnits, type RBMShape, type RBMTrainConfig, type EpochStats,
-  RBM, RBMTrainer, defaultTrainConfig, trainConfig, columnMeans, columnSums, softplus,
-} from './rbm/rbm.js';
+export { type VisibleUnits, type RBMShape, type RBMTrainConfig, type EpochStats, defaultTrainConfig, trainConfig } from './rbm/config.js';
+export { RBM, columnMeans, columnSums, softplus } from './rbm/rbm.js';
+export { RBMTrainer } from './rbm/trainer.js';
 
 // A stack of RBMs with an optional soft-max layer, greedy pre-training and back-propagation.
 export {
-  type SoftmaxLayer, type FineTuneConfig, type FineTuneStats, type InputScaling, type PlainDBN,
-  DBN, BackpropTrainer, defaultFineTuneConfig, fineTuneConfig, layerSeed, checkInputScaling, argmaxRows, softmaxRows,
+  type SoftmaxLayer, type InputScaling, type PlainDBN, DBN, layerSeed, checkInputScaling, argmaxRows, softmaxRows,
 } from './rbm/dbn.js';
+export {
+  type FineTuneConfig, type FineTuneStats, BackpropTrainer, defaultFineTuneConfig, fineTuneConfig,
+} from './rbm/finetune.js';
 
 // Evaluation: exact and annealed (AIS) partition functions, log-likelihood, pseudo-likelihood.
 export {

@@ -34,10 +34,12 @@ describe('merge rules (ts/rbm/distributed.ts)', () => {
   const n = 257;
 
   // P = 2 runs mergeBlock's own two-update loop, with unequal weights (a weight swapped or repeated shows).
-  for (const [P, weightsOf] of [[4, null], [2, () => [0.7, 0.3]]] as [number, (() => number[]) | null][]) {
-    it(`BMUF of ${P} updates over 6 blocks equals the naive two-vector recursion: broadcast, centre and momentum (to 1e-5)`, () => {
+  for (const [P, weightsOf, nesterov] of [[4, null, true], [2, () => [0.7, 0.3], true], [4, null, false], [2, () => [0.7, 0.3], false]] as
+    [number, (() => number[]) | null, boolean][]) {
+    const form = nesterov ? 'Nesterov\'s form (broadcast the look-ahead)' : 'the classical form (broadcast the model)';
+    it(`BMUF of ${P} updates over 6 blocks, ${form}, equals the naive two-vector recursion: broadcast, model and momentum (to 1e-5)`, () => {
       const w0 = randomVector(n, P);
-      const s: BlockSettings = { rule: 'bmuf', replicas: P, mode: 'sync', blockLearningRate: 1.3 };
+      const s: BlockSettings = { rule: 'bmuf', replicas: P, mode: 'sync', blockLearningRate: 1.3, ...(nesterov ? { nesterov } : {}) };
       const blocks = Array.from({ length: 6 }, (_, b) => {
         const deltas = Array.from({ length: P }, (_, p) => randomVector(n, 100 * P + b * 10 + p, 0.1));
         return { deltas, weights: weightsOf ? weightsOf() : mergeWeights(s, deltas.map(() => ({ samples: 50, staleness: 0 }))) };
@@ -47,7 +49,7 @@ describe('merge rules (ts/rbm/distributed.ts)', () => {
       for (const b of blocks) mergeBlock(published, momentum, b.deltas, b.weights, s);
       const ref = naiveBmuf(Float64Array.from(w0), blocks, 1 - 1 / P, 1.3);
       for (let j = 0; j < n; j++) {
-        expect(published[j]).to.be.closeTo(ref.Wg[j], 1e-5);
+        expect(published[j]).to.be.closeTo(nesterov ? ref.Wg[j] : ref.W[j], 1e-5);
         expect(momentum[j]).to.be.closeTo(ref.D[j], 1e-5);
       }
       blockCentre(published, momentum, s);
@@ -55,10 +57,29 @@ describe('merge rules (ts/rbm/distributed.ts)', () => {
     });
   }
 
-  it('closed forms: BMUF with zeta 1 from zero momentum lands the centre on the replicas\' mean; eta 0 is averaging', () => {
+  it('closed forms, classical block momentum (the default): the model moves by D, the broadcast is the model', () => {
+    const w0 = randomVector(n, 4);
+    const g = [randomVector(n, 41, 0.2), randomVector(n, 42, 0.2)];
+    const s: BlockSettings = { rule: 'bmuf', replicas: 2, mode: 'sync' };
+    expect(blockRule(s).nesterov).to.equal(false);
+    const published = w0.slice();
+    const momentum = new Float32Array(n);
+    // The same two deltas twice: G = their mean; D1 = G, W1 = w0 + G; D2 = eta G + G, W2 = W1 + D2 (eta = 1/2).
+    for (let b = 0; b < 2; b++) mergeBlock(published, momentum, g, [0.5, 0.5], s);
+    for (let j = 0; j < n; j++) {
+      const G = (g[0][j] + g[1][j]) / 2;
+      expect(momentum[j]).to.be.closeTo(1.5 * G, 1e-6);
+      expect(published[j]).to.be.closeTo(w0[j] + G + 1.5 * G, 1e-5);
+    }
+    const before = Array.from(published);
+    blockCentre(published, momentum, s);
+    expect(Array.from(published)).to.deep.equal(before);
+  });
+
+  it('closed forms: Nesterov\'s BMUF with zeta 1 from zero momentum lands the centre on the replicas\' mean; eta 0 is averaging', () => {
     const w0 = randomVector(n, 2);
     const deltas = [0, 1, 2].map((p) => randomVector(n, 20 + p, 0.2));
-    const s: BlockSettings = { rule: 'bmuf', replicas: 3, mode: 'sync' };
+    const s: BlockSettings = { rule: 'bmuf', replicas: 3, mode: 'sync', nesterov: true };
     const published = w0.slice();
     const momentum = new Float32Array(n);
     mergeBlock(published, momentum, deltas, mergeWeights(s, deltas.map(() => ({ samples: 1, staleness: 0 }))), s);

@@ -259,28 +259,31 @@ describe('math kernels: fast path against the TypeScript reference', function ()
     for (const [n, P] of [[1, 1], [1000, 2], [5000, 3], [150001, 8]] as const) {
       const deltas = Array.from({ length: P }, (_, i) => randn(n + 7, 100 + i, 1e-2));
       const weights = Float64Array.from(deltas, (_, i) => (i + 1) / (3 * P));
-      for (const momentum of [true, false]) {
+      for (const [momentum, nesterov] of [[true, false], [true, true], [false, false]]) {
         const W1 = randn(n + 7, 30);
         const D1 = randn(n + 7, 31, 1e-3);
         const W2 = W1.slice();
         const D2 = D1.slice();
         for (let r = 0; r < 3; r++) {
-          fast.blockMerge(W1, momentum ? D1 : null, deltas, weights, n, 0.75, 1.25);
-          ref.blockMerge(W2, momentum ? D2 : null, deltas, weights, n, 0.75, 1.25);
+          fast.blockMerge(W1, momentum ? D1 : null, deltas, weights, n, 0.75, 1.25, nesterov);
+          ref.blockMerge(W2, momentum ? D2 : null, deltas, weights, n, 0.75, 1.25, nesterov);
         }
-        const what = `n ${n}, ${P} updates, momentum ${momentum}`;
+        const what = `n ${n}, ${P} updates, momentum ${momentum}, nesterov ${nesterov}`;
         expect(Buffer.from(W1.buffer).equals(Buffer.from(W2.buffer)), `W: ${what}`).to.equal(true);
         expect(Buffer.from(D1.buffer).equals(Buffer.from(D2.buffer)), `D: ${what}`).to.equal(true);
         expect(Array.from(W1.subarray(n)), `W past n: ${what}`).to.deep.equal(Array.from(randn(n + 7, 30).subarray(n)));
       }
     }
-    // The reference against its definition at one parameter: G = 0.25 * 2 + 0.5 * -4 = -1.5;
-    // d = 0.5 * 0.1 + 2 * G = -2.95; W = 1 + 2 * G + 0.5 * d = -3.475.
-    const W = Float32Array.of(1);
-    const D = Float32Array.of(0.1);
-    fast.blockMerge(W, D, [Float32Array.of(2), Float32Array.of(-4)], Float64Array.of(0.25, 0.5), 1, 0.5, 2);
-    expect(D[0]).to.equal(Math.fround(0.5 * Math.fround(0.1) - 3));
-    expect(W[0]).to.equal(Math.fround(1 + (-3 + 0.5 * (0.5 * Math.fround(0.1) - 3))));
+    // The kernel against its definition at one parameter: G = 0.25 * 2 + 0.5 * -4 = -1.5;
+    // d = 0.5 * 0.1 + 2 * G = -2.95; Nesterov: W = 1 + 2 * G + 0.5 * d = -3.475; classical: W = 1 + d = -1.95.
+    for (const nesterov of [true, false]) {
+      const W = Float32Array.of(1);
+      const D = Float32Array.of(0.1);
+      fast.blockMerge(W, D, [Float32Array.of(2), Float32Array.of(-4)], Float64Array.of(0.25, 0.5), 1, 0.5, 2, nesterov);
+      const d = 0.5 * Math.fround(0.1) - 3;
+      expect(D[0]).to.equal(Math.fround(d));
+      expect(W[0]).to.equal(Math.fround(nesterov ? 1 + (-3 + 0.5 * d) : 1 + d));
+    }
   });
 
   it('the native module refuses wrong shapes with a RangeError instead of writing out of bounds', () => {
@@ -290,10 +293,10 @@ describe('math kernels: fast path against the TypeScript reference', function ()
     expect(() => fast.uniform(new Uint32Array(3), small, 3)).to.throw(RangeError, /Uint32Array\(64\)/);
     expect(() => fast.bernoulli(small, small, 4, newRngState(1))).to.throw(RangeError);
     expect(() => (fast.colSums as Function)(small, 1, 3, [1, 2, 3], 1, 0)).to.throw(RangeError, /Float32Array/);
-    expect(() => fast.blockMerge(small, null, [small, new Float32Array(2)], Float64Array.of(1, 1), 3, 0, 1)).to.throw(RangeError, /delta 1 has 2/);
-    expect(() => fast.blockMerge(small, null, [small], Float64Array.of(1, 1), 3, 0, 1)).to.throw(RangeError, /1 deltas, 2 weights/);
-    expect(() => fast.blockMerge(small, new Float32Array(1), [small], Float64Array.of(1), 3, 0, 1)).to.throw(RangeError, /D has 1/);
-    expect(() => (fast.blockMerge as Function)(small, null, [small], [1], 3, 0, 1)).to.throw(RangeError, /Float64Array/);
+    expect(() => fast.blockMerge(small, null, [small, new Float32Array(2)], Float64Array.of(1, 1), 3, 0, 1, false)).to.throw(RangeError, /delta 1 has 2/);
+    expect(() => fast.blockMerge(small, null, [small], Float64Array.of(1, 1), 3, 0, 1, false)).to.throw(RangeError, /1 deltas, 2 weights/);
+    expect(() => fast.blockMerge(small, new Float32Array(1), [small], Float64Array.of(1), 3, 0, 1, false)).to.throw(RangeError, /D has 1/);
+    expect(() => (fast.blockMerge as Function)(small, null, [small], [1], 3, 0, 1, false)).to.throw(RangeError, /Float64Array/);
   });
 
   it('reports its BLAS and thread count', () => {

@@ -5,7 +5,7 @@ import { makeData, Field, FixedSizeList, Float32, Float64, Int32, RecordBatch, S
 import type { IngestSummary, SidecarClient } from '../../ts/gen/sidecar.js';
 import type { Http2Session } from 'node:http2';
 import { HealthImplementation } from 'grpc-health-check';
-import { raiseReceiveWindow } from '../../ts/service/server.js';
+import { raiseReceiveWindow } from '../../ts/service/window.js';
 import { md, spawnSidecar, type SpawnedSidecar } from './helpers/sidecar.js';
 
 function ingest(client: SidecarClient, secret: string, chunks: Uint8Array[]): Promise<IngestSummary> {

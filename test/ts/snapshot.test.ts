@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import avro from 'avsc';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {

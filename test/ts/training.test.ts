@@ -374,23 +374,27 @@ describe('training over gRPC (real sidecar process)', function () {
     expect(latencies.length).to.be.greaterThan(3);
     expect(Math.max(...latencies)).to.be.lessThan(at / 3);
 
-    // Merging on the same sidecar, BMUF with P = 2 and one update (G = delta, eta 0.5): the broadcast moves by
-    // 1.5 delta, the momentum it answers is delta, and finishing with it gives the centre, base + delta.
+    // Merging on the same sidecar, BMUF with P = 2 and one update (G = delta, eta 0.5; the momentum it answers is
+    // delta). Classical (the default): the model moves by delta, and finishing leaves it there. Nesterov's form
+    // (the contract's `nesterov`): the broadcast moves by 1.5 delta, and finishing gives the centre, base + delta.
     const rule = { rule: MergeRule.MERGE_RULE_BMUF, replicas: 2, async: false, inFlight: 0 };
-    const merged = await unary<object, { snapshot: Buffer; momentum: Buffer }>(client, 'merge', {
-      base: init.snapshot, updates: [{ update: r.update, held: '', staleness: 0 }], epochs: 1, trainingConfig: '{}', rule,
-      momentum: Buffer.alloc(0), answerMomentum: true });
     const before = flatten((await decodeSnapshot(init.snapshot)).layers[0]);
-    const after = flatten((await decodeSnapshot(merged.snapshot)).layers[0]);
-    const momentum = bytesToFloats(merged.momentum);
-    for (const i of [0, 1000, before.length - 1]) {
-      expect(after[i]).to.be.closeTo(before[i] + 1.5 * u.delta[i], 1e-6);
-      expect(momentum[i]).to.be.closeTo(u.delta[i], 1e-7);
+    for (const nesterov of [undefined, true]) {
+      const merged = await unary<object, { snapshot: Buffer; momentum: Buffer }>(client, 'merge', {
+        base: init.snapshot, updates: [{ update: r.update, held: '', staleness: 0 }], epochs: 1, trainingConfig: '{}',
+        rule: { ...rule, nesterov }, momentum: Buffer.alloc(0), answerMomentum: true });
+      const after = flatten((await decodeSnapshot(merged.snapshot)).layers[0]);
+      const momentum = bytesToFloats(merged.momentum);
+      for (const i of [0, 1000, before.length - 1]) {
+        expect(after[i]).to.be.closeTo(before[i] + (nesterov ? 1.5 : 1) * u.delta[i], 1e-6);
+        expect(momentum[i]).to.be.closeTo(u.delta[i], 1e-7);
+      }
+      const centre = await unary<object, { snapshot: Buffer; momentum: Buffer }>(client, 'merge', {
+        base: merged.snapshot, updates: [], epochs: 0, trainingConfig: '{}', rule: { ...rule, nesterov }, momentum: merged.momentum,
+        finish: { layer: 0 } });
+      const final = flatten((await decodeSnapshot(centre.snapshot)).layers[0]);
+      for (const i of [0, 1000, before.length - 1]) expect(final[i]).to.be.closeTo(before[i] + u.delta[i], 1e-6);
     }
-    const centre = await unary<object, { snapshot: Buffer; momentum: Buffer }>(client, 'merge', {
-      base: merged.snapshot, updates: [], epochs: 0, trainingConfig: '{}', rule, momentum: merged.momentum, finish: { layer: 0 } });
-    const final = flatten((await decodeSnapshot(centre.snapshot)).layers[0]);
-    for (const i of [0, 1000, before.length - 1]) expect(final[i]).to.be.closeTo(before[i] + u.delta[i], 1e-6);
     const bad = await unary<object, object>(client, 'merge', { base: init.snapshot, updates: [{ update: r.update, held: '', staleness: 0 }],
       epochs: 0, trainingConfig: '{}', rule: { ...rule, blockMomentum: 1.5 }, momentum: Buffer.alloc(0) })
       .then(() => null, (e: grpc.ServiceError) => e);

@@ -34,11 +34,12 @@ export interface Kernels {
   gatherRows(X: Float32Array, cols: number, idx: Uint32Array, from: number, n: number, out: Float32Array): void;
   /**
    * A merge of replicas' updates over the first n elements: G_j = sum_i weights[i] * deltas[i][j] in
-   * double, in the updates' order; with D (block momentum) d = eta * D_j + zeta * G_j, D_j = d,
-   * W_j += zeta * G_j + eta * d (d in double); without D (null), W_j += G_j. At least one delta.
+   * double, in the updates' order; with D (block momentum) d = eta * D_j + zeta * G_j, D_j = d, then
+   * W_j += d (classical), or W_j += zeta * G_j + eta * d when `nesterov` (W the look-ahead; d in double);
+   * without D (null), W_j += G_j. At least one delta.
    */
   blockMerge(W: Float32Array, D: Float32Array | null, deltas: Float32Array[], weights: Float64Array, n: number,
-    eta: number, zeta: number): void;
+    eta: number, zeta: number, nesterov: boolean): void;
   /** Index of the first X[i], i < n, outside [lo, hi] or NaN; -1 when there is none. */
   firstOutside(X: Float32Array, n: number, lo: number, hi: number): number;
 }

@@ -93,7 +93,7 @@ export const referenceKernels: Kernels = {
     return -1;
   },
 
-  blockMerge(W, D, deltas, weights, n, eta, zeta) {
+  blockMerge(W, D, deltas, weights, n, eta, zeta, nesterov) {
     const P = deltas.length;
     const d0 = deltas[0];
     const w0 = weights[0];
@@ -103,7 +103,7 @@ export const referenceKernels: Kernels = {
       if (D) {
         const d = eta * D[j] + zeta * g;
         D[j] = d;
-        W[j] += zeta * g + eta * d;
+        W[j] += nesterov ? zeta * g + eta * d : d;
       } else W[j] += g;
     }
   },

@@ -1,7 +1,7 @@
 import type { Kernels } from '../math/kernels.js';
 import { loadKernels } from '../math/native.js';
 import { DataError } from './errors.js';
-import type { VisibleUnits } from './rbm.js';
+import type { VisibleUnits } from './config.js';
 
 /** A row-major matrix of float32: `rows` samples of `cols` features. */
 export interface Matrix {

@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { Worker } from 'node:worker_threads';
-import { checkOption, ConfigError, optionSpecs, type PlainDBN } from 'spark-dbn';
+import { checkOption, optionSpecs, type PlainDBN } from 'spark-dbn';
 import { concatArrays } from '../io/floats.js';
 import { SidecarError } from './errors.js';
 import { runOfSession, type TrainJob, type TrainOutcome } from './replica.js';

@@ -24,7 +24,7 @@ object TrainJob {
     "fineTuneEpochs" -> "fine-tune-epochs", "fineTuneLearningRate" -> "fine-tune-learning-rate",
     "fineTuneMomentum" -> "fine-tune-momentum", "fineTuneWeightDecay" -> "fine-tune-weight-decay", "mode" -> "mode", "syncEvery" -> "sync-every",
     "maxStaleness" -> "max-staleness", "mergeRule" -> "merge-rule", "resetLocalMomentum" -> "reset-local-momentum", "blockMomentum" -> "block-momentum",
-    "blockLearningRate" -> "block-learning-rate", "numPartitions" -> "partitions", "seed" -> "seed",
+    "blockLearningRate" -> "block-learning-rate", "nesterov" -> "nesterov", "numPartitions" -> "partitions", "seed" -> "seed",
     "checkpointDir" -> "checkpoint-dir", "resume" -> "resume", "replicaInit" -> "replica-init",
     "monitorRows" -> "monitor-rows", "heldOutRows" -> "held-out-rows", "idCol" -> "id-col")
 

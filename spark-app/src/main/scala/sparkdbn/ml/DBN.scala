@@ -53,6 +53,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
   def setResetLocalMomentum(v: Boolean): this.type = set(resetLocalMomentum, v)
   def setBlockMomentum(v: Double): this.type = set(blockMomentum, v)
   def setBlockLearningRate(v: Double): this.type = set(blockLearningRate, v)
+  def setNesterov(v: Boolean): this.type = set(nesterov, v)
   def setNumPartitions(v: Int): this.type = set(numPartitions, v)
   def setSeed(v: Long): this.type = set(seed, v)
   def setCheckpointDir(v: String): this.type = set(checkpointDir, v)
@@ -153,7 +154,7 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
     val record = params.filter(isDefined).map(p => s"\"${p.name}\":${p.asInstanceOf[org.apache.spark.ml.param.Param[Any]].jsonEncode($(p))}")
       .mkString("{", ",", s",\"runId\":\"$runId\"}")
     TrainSettings(runId, $(layers).toSeq, $(visibleUnits), rbm, ft, $(epochs), $(fineTuneEpochs), $(batchSize), $(mode),
-      get(syncEvery), $(resetLocalMomentum), $(maxStaleness), $(mergeRule), get(blockMomentum), get(blockLearningRate), $(seed), $(replicaInit) == "independent",
+      get(syncEvery), $(resetLocalMomentum), $(maxStaleness), $(mergeRule), get(blockMomentum), get(blockLearningRate), get(nesterov), $(seed), $(replicaInit) == "independent",
       Option($(checkpointDir)).filter(_.nonEmpty), $(resume), $(heldOutRows), record)
   }
 

@@ -11,7 +11,7 @@ import org.apache.spark.sql.catalyst.expressions.{UnsafeProjection, UnsafeRow}
 import org.apache.spark.sql.types.StructType
 import org.apache.spark.unsafe.Platform
 
-import sparkdbn.io.{ArrayPool, BoundSource, FeatureArrow, InputRowException, RowKey}
+import sparkdbn.io.{ArrayPool, BoundSource, FeatureArrow, InputRowException, ResultArrow, RowKey}
 import sparkdbn.proto.{TransformRequest, TransformStart}
 import sparkdbn.sidecar.{Alignment, SidecarCallException, SidecarClient, SidecarException}
 
@@ -105,7 +105,7 @@ final class SidecarScoring(
     /** The input partition the rows are of: a bad row is named by it and its row there (InputLocation). */
     partition: Int,
     /** Names a bad row by the user's id column too, when one is given. */
-    rowKey: Option[RowKey] = None) extends Iterator[(InternalRow, FeatureArrow.Result, Int)] {
+    rowKey: Option[RowKey] = None) extends Iterator[(InternalRow, ResultArrow.Result, Int)] {
 
   private val perBatch = conf.rowsPerBatch(nInputs)
   // Sent and not yet answered, oldest first: rows and their encoded batch (kept to replay).
@@ -114,7 +114,7 @@ final class SidecarScoring(
   private var sentEnd = false
   private var replayed = false
   private var rowNumber = 0L
-  private var current: (Array[InternalRow], FeatureArrow.Result) = _
+  private var current: (Array[InternalRow], ResultArrow.Result) = _
   private var pos = 0
   // Rows' values are written once (fillAt): into the message itself for a full batch (`layout`),
   // else into the encoder's Arrow buffer.
@@ -241,7 +241,7 @@ final class SidecarScoring(
       answer match {
         case Right(Some(resp)) =>
           val (input, _) = pending.dequeue()
-          val result = FeatureArrow.decode(resp.getBatch)
+          val result = ResultArrow.decode(resp.getBatch)
           if (result.rows != input.length) {
             throw new SidecarException(s"$task: the sidecar answered ${result.rows} rows for a batch of ${input.length}")
           }
@@ -260,7 +260,7 @@ final class SidecarScoring(
     true
   }
 
-  override def next(): (InternalRow, FeatureArrow.Result, Int) = {
+  override def next(): (InternalRow, ResultArrow.Result, Int) = {
     if (!hasNext) throw new NoSuchElementException
     val r = (current._1(pos), current._2, pos)
     pos += 1

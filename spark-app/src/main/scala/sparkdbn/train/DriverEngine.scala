@@ -99,6 +99,7 @@ final class DriverEngine(s: TrainSettings, sizes: Seq[Int], P: Int, channel: Mod
     }).setReplicas(P).setAsync(s.mode == "async").setInFlight(if (s.mode == "async") math.min(P, inFlight) else 0)
     s.blockMomentum.foreach(b.setBlockMomentum)
     s.blockLearningRate.foreach(b.setBlockLearningRate)
+    s.nesterov.foreach(b.setNesterov)
     b.build()
   }
 

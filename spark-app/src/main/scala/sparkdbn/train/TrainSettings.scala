@@ -23,6 +23,8 @@ final case class TrainSettings(
     /** BMUF's eta and zeta; None: the engine's defaults. */
     blockMomentum: Option[Double],
     blockLearningRate: Option[Double],
+    /** BMUF in Nesterov's form; None: the engine's default. */
+    nesterov: Option[Boolean],
     seed: Long,
     independent: Boolean,
     checkpointDir: Option[String],
