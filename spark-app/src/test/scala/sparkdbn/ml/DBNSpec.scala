@@ -292,6 +292,21 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     assert(model.summary.rounds.count(r => r.topic == "layer0" && r.partition == 0) == 3)
   }
 
+  test("nesterov: unset, BMUF merges in the engine's default (classical) form; set, in Nesterov's, a different model") {
+    val session = spark
+    import session.implicits._
+    val df = (0 until 400).map(r => Array.tabulate(8)(i => ((r + i) % 3 == 0).compare(false).toFloat)).toDF("features")
+    def weights(nesterov: Option[Boolean]): Seq[Float] = {
+      val d = new DBN().setLayers(Array(4)).setEpochs(2).setBatchSize(10).setSyncEvery(5).setNumPartitions(2).setSeed(7)
+      nesterov.foreach(d.setNesterov)
+      sparkdbn.model.DbnSnapshots.read(d.train(df, s"nesterov-${nesterov.getOrElse("unset")}", _ => ()).snapshot).layers.head.weights.toSeq
+    }
+    val unset = weights(None)
+    assert(unset == weights(Some(false)), "unset must be the classical form, bit for bit")
+    val look = weights(Some(true))
+    assert(look.zip(unset).map { case (a, b) => math.abs(a - b) }.max > 1e-4, "Nesterov's form must move the model otherwise")
+  }
+
   test("the driver's sidecar restarted mid-topic without a checkpoint: said in one line, and the run completes") {
     // Without a checkpoint no block momentum crosses a round: only the driver's sidecar keeps it. Its
     // loss must be said (the run goes on from zero momentum), not silent. In local mode the driver's
