@@ -39,7 +39,7 @@ describe('merge rules (ts/rbm/distributed.ts)', () => {
     const form = nesterov ? 'Nesterov\'s form (broadcast the look-ahead)' : 'the classical form (broadcast the model)';
     it(`BMUF of ${P} updates over 6 blocks, ${form}, equals the naive two-vector recursion: broadcast, model and momentum (to 1e-5)`, () => {
       const w0 = randomVector(n, P);
-      const s: BlockSettings = { rule: 'bmuf', replicas: P, mode: 'sync', blockLearningRate: 1.3, ...(nesterov ? { nesterov } : {}) };
+      const s: BlockSettings = { rule: 'bmuf', replicas: P, mode: 'sync', blockLearningRate: 1.3, nesterov };
       const blocks = Array.from({ length: 6 }, (_, b) => {
         const deltas = Array.from({ length: P }, (_, p) => randomVector(n, 100 * P + b * 10 + p, 0.1));
         return { deltas, weights: weightsOf ? weightsOf() : mergeWeights(s, deltas.map(() => ({ samples: 50, staleness: 0 }))) };
@@ -57,11 +57,15 @@ describe('merge rules (ts/rbm/distributed.ts)', () => {
     });
   }
 
-  it('closed forms, classical block momentum (the default): the model moves by D, the broadcast is the model', () => {
+  it('closed forms, classical block momentum (the default at P = 2): the model moves by D, the broadcast is the model', () => {
     const w0 = randomVector(n, 4);
     const g = [randomVector(n, 41, 0.2), randomVector(n, 42, 0.2)];
     const s: BlockSettings = { rule: 'bmuf', replicas: 2, mode: 'sync' };
+    // The default form: classical at P = 2, Nesterov's with more replicas (async alike).
     expect(blockRule(s).nesterov).to.equal(false);
+    expect(blockRule({ ...s, replicas: 3 }).nesterov).to.equal(true);
+    expect(blockRule({ ...s, replicas: 8, mode: 'async', inFlight: 2 }).nesterov).to.equal(true);
+    expect(blockRule({ ...s, replicas: 8, nesterov: false }).nesterov).to.equal(false);
     const published = w0.slice();
     const momentum = new Float32Array(n);
     // The same two deltas twice: G = their mean; D1 = G, W1 = w0 + G; D2 = eta G + G, W2 = W1 + D2 (eta = 1/2).

@@ -18,14 +18,16 @@ import { RBM } from './rbm.js';
  *            CNTK's data-parallel default)
  *              D  <- eta * D + zeta * G             (block momentum, kept by the driver)
  *              W  <- W + D                           (the model)
- *            Classical block momentum (the default) broadcasts W itself: Wg = W. With `nesterov`,
- *            the next broadcast is a look-ahead, Wg <- W + eta * D; since W_prev + eta * D_prev = Wg_prev,
- *            only (Wg, D) need be kept:
+ *            Classical block momentum broadcasts W itself: Wg = W. In Nesterov's form the next broadcast
+ *            is a look-ahead, Wg <- W + eta * D; since W_prev + eta * D_prev = Wg_prev, only (Wg, D) need
+ *            be kept:
  *              D' = eta * D + zeta * G;  Wg' = Wg + zeta * G + eta * D';  W = Wg - eta * D.
- *            The replicas keep their own momentum across a sync, so under Nesterov's form the look-ahead
- *            and their momentum both carry the last block on: measured on scripts/bench train's problem
- *            (bench/README, "two momenta in series"), 4.6 nats of test log-likelihood lost against the
- *            classical form, which came within a nat of one process.
+ *            Default: classical for P = 2, Nesterov's above. The replicas keep their own momentum across a
+ *            sync, so under Nesterov's form the look-ahead and their momentum both carry the last block on:
+ *            on scripts/bench train's problem at P = 2 (bench/README, "two momenta in series") the classical
+ *            form came within a nat of one process, Nesterov's 5-7 nats below. With more replicas the
+ *            classical form's slow start (P blocks to full speed) costs more: P = 4 and 8 lost 6 and 98
+ *            nats more than Nesterov's on the same problem, P = 8 and 16 2.6 and 10 on scripts/bench scaling's.
  *            Sync weights w_i = 1 / P (G is the mean delta); eta defaults to 1 - 1/P.
  *            Async, each update is merged as it arrives as a block of its own with
  *            w = 1 / max(P, staleness + 1): one arrival is one P-th of a sync block, and a staler one
@@ -54,7 +56,7 @@ export interface BlockSettings {
   blockMomentum?: number;
   /** zeta, bmuf only; default 1. */
   blockLearningRate?: number;
-  /** bmuf only: Nesterov's block momentum (the broadcast a look-ahead); default false, the classical one. */
+  /** bmuf only: Nesterov's block momentum (the broadcast a look-ahead); default: for P > 2 replicas (see above). */
   nesterov?: boolean;
 }
 
@@ -87,8 +89,9 @@ export function blockRule(s: BlockSettings): { rule: MergeRule; P: number; sync:
   const zeta = s.blockLearningRate ?? (optionDefault(spec.blockLearningRate) as number);
   checkOption('blockMomentum', spec.blockMomentum, eta);
   checkOption('blockLearningRate', spec.blockLearningRate, zeta);
-  const nesterov = s.nesterov ?? (optionDefault(spec.nesterov) as boolean);
-  checkOption('nesterov', spec.nesterov, nesterov);
+  // Classical at P = 2, Nesterov's above (the contract's BlockRule.nesterov says why).
+  const nesterov = s.nesterov ?? s.replicas > 2;
+  if (typeof nesterov !== 'boolean') throw new ConfigError('nesterov', 'must be true or false');
   return { rule: 'bmuf', P: s.replicas, sync, eta, zeta, nesterov };
 }
 
