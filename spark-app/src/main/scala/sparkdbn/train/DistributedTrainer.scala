@@ -23,9 +23,9 @@ import sparkdbn.sidecar.SidecarConf
  * its formulas are the engine's (ts/rbm/distributed.ts): the driver sends the
  * published version, the updates with their staleness and the topic's block
  * momentum, and keeps the momentum the merge answers (checkpointed with the
- * version, so --resume continues it). Under BMUF the published version is a
- * look-ahead; at a topic's end the engine's centre of it is published as the
- * topic's final model. Replicas keep their local momentum between rounds unless
+ * version, so --resume continues it). Under BMUF in Nesterov's form (the engine's
+ * default above 2 partitions) the published version is a look-ahead; at a topic's
+ * end the engine's centre of it is published as the topic's final model. Replicas keep their local momentum between rounds unless
  * resetLocalMomentum.
  * Sync: each round is one block of every partition's update; async: each update
  * is merged as it arrives, weighted by its staleness t (versions published since

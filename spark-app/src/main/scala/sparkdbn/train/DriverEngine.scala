@@ -180,8 +180,8 @@ final class DriverEngine(s: TrainSettings, sizes: Seq[Int], P: Int, channel: Mod
     }
 
   /**
-   * The topic's final model: the engine's centre of the published look-ahead (None when the rule keeps no
-   * momentum). The topic's momentum is forgotten with it.
+   * The topic's final model: the engine's (under BMUF in Nesterov's form, the centre of the published look-ahead;
+   * None when the rule keeps no momentum). The topic's momentum is forgotten with it.
    */
   def finish(topic: String, rule: BlockRule, layer: Int, base: Publication): Option[Array[Byte]] =
     try {
