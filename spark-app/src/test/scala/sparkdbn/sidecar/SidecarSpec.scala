@@ -156,6 +156,8 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
     assert(err("spark.dbn.sidecar.thread" -> "2").startsWith("spark.dbn.sidecar.thread is not a spark-dbn conf; they are spark.dbn.node, "))
     assert(SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false).set("spark.dbn.sidecar.cacheBytes", "512m")).cacheBytes == 512L << 20)
     assert(err("spark.dbn.sidecar.callTimeout" -> "soon") == "spark.dbn.sidecar.callTimeout=soon: expected a positive duration such as 10min or 30s")
+    // Zero would be no deadline at all in gRPC's terms: refused by the reader, naming the value as given.
+    assert(err("spark.dbn.sidecar.callTimeout" -> "0s") == "spark.dbn.sidecar.callTimeout=0s: expected a positive duration such as 10min or 30s")
     assert(SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false).set("spark.dbn.sidecar.callTimeout", "30s")).callTimeoutMs == 30000)
     assert(SidecarConf().callTimeoutMs == 600000)
   }
