@@ -171,7 +171,8 @@ describe('merge rules (ts/rbm/distributed.ts)', () => {
     const bad: [BlockSettings, RegExp][] = [
       [{ rule: 'bmuf', replicas: 2, mode: 'sync', blockMomentum: 1 }, /blockMomentum: must be in \[0, 1\), got 1/],
       [{ rule: 'bmuf', replicas: 2, mode: 'sync', blockLearningRate: 0 }, /blockLearningRate: must be in \(0, 100\], got 0/],
-      [{ rule: 'sum', replicas: 2, mode: 'sync', blockMomentum: 0.5 }, /apply to the 'bmuf' rule only, not 'sum'/],
+      [{ rule: 'sum', replicas: 2, mode: 'sync', blockMomentum: 0.5 }, /^blockMomentum: applies to the 'bmuf' rule only, not 'sum'/],
+      [{ rule: 'average', replicas: 2, mode: 'sync', nesterov: false }, /^nesterov: applies to the 'bmuf' rule only, not 'average'/],
       [{ rule: 'bmuf', replicas: 0, mode: 'sync' }, /replicas: must be an integer >= 1, got 0/],
       [{ rule: 'bmuf', replicas: 2, mode: 'async', inFlight: 3 }, /inFlight: must be an integer in \[1, 2\], got 3/],
       [{ rule: 'nope' as 'sum', replicas: 2, mode: 'sync' }, /rule: must be 'bmuf', 'sum' or 'average', got 'nope'/],

@@ -78,9 +78,8 @@ export function blockRule(s: BlockSettings): { rule: MergeRule; P: number; sync:
   const C = s.inFlight ?? s.replicas;
   if (!Number.isInteger(C) || C < 1 || C > s.replicas) throw new ConfigError('inFlight', `must be an integer in [1, ${s.replicas}], got ${C}`);
   if (s.rule !== 'bmuf') {
-    if (s.blockMomentum !== undefined || s.blockLearningRate !== undefined || s.nesterov !== undefined) {
-      throw new ConfigError('blockMomentum', `, blockLearningRate and nesterov apply to the 'bmuf' rule only, not '${s.rule}'`);
-    }
+    const given = (['blockMomentum', 'blockLearningRate', 'nesterov'] as const).find((k) => s[k] !== undefined);
+    if (given) throw new ConfigError(given, `applies to the 'bmuf' rule only, not '${s.rule}'`);
     return { rule: s.rule, P: s.replicas, sync, eta: 0, zeta: 1, nesterov: false };
   }
   const eta = s.blockMomentum ?? (sync ? 1 - 1 / s.replicas : (1 - 1 / s.replicas) ** Math.max(1, C - 1));
