@@ -137,10 +137,9 @@ trait DBNParams extends Params {
       EngineSpec.block("block_learning_rate").default, block("block_learning_rate").doubleValidator)
 
   final val nesterov: BooleanParam = new BooleanParam(this, "nesterov",
-    "bmuf: Nesterov's block momentum, replicas starting each block from the look-ahead W + eta D; unset: the engine's " +
-      "default, Nesterov's form with more than 2 partitions and the classical one (from W) with 2: the replicas' own " +
-      "momentum already carries each block on, and at P = 2 the look-ahead on top of it cost 5-7 nats of test " +
-      "log-likelihood on the full MNIST, while with more partitions the classical form's slow start costs more")
+    "bmuf: Nesterov's block momentum (replicas start each block from the look-ahead W + eta D) when true, the classical " +
+      "form (from W) when false; unset: the engine's default, which depends on the partition count (proto/sidecar.proto, " +
+      "BlockRule.nesterov, says which and why)")
 
   final val maxStaleness: IntParam = new IntParam(this, "maxStaleness",
     "async: an update computed from a version more than this many versions old is rejected and redone",
