@@ -82,6 +82,8 @@ describe('training a DBN over Spark, end to end', function () {
   // 3.696 / 91.24%; sum 29.2 / 9.7%. Before (each partition its own count, a last round of one replica):
   // pre-trained 3.676 (+7.5%), 3.845 / 91.28%. Fine-tuning's accuracy is not yet within the issue's 0.5 point.
   // Session 14: the default syncEvery is 32 (was the H P^2 rule's 50 here); each run prints its figures.
+  // Session 16: bench/pipeline-run.ts, this problem in one process, seeds 1-7: the gap is 0.45 point on the mean
+  // (pre-training's share 0.40, fine-tuning's 0.16), so 0.5 would fail about one seed in three; bench/README.
   it(`sync, 4 partitions, block momentum at the default syncEvery (${SYNC_EVERY}): pre-training within 3% of one process, the fine-tuned model within 10% and 1 point`, async () => {
     const out = join(ws.dir, 'sync-model');
     const pretrainedOut = join(ws.dir, 'sync-pretrained');
