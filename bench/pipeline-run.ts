@@ -64,7 +64,8 @@ function settingsFor(P: number, eta: number | undefined): BlockSettings {
 /**
  * One topic's sync blocks, as the driver runs them: every replica adopts the published part, trains
  * min(H, what is left) mini-batches of its shard and sends its delta; the deltas merge into `model`.
- * `round(p, n)` trains replica p for n mini-batches from the parameters it was given (in `replicas[p]`).
+ * `round(p, n, epoch)` trains replica p for n mini-batches, at the schedules' values for `epoch`, from the
+ * parameters it was given (in `replicas[p].part`).
  */
 function blocks(model: DBN, layer: number, P: number, eta: number | undefined, replicas: { part: RBM | DBN }[],
   perEpoch: number, epochs: number, round: (p: number, n: number, epoch: number) => void): void {

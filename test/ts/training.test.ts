@@ -466,16 +466,18 @@ describe('training over gRPC (real sidecar process)', function () {
     // FAILED_PRECONDITION saying how long it waited.
     await cacheData(client, 'early/0', x, labels);
     await cacheData(client, 'after/0', x, labels);
-    let mergedYet = false;
+    // Still waiting 300 ms on, before the merge is sent; then trained from the merged version (the delta
+    // of a round sent after it). Not "answered after the merge's answer": once the merge holds the version
+    // the round may train and answer before the merge's own answer arrives.
+    let settled = false;
     const early = unary<object, TrainResponse>(client, 'train', { ...round, session: 'early/0', modelVersion: 'wait@1', awaitModelMs: 20000 })
-      .then((t) => ({ t, afterMerge: mergedYet }));
+      .finally(() => { settled = true; });
     await new Promise((r) => setTimeout(r, 300));
+    expect(settled).to.equal(false);
     await merge({ base: held.snapshot, updates: [{ update: bytesRound.update, held: '', staleness: 0 }], publishAs: 'wait@1' });
-    mergedYet = true;
     const waited = await early;
-    expect(waited.afterMerge).to.equal(true);
     const afterRound = await unary<object, TrainResponse>(client, 'train', { ...round, session: 'after/0', modelVersion: 'wait@1' });
-    expect(Array.from(decodeUpdate(waited.t.update).delta)).to.deep.equal(Array.from(decodeUpdate(afterRound.update).delta));
+    expect(Array.from(decodeUpdate(waited.update).delta)).to.deep.equal(Array.from(decodeUpdate(afterRound.update).delta));
     const lateStart = Date.now();
     const late = await unary(client, 'train', { ...round, session: 'after/0', modelVersion: 'never@1', awaitModelMs: 200 })
       .then(() => null, (e: grpc.ServiceError) => e);
