@@ -12,6 +12,7 @@ import {
   BackpropTrainer, type BlockSettings, columnMeans, DBN, difference, downsample, fineTuneConfig, finishTopic, flatten,
   initLayer, loadFullMnist, type Matrix, mergeInto, type MergeRule, RBM, RBMTrainer, replicaSeed, type Schedule, unflattenInto,
 } from 'spark-dbn';
+import { shard, shardLabels } from './shard.js';
 
 interface Settings {
   /** Replicas of every topic; preP and ftP override it for pre-training and fine-tuning. 1: one process. */
@@ -47,14 +48,6 @@ const full = loadFullMnist();
 const train = downsample({ ...full.train.images, data: full.train.images.data.subarray(0, ROWS * 784), rows: ROWS }, true);
 const test = downsample(full.test.images, true);
 const labels = Int32Array.from(full.train.labels.subarray(0, ROWS));
-
-/** Row r to replica r mod P (the digits are in no order; every shard gets every digit). */
-function shard(m: Matrix, p: number, P: number): Matrix {
-  const rows = Math.ceil((m.rows - p) / P);
-  const out = new Float32Array(rows * m.cols);
-  for (let i = 0; i < rows; i++) out.set(m.data.subarray((p + i * P) * m.cols, (p + i * P + 1) * m.cols), i * m.cols);
-  return { data: out, rows, cols: m.cols };
-}
 
 function settingsFor(P: number, eta: number | undefined): BlockSettings {
   return { rule: s.rule ?? 'bmuf', replicas: P, mode: 'sync', ...(eta !== undefined ? { blockMomentum: eta } : {}),
@@ -119,7 +112,7 @@ const ftP = s.ftP ?? s.P;
 const tuned = ftP === 1 ? pretrained.clone() : initLayer({ base: pretrained, sizes: SIZES, layer: -1, visible: 'bernoulli', inputMeans: [], classes: 10, seed });
 if (ftP === 1) tuned.fineTune(train, labels, 10, { ...FINETUNE, seed });
 const xs = ftP === 1 ? [] : Array.from({ length: ftP }, (_, p) => shard(train, p, ftP));
-const ys = ftP === 1 ? [] : Array.from({ length: ftP }, (_, p) => Int32Array.from(shard({ data: Float32Array.from(labels), rows: ROWS, cols: 1 }, p, ftP).data));
+const ys = ftP === 1 ? [] : Array.from({ length: ftP }, (_, p) => shardLabels(labels, p, ftP));
 const replicas = xs.map((_, p) => {
   const part = tuned.clone();
   return { part, trainer: new BackpropTrainer(part, fineTuneConfig({ ...FINETUNE, seed: replicaSeed(seed, -1, p) })) };

@@ -12,6 +12,7 @@ import {
   ais, blockCentre, type BlockSettings, columnMeans, difference, downsample, exactLogZ, flatten, loadFullMnist,
   logLikelihood, type Matrix, mergeBlock, type MergeRule, mergeWeights, mnistSplit, RBM, RBMTrainer, unflattenInto
 } from 'spark-dbn';
+import { shard } from './shard.js';
 
 interface Settings {
   P: number;
@@ -45,14 +46,6 @@ const first = (m: Matrix, n: number): Matrix => ({ data: m.data.subarray(0, n * 
 const binary = (m: Matrix): Matrix => ({ ...m, data: m.data.map((v) => (v > 0.5 ? 1 : 0)) });
 const train = s.full ? full!.train.images : downsample(full ? first(full.train.images, s.rows!) : split!.train.images, true);
 const test = s.full ? binary(full!.test.images) : downsample(full ? full.test.images : split!.test.images, true);
-
-function shard(m: Matrix, p: number, P: number): Matrix {
-  // Row r to replica r mod P (the split is ordered by digit: every shard gets every digit).
-  const rows = Math.ceil((m.rows - p) / P);
-  const out = new Float32Array(rows * m.cols);
-  for (let i = 0; i < rows; i++) out.set(m.data.subarray((p + i * P) * m.cols, (p + i * P + 1) * m.cols), i * m.cols);
-  return { data: out, rows, cols: m.cols };
-}
 
 const cfg = { batchSize: s.batch, learningRate: s.lr ?? 0.05, momentum: [[0, 0.5], [5, 0.9]] as [number, number][], weightDecay: 2e-4 };
 const model = RBM.create({ nVisible: train.cols, nHidden: s.hidden, visible: 'bernoulli' }, { seed: s.seed, means: columnMeans(train) });
