@@ -3,25 +3,32 @@
 // as plain loops the compiler vectorises. Every function mirrors one reference
 // kernel in ts/math/reference.ts, which the tests compare it with.
 //
-// Threads: OpenBLAS is the OpenMP build, so BLAS and the element-wise loops
-// here share one libgomp pool and never oversubscribe the cores (a pthread
-// OpenBLAS beside an OpenMP loop made sgemm three times slower).
+// Portable: built for baseline x86-64 and linked to scipy-openblas32's OpenBLAS (DYNAMIC_ARCH: its
+// kernels are chosen at run time), so one file runs on any x86-64 CPU with glibc >= 2.28. The hot
+// loops are cloned for AVX-512, AVX2 and baseline (HOT), picked once at load by the CPU's features.
+// Threads: OpenBLAS keeps its own pool for sgemm; the element-wise loops split over pool.h's.
 //
 // Arguments are Float32Array/Uint32Array views used in place (no copies); the
 // TypeScript wrapper (ts/math/native.ts) checks shapes, and this file checks
 // them again so that a wrong call is a JS exception, never a stray write.
+#include "glibc_floor.h"
 #include <node_api.h>
 #include <cblas.h>
-#include <omp.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
-extern char *openblas_get_config(void);
+#include "pool.h"
+
+// scipy-openblas32 prefixes every symbol (its cblas.h declares them so).
+#define cblas_sgemm scipy_cblas_sgemm
+#define cblas_sgemv scipy_cblas_sgemv
+
+// Clones of a hot loop for AVX-512, AVX2 and baseline x86-64; the loader picks one (an ifunc). No
+// contraction into FMA (-ffp-contract=off): every clone rounds alike, so results do not depend on the CPU.
+#define HOT __attribute__((target_clones("avx512f", "avx2", "default")))
 
 #define CHECK(env, call)                                                   \
   do {                                                                     \
@@ -80,6 +87,17 @@ static int get_f64(napi_env env, napi_value v, double *out) {
   double name;                                                             \
   if (!get_f64(env, argv[i], &name)) FAIL(env, "argument %d (" #name ") must be a number", i);
 
+/**
+ * OpenBLAS's thread count is one for the process; each caller here has its own (setThreads: a sidecar's
+ * training workers run task.cpus each while its main thread runs the executor's cores). It is set to the
+ * caller's before each product. Two callers racing only change how a product is split: pool_blas runs
+ * every split, so the result is the same.
+ */
+static void blas_threads_for_caller(void) {
+  const int want = pool_threads();
+  if (scipy_openblas_get_num_threads() != want) scipy_openblas_set_num_threads(want);
+}
+
 // sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), row-major:
 // C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C.
 static napi_value js_sgemm(napi_env env, napi_callback_info info) {
@@ -97,6 +115,7 @@ static napi_value js_sgemm(napi_env env, napi_callback_info info) {
   if (brows > 0 && (int64_t)B.length < (brows - 1) * ldb + bcols) FAIL(env, "sgemm: B has %zu elements, too few", B.length);
   if (M > 0 && (int64_t)C.length < (M - 1) * ldc + N) FAIL(env, "sgemm: C has %zu elements, too few", C.length);
   if (M == 0 || N == 0) return NULL;
+  blas_threads_for_caller();
   if (N == 1) {
     // One output column is a matrix-vector product: sgemm would first pack all of A (a copy of the
     // whole batch for a 784 -> 1 layer); sgemv streams A once. op(B) is a column: element k of it sits
@@ -112,9 +131,9 @@ static napi_value js_sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/** Threads for an element-wise loop over n values: 1 below ~64k, else the pool's size. */
+/** Threads for an element-wise loop over n values: 1 below ~64k, else the calling thread's setting. */
 static int threads_for(int64_t n) {
-  return n < 65536 ? 1 : omp_get_max_threads();
+  return n < 65536 ? 1 : pool_threads();
 }
 
 // sigmoid over 16 floats at a time, with GCC vector extensions: the compiler
@@ -127,10 +146,10 @@ static int threads_for(int64_t n) {
 typedef float v8f __attribute__((vector_size(4 * VL)));
 typedef int32_t v8i __attribute__((vector_size(4 * VL)));
 
-static inline v8f splat(float x) { v8f r; for (int i = 0; i < VL; i++) r[i] = x; return r; }
-static inline v8f select8(v8i m, v8f a, v8f b) { return (v8f)(((v8i)a & m) | ((v8i)b & ~m)); }
+static inline __attribute__((always_inline)) v8f splat(float x) { v8f r; for (int i = 0; i < VL; i++) r[i] = x; return r; }
+static inline __attribute__((always_inline)) v8f select8(v8i m, v8f a, v8f b) { return (v8f)(((v8i)a & m) | ((v8i)b & ~m)); }
 
-static inline v8f sigmoid8(v8f x) {
+static inline __attribute__((always_inline)) v8f sigmoid8(v8f x) {
   v8f ax = (v8f)((v8i)x & 0x7fffffff);
   v8f xc = -ax;
   xc = select8(xc < splat(-104.0f), splat(-104.0f), xc);
@@ -155,7 +174,7 @@ static inline v8f sigmoid8(v8f x) {
 }
 
 /** row[0..n) = sigmoid(row + b) (b may be NULL); the tail goes through one padded vector. */
-static void sigmoid_row(float *row, const float *b, int64_t n) {
+static inline __attribute__((always_inline)) void sigmoid_row(float *row, const float *b, int64_t n) {
   int64_t c = 0;
   for (; c + VL <= n; c += VL) {
     v8f x;
@@ -179,6 +198,12 @@ static void sigmoid_row(float *row, const float *b, int64_t n) {
   }
 }
 
+typedef struct { float *x; const float *b; int64_t cols; } sigmoid_ctx;
+HOT static void sigmoid_rows(void *ctx, int64_t lo, int64_t hi) {
+  const sigmoid_ctx *c = ctx;
+  for (int64_t r = lo; r < hi; r++) sigmoid_row(c->x + r * c->cols, c->b, c->cols);
+}
+
 // sigmoidBias(X, rows, cols, bias|null): X (rows, cols) = sigmoid(X + bias) in place.
 static napi_value js_sigmoid_bias(napi_env env, napi_callback_info info) {
   ARGS(4);
@@ -192,9 +217,8 @@ static napi_value js_sigmoid_bias(napi_env env, napi_callback_info info) {
     b = (const float *)bias.data;
   }
   if (rows < 0 || cols < 0 || (int64_t)X.length < rows * cols) FAIL(env, "sigmoidBias: X has %zu elements, need %lld", X.length, (long long)(rows * cols));
-  float *x = (float *)X.data;
-#pragma omp parallel for num_threads(threads_for(rows * cols)) schedule(static)
-  for (int64_t r = 0; r < rows; r++) sigmoid_row(x + r * cols, b, cols);
+  sigmoid_ctx c = {(float *)X.data, b, cols};
+  pool_for(rows, threads_for(rows * cols), sigmoid_rows, &c);
   return NULL;
 }
 
@@ -216,7 +240,7 @@ static napi_value js_add_bias(napi_env env, napi_callback_info info) {
 #define LANES 16
 static inline uint32_t rotl32(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
 
-static void fill_uniform(uint32_t *st, float *out, int64_t n) {
+HOT static void fill_uniform(uint32_t *st, float *out, int64_t n) {
   uint32_t *s0 = st, *s1 = st + LANES, *s2 = st + 2 * LANES, *s3 = st + 3 * LANES;
   float tmp[LANES];
   for (int64_t i = 0; i < n; i += LANES) {
@@ -272,6 +296,16 @@ static uint32_t next_key(uint32_t *st) {
   return (uint32_t)(u[0] * 16777216.0f) ^ ((uint32_t)(u[1] * 16777216.0f) << 8);
 }
 
+typedef struct { const float *p; float *o; uint32_t key; } bernoulli_ctx;
+HOT static void bernoulli_range(void *ctx, int64_t lo, int64_t hi) {
+  const bernoulli_ctx *c = ctx;
+  for (int64_t i = lo; i < hi; i++) {
+    float u = (float)(hash32(c->key + (uint32_t)i * 0x9e3779b9u) >> 8) * (1.0f / 16777216.0f);
+    float pi = c->p[i];
+    c->o[i] = pi != pi ? pi : (u < pi ? 1.0f : 0.0f);
+  }
+}
+
 // bernoulli(P, out, n, state): out = u < P ? 1 : 0 with fresh uniforms u; NaN stays NaN.
 // P and out may be the same array.
 static napi_value js_bernoulli(napi_env env, napi_callback_info info) {
@@ -283,13 +317,8 @@ static napi_value js_bernoulli(napi_env env, napi_callback_info info) {
   if (n > 4294967296LL) FAIL(env, "bernoulli: n=%lld is more than one counter stream (2^32)", (long long)n);
   const float *p = (const float *)P.data;
   float *o = (float *)out.data;
-  const uint32_t key = next_key(st);
-#pragma omp parallel for num_threads(threads_for(n)) schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float u = (float)(hash32(key + (uint32_t)i * 0x9e3779b9u) >> 8) * (1.0f / 16777216.0f);
-    float pi = p[i];
-    o[i] = pi != pi ? pi : (u < pi ? 1.0f : 0.0f);
-  }
+  bernoulli_ctx c = {p, o, next_key(st)};
+  pool_for(n, threads_for(n), bernoulli_range, &c);
   return NULL;
 }
 
@@ -314,20 +343,25 @@ static napi_value js_col_sums(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+typedef struct { float *w, *v; const float *g; float l, m, d; } momentum_ctx;
+HOT static void momentum_range(void *ctx, int64_t lo, int64_t hi) {
+  const momentum_ctx *c = ctx;
+  float *w = c->w, *v = c->v;
+  const float *g = c->g;
+  for (int64_t i = lo; i < hi; i++) {
+    float vi = c->m * v[i] + c->l * (g[i] - c->d * w[i]);
+    v[i] = vi;
+    w[i] += vi;
+  }
+}
+
 // momentumStep(W, V, G, n, lr, momentum, decay): V = m V + lr (G - decay W); W += V.
 static napi_value js_momentum_step(napi_env env, napi_callback_info info) {
   ARGS(7);
   F32(0, W); F32(1, V); F32(2, G); INT(3, n); NUM(4, lr); NUM(5, mom); NUM(6, decay);
   if (n < 0 || (int64_t)W.length < n || (int64_t)V.length < n || (int64_t)G.length < n) FAIL(env, "momentumStep: arrays shorter than n");
-  float *w = (float *)W.data, *v = (float *)V.data;
-  const float *g = (const float *)G.data;
-  float l = (float)lr, m = (float)mom, d = (float)decay;
-#pragma omp parallel for num_threads(threads_for(n)) schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float vi = m * v[i] + l * (g[i] - d * w[i]);
-    v[i] = vi;
-    w[i] += vi;
-  }
+  momentum_ctx c = {(float *)W.data, (float *)V.data, (const float *)G.data, (float)lr, (float)mom, (float)decay};
+  pool_for(n, threads_for(n), momentum_range, &c);
   return NULL;
 }
 
@@ -359,6 +393,12 @@ static napi_value js_first_outside(napi_env env, napi_callback_info info) {
   return r;
 }
 
+typedef struct { const float *x; float *o; const uint32_t *idx; int64_t cols; } gather_ctx;
+static void gather_range(void *ctx, int64_t lo, int64_t hi) {
+  const gather_ctx *c = ctx;
+  for (int64_t r = lo; r < hi; r++) memcpy(c->o + r * c->cols, c->x + (int64_t)c->idx[r] * c->cols, (size_t)c->cols * sizeof(float));
+}
+
 // gatherRows(X, cols, idx, from, n, out): out (n, cols) = rows idx[from..from+n) of X (rows, cols).
 static napi_value js_gather_rows(napi_env env, napi_callback_info info) {
   ARGS(6);
@@ -371,11 +411,20 @@ static napi_value js_gather_rows(napi_env env, napi_callback_info info) {
   const uint32_t *idx = (const uint32_t *)ix.data + from;
   for (int64_t r = 0; r < n; r++)
     if ((int64_t)idx[r] >= rows) FAIL(env, "gatherRows: index %u is beyond the %lld rows", idx[r], (long long)rows);
-  const float *x = (const float *)X.data;
-  float *o = (float *)out.data;
-#pragma omp parallel for num_threads(threads_for(n * cols)) schedule(static)
-  for (int64_t r = 0; r < n; r++) memcpy(o + r * cols, x + (int64_t)idx[r] * cols, (size_t)cols * sizeof(float));
+  gather_ctx c = {(const float *)X.data, (float *)out.data, idx, cols};
+  pool_for(n, threads_for(n * cols), gather_range, &c);
   return NULL;
+}
+
+typedef struct { float *w, *v; float d, sc; } decay_ctx;
+HOT static void decay_range(void *ctx, int64_t lo, int64_t hi) {
+  const decay_ctx *c = ctx;
+  float *w = c->w, *v = c->v;
+  for (int64_t i = lo; i < hi; i++) {
+    float vi = v[i] - c->d * w[i];
+    w[i] += vi;
+    v[i] = c->sc * vi;
+  }
 }
 
 // decayAdd(W, V, n, decay, scale): V -= decay * W; W += V; V *= scale. The momentum buffer V
@@ -386,14 +435,8 @@ static napi_value js_decay_add(napi_env env, napi_callback_info info) {
   ARGS(5);
   F32(0, W); F32(1, V); INT(2, n); NUM(3, decay); NUM(4, scale);
   if (n < 0 || (int64_t)W.length < n || (int64_t)V.length < n) FAIL(env, "decayAdd: arrays shorter than n");
-  float *w = (float *)W.data, *v = (float *)V.data;
-  const float d = (float)decay, sc = (float)scale;
-#pragma omp parallel for num_threads(threads_for(n)) schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float vi = v[i] - d * w[i];
-    w[i] += vi;
-    v[i] = sc * vi;
-  }
+  decay_ctx c = {(float *)W.data, (float *)V.data, (float)decay, (float)scale};
+  pool_for(n, threads_for(n), decay_range, &c);
   return NULL;
 }
 
@@ -404,37 +447,43 @@ static napi_value js_decay_add(napi_env env, napi_callback_info info) {
 //                  or W_j += zeta * G_j + eta * d (nesterov != 0: W is the look-ahead);
 //   without:       W_j += G_j.
 // The same roundings as the reference loop, step by step, so the two give the same bits: no
-// contraction into fused multiply-adds here (GCC contracts by default), double sums in the same
+// contraction into fused multiply-adds (the build's -ffp-contract=off), double sums in the same
 // order. In blocks of 512 parameters, each update summed over the block in turn: a vector loop
-// over one delta at a time (the JavaScript loop ran ~6 ns a multiply-add; 8 x 393k took 18 ms).
+// over one delta at a time.
 #define MERGE_BLOCK 512
 #define MERGE_MAX_UPDATES 4096
-__attribute__((optimize("fp-contract=off")))
-static void block_merge(float *w, float *m, const float *const *d, const double *wt, int64_t P, int64_t n,
-                        double eta, double zeta, bool nesterov) {
-  int64_t blocks = (n + MERGE_BLOCK - 1) / MERGE_BLOCK;
-#pragma omp parallel for num_threads(threads_for(n * P)) schedule(static)
-  for (int64_t b = 0; b < blocks; b++) {
-    const int64_t lo = b * MERGE_BLOCK, len = n - lo < MERGE_BLOCK ? n - lo : MERGE_BLOCK;
+typedef struct {
+  float *w, *m; const float *const *d; const double *wt; int64_t P, n; double eta, zeta; bool nesterov;
+} merge_ctx;
+HOT static void merge_blocks(void *ctx, int64_t blo, int64_t bhi) {
+  const merge_ctx *c = ctx;
+  for (int64_t b = blo; b < bhi; b++) {
+    const int64_t lo = b * MERGE_BLOCK, len = c->n - lo < MERGE_BLOCK ? c->n - lo : MERGE_BLOCK;
     double g[MERGE_BLOCK];
-    for (int64_t k = 0; k < len; k++) g[k] = wt[0] * (double)d[0][lo + k];
-    for (int64_t i = 1; i < P; i++) {
-      const float *di = d[i] + lo;
-      const double wi = wt[i];
+    for (int64_t k = 0; k < len; k++) g[k] = c->wt[0] * (double)c->d[0][lo + k];
+    for (int64_t i = 1; i < c->P; i++) {
+      const float *di = c->d[i] + lo;
+      const double wi = c->wt[i];
       for (int64_t k = 0; k < len; k++) g[k] += wi * (double)di[k];
     }
-    float *wb = w + lo;
-    if (m) {
-      float *mb = m + lo;
+    float *wb = c->w + lo;
+    if (c->m) {
+      float *mb = c->m + lo;
       for (int64_t k = 0; k < len; k++) {
-        const double dd = eta * (double)mb[k] + zeta * g[k];
+        const double dd = c->eta * (double)mb[k] + c->zeta * g[k];
         mb[k] = (float)dd;
-        wb[k] = (float)((double)wb[k] + (nesterov ? zeta * g[k] + eta * dd : dd));
+        wb[k] = (float)((double)wb[k] + (c->nesterov ? c->zeta * g[k] + c->eta * dd : dd));
       }
     } else {
       for (int64_t k = 0; k < len; k++) wb[k] = (float)((double)wb[k] + g[k]);
     }
   }
+}
+
+static void block_merge(float *w, float *m, const float *const *d, const double *wt, int64_t P, int64_t n,
+                        double eta, double zeta, bool nesterov) {
+  merge_ctx c = {w, m, d, wt, P, n, eta, zeta, nesterov};
+  pool_for((n + MERGE_BLOCK - 1) / MERGE_BLOCK, threads_for(n * P), merge_blocks, &c);
 }
 
 static napi_value js_block_merge(napi_env env, napi_callback_info info) {
@@ -476,25 +525,44 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   ARGS(1);
   INT(0, n);
   if (n < 1 || n > 256) FAIL(env, "setThreads: n must be in [1, 256], got %lld", (long long)n);
-  openblas_set_num_threads((int)n);
-  omp_set_num_threads((int)n);
+  // Per calling thread: each sidecar training worker runs its own replica with task.cpus threads.
+  pool_set_threads((int)n);
   return NULL;
 }
 
 static napi_value js_get_threads(napi_env env, napi_callback_info info) {
   napi_value r;
-  CHECK(env, napi_create_int32(env, openblas_get_num_threads(), &r));
+  CHECK(env, napi_create_int32(env, pool_threads(), &r));
   return r;
 }
 
 static napi_value js_config(napi_env env, napi_callback_info info) {
   napi_value r;
-  const char *c = openblas_get_config();
+  const char *c = scipy_openblas_get_config();
   CHECK(env, napi_create_string_utf8(env, c ? c : "OpenBLAS", NAPI_AUTO_LENGTH, &r));
   return r;
 }
 
+// coreName(): the kernel family OpenBLAS chose for this CPU ("Haswell", "SkylakeX", "Nehalem", ...).
+static napi_value js_core_name(napi_env env, napi_callback_info info) {
+  napi_value r;
+  const char *c = scipy_openblas_get_corename();
+  CHECK(env, napi_create_string_utf8(env, c ? c : "unknown", NAPI_AUTO_LENGTH, &r));
+  return r;
+}
+
+// simd(): the clone of the hot loops this CPU runs ("avx512f", "avx2" or "baseline").
+static napi_value js_simd(napi_env env, napi_callback_info info) {
+  napi_value r;
+  __builtin_cpu_init();
+  const char *s = __builtin_cpu_supports("avx512f") ? "avx512f" : __builtin_cpu_supports("avx2") ? "avx2" : "baseline";
+  CHECK(env, napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &r));
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  pool_default_threads = scipy_openblas_get_num_threads();
+  scipy_openblas_set_threads_callback_function(pool_blas);
   napi_property_descriptor props[] = {
     {"sgemm", NULL, js_sgemm, NULL, NULL, NULL, napi_default, NULL},
     {"sigmoidBias", NULL, js_sigmoid_bias, NULL, NULL, NULL, napi_default, NULL},
@@ -510,6 +578,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_default, NULL},
     {"getThreads", NULL, js_get_threads, NULL, NULL, NULL, napi_default, NULL},
     {"config", NULL, js_config, NULL, NULL, NULL, napi_default, NULL},
+    {"coreName", NULL, js_core_name, NULL, NULL, NULL, napi_default, NULL},
+    {"simd", NULL, js_simd, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

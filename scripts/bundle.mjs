@@ -26,12 +26,14 @@ for (const [entry, file] of [['main.ts', 'sidecar.cjs'], ['train-worker.ts', 'tr
   define: { 'import.meta.url': '__sparkDbnImportMetaUrl' },
   banner: { js: "const __sparkDbnImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
 });
-// The native kernels, when built, travel with the sidecar (lib/native beside lib/node).
-const native = join(root, 'out', 'native', 'spark_dbn_native.node');
-if (existsSync(native)) {
-  mkdirSync(join(out, 'lib', 'native'), { recursive: true });
-  cpSync(native, join(out, 'lib', 'native', 'spark_dbn_native.node'));
-}
+// The native kernels travel with the sidecar (lib/native beside lib/node): the addon, the OpenBLAS it
+// loads from its own directory, and that library's licence.
+const nativeDir = join(root, 'out', 'native');
+const nativeFiles = ['spark_dbn_native.node', 'libscipy_openblas.so', 'LICENSE.scipy-openblas32.txt'];
+const missing = nativeFiles.filter((f) => !existsSync(join(nativeDir, f)));
+if (missing.length > 0) throw new Error(`out/native lacks ${missing.join(', ')}: run scripts/build-native.sh first`);
+mkdirSync(join(out, 'lib', 'native'), { recursive: true });
+for (const f of nativeFiles) cpSync(join(nativeDir, f), join(out, 'lib', 'native', f));
 cpSync(join(root, 'node_modules', 'grpc-health-check', 'proto'), join(out, 'proto'), { recursive: true });
 // Chart.js's browser build, which the Report call inlines into its pages (read beside the sidecar).
 cpSync(join(root, 'node_modules', 'chart.js', 'dist', 'chart.umd.min.js'), join(out, 'lib', 'node', 'chart.umd.min.js'));
@@ -44,4 +46,8 @@ const files = readdirSync(out, { recursive: true, withFileTypes: true })
   .sort();
 const hash = createHash('sha256');
 for (const f of files) hash.update(f).update('\0').update(readFileSync(join(out, f)));
-writeFileSync(join(out, 'MANIFEST'), [`hash ${hash.digest('hex').slice(0, 16)}`, ...files, ''].join('\n'));
+// The oldest Node the sidecar runs on: package.json's engines (">=20.19"), checked by the JVM before it starts one.
+const engines = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).engines.node;
+const nodeMin = /^>=(\d+\.\d+)$/.exec(engines)?.[1];
+if (!nodeMin) throw new Error(`package.json engines.node must read ">=MAJOR.MINOR", got ${engines}`);
+writeFileSync(join(out, 'MANIFEST'), [`hash ${hash.digest('hex').slice(0, 16)}`, `node-min ${nodeMin}`, ...files, ''].join('\n'));

@@ -299,9 +299,14 @@ describe('math kernels: fast path against the TypeScript reference', function ()
     expect(() => (fast.blockMerge as Function)(small, null, [small], [1], 3, 0, 1, false)).to.throw(RangeError, /Float64Array/);
   });
 
-  it('reports its BLAS and thread count', () => {
+  it('reports its BLAS, the kernels chosen for this CPU, and its thread count', () => {
     const m = nativeModule()!;
-    expect(m.config()).to.match(/OpenBLAS/);
+    expect(m.config()).to.match(/OpenBLAS .*DYNAMIC_ARCH/);
+    expect(m.simd!()).to.be.oneOf(['avx512f', 'avx2', 'baseline']);
+    expect(m.coreName!()).to.match(/^\w+$/);
+    // Set by portable.test.ts, which runs this file on an emulated older CPU: what that CPU must get.
+    const want = process.env.SPARK_DBN_TEST_EXPECT_CPU;
+    if (want) expect(`${m.simd!()}/${m.coreName!()}`).to.equal(want);
     // The count is the process's: restored, whatever it was, so that later tests run as they would alone.
     const before = m.getThreads();
     try {

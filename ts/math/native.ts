@@ -1,8 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMainThread } from 'node:worker_threads';
 import type { Kernels } from './kernels.js';
 import { referenceKernels } from './reference.js';
 
@@ -11,6 +10,10 @@ interface NativeModule extends Omit<Kernels, 'name'> {
   setThreads(n: number): void;
   getThreads(): number;
   config(): string;
+  /** OpenBLAS's kernel family for this CPU (older builds of the addon lack it). */
+  coreName?(): string;
+  /** The clone of the element-wise loops this CPU runs. */
+  simd?(): string;
 }
 
 export const NATIVE_FILE = 'spark_dbn_native.node';
@@ -29,27 +32,6 @@ function candidates(): string[] {
 let loaded: { kernels: Kernels; native: NativeModule | null; reason: string } | undefined;
 
 /**
- * The OpenBLAS kernel family for this CPU, named before the library loads (it reads OPENBLAS_CORETYPE
- * then). Debian 12's OpenBLAS 0.3.21 (DYNAMIC_ARCH) takes some AVX-512 Xeons it does not know by model
- * for a Prescott (SSE3) and runs sgemm 6x slower: 32 against 192 GFLOP/s for CD-1's 256 x 784 x 500 on
- * 2 threads here. A value the user set is kept; only the main thread's environment reaches the C library
- * (a worker's is a copy), so the sidecar loads the kernels on its main thread first.
- */
-function chooseBlasCore(): void {
-  if (process.env.OPENBLAS_CORETYPE !== undefined || !isMainThread) return;
-  let flags: Set<string>;
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
-    flags = new Set((line?.split(':')[1] ?? '').trim().split(/\s+/));
-  } catch {
-    return; // not Linux: OpenBLAS's own detection
-  }
-  const has = (...f: string[]) => f.every((x) => flags.has(x));
-  if (has('avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl')) process.env.OPENBLAS_CORETYPE = 'SkylakeX';
-  else if (has('avx2', 'fma')) process.env.OPENBLAS_CORETYPE = 'Haswell';
-}
-
-/**
  * The fast kernels when the addon loads, else the TypeScript ones. Logs one
  * line to stderr saying which, and why the fast path is off if it is.
  * SPARK_DBN_KERNELS=ts forces the fallback.
@@ -66,7 +48,6 @@ export function loadKernels(log: (line: string) => void = (l) => process.stderr.
       reason = `${NATIVE_FILE} not found (looked in ${candidates().join(', ')}); run scripts/build-native.sh`;
     } else {
       try {
-        chooseBlasCore();
         const m = req(found) as NativeModule;
         const kernels: Kernels = { name: 'openblas', ...pick(m) };
         loaded = { kernels, native: m, reason: '' };
@@ -91,6 +72,12 @@ function pick(m: NativeModule): Omit<Kernels, 'name'> {
   const missing = names.filter((k) => typeof m[k] !== 'function');
   if (missing.length > 0) throw new Error(`it lacks ${missing.join(', ')} (rebuild it: scripts/build-native.sh)`);
   return Object.fromEntries(names.map((k) => [k, m[k]])) as unknown as Omit<Kernels, 'name'>;
+}
+
+/** Why the native kernels are not in use ('' when they are). */
+export function kernelsReason(): string {
+  loadKernels(() => {});
+  return loaded!.reason;
 }
 
 /** The addon itself (for thread control and tests), or null when it is not loaded. */
