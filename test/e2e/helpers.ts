@@ -154,9 +154,9 @@ export interface Cluster {
  * its own workspace) before the suite and always stop it after, also when a
  * test failed. Read the returned object inside tests.
  */
-export function useStandaloneCluster(name: string): Cluster {
+export function useStandaloneCluster(name: string, env: NodeJS.ProcessEnv = {}): Cluster {
   const c = { master: '', daemons: [] as number[] } as Cluster;
-  const standalone = (cmd: string) => run(join(ROOT, 'scripts', 'standalone'), [cmd], c.ws.env, 120_000);
+  const standalone = (cmd: string) => run(join(ROOT, 'scripts', 'standalone'), [cmd], { ...c.ws.env, ...env }, 120_000);
   c.stop = () => standalone('stop');
   before(async () => {
     c.ws = await workspace(name);

@@ -65,7 +65,7 @@ describe('skeleton job, end to end', function () {
       const r = await submit(ws, 'local[2]', ['skeleton', '--input', data, '--table', 'skel_broken'],
         { 'spark.dbn.node': '/nonexistent/node' }, true);
       expect(r.code).to.not.equal(0);
-      expect(r.stderr).to.contain('cannot run the sidecar with spark.dbn.node=/nonexistent/node');
+      expect(r.stderr).to.match(/executor driver on \S+: cannot run spark.dbn.node=\/nonexistent\/node \(the jar's sidecar\)/);
       const tables = (await sqlLines(ws, 'SHOW TABLES')).flat();
       expect(tables).to.include('skel_local');
       expect(tables).to.not.include('skel_broken');
@@ -85,7 +85,7 @@ describe('skeleton job, end to end', function () {
         'skeleton', /^skeleton: input path \S+nowhere does not exist$/);
       // A task's own error (the sidecar cannot start), not Spark's wrappings of it.
       expectOneClearLine(await submit(ws, 'local[2]', ['skeleton', '--input', data, '--table', 'skel_broken2'],
-        { 'spark.dbn.node': '/nonexistent/node' }, true), 'skeleton', /^skeleton: cannot run the sidecar with spark.dbn.node=\/nonexistent\/node/);
+        { 'spark.dbn.node': '/nonexistent/node' }, true), 'skeleton', /^skeleton: executor driver on \S+: cannot run spark.dbn.node=\/nonexistent\/node \(the jar's sidecar\): /);
       // A spark.dbn conf that does not parse: named, with its value and what is accepted, before any work.
       expectOneClearLine(await submit(ws, 'local[2]', ['skeleton', '--input', data, '--table', 'skel_conf'],
         { 'spark.dbn.sidecar.threads': 'abc' }, true), 'skeleton', /^skeleton: spark\.dbn\.sidecar\.threads=abc: expected an integer from 1 to 256$/);

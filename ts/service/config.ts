@@ -1,5 +1,5 @@
 import { checkOption, ConfigError, optionDefault, optionSpecs } from 'spark-dbn';
-import { SidecarLaunch } from '../gen/sidecar.js';
+import { Kernels, SidecarLaunch } from '../gen/sidecar.js';
 import { validateTrainingConfig } from './training.js';
 
 /** Settings of one sidecar process. */
@@ -24,6 +24,8 @@ export interface SidecarConfig {
   workerThreads: number;
   /** Memory budget of the training session cache (rows and derived layer inputs), bytes. */
   cacheBytes: number;
+  /** Which kernels the sidecar must run: native, or it exits before serving (main.ts). */
+  kernels: Kernels;
 }
 
 /** The environment variable that carries the SidecarLaunch message (base64), and the prefix of the ready line. */
@@ -44,6 +46,7 @@ export const defaultSidecarConfig: Omit<SidecarConfig, 'secret'> = {
   trainWorkers: launchDefault('trainWorkers') as number,
   workerThreads: launchDefault('workerThreads') as number,
   cacheBytes: launchDefault('cacheBytes') as number,
+  kernels: Kernels.KERNELS_NATIVE,
 };
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -98,5 +101,11 @@ export function sidecarConfigFrom(m: SidecarLaunch): SidecarConfig {
     trainWorkers: pick('trainWorkers', m.trainWorkers),
     workerThreads: pick('workerThreads', m.workerThreads),
     cacheBytes: pick('cacheBytes', m.cacheBytes),
+    kernels: checkKernels(m.kernels),
   });
+}
+
+function checkKernels(k: Kernels): Kernels {
+  if (k !== Kernels.KERNELS_NATIVE && k !== Kernels.KERNELS_TS) throw new ConfigError('kernels', `must be KERNELS_NATIVE or KERNELS_TS, got ${k}`);
+  return k;
 }

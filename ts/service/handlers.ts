@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -29,7 +30,7 @@ import { argmaxRows, type BlockSettings, type DBN, decodeSnapshot, finishTopic, 
 import { decodeFeatureBatch, decodeTrainingBatch, encodeResultBatch, type ResultColumns } from '../io/features.js';
 import { bytesToFloats, floatsToBytes } from '../io/floats.js';
 import { ArrowIngest } from '../io/arrow.js';
-import { loadKernels, nativeModule } from '../math/native.js';
+import { kernelsReason, loadKernels, nativeModule } from '../math/native.js';
 import { renderReport } from '../report/report.js';
 import type { SidecarConfig } from './config.js';
 import { inPartition, SidecarError, toStatus, withRowError } from './errors.js';
@@ -358,6 +359,10 @@ async function describeHandler(s: Shared): Promise<DescribeResponse> {
     threads: nativeModule()?.getThreads() ?? 1,
     maxRssBytes: peakRssBytes(),
     unalignedBatches: s.unalignedBatches,
+    blasCore: nativeModule()?.coreName?.() ?? '',
+    simd: nativeModule()?.simd?.() ?? '',
+    kernelsReason: kernelsReason(),
+    hostname: hostname(),
   };
 }
 

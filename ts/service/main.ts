@@ -2,7 +2,9 @@
 // Protocol with the parent (proto/sidecar.proto, SidecarLaunch): the config arrives in SPARK_DBN_LAUNCH,
 // and one line `SPARK_DBN_READY <base64 SidecarReady>` goes to stdout once serving; diagnostics go to stderr; the process exits when its
 // stdin closes or its parent disappears, so it never outlives the executor.
-import { loadKernels } from '../math/native.js';
+import { hostname } from 'node:os';
+import { kernelsReason, loadKernels } from '../math/native.js';
+import { Kernels } from '../gen/sidecar.js';
 import { SidecarReady } from '../gen/sidecar.js';
 import { READY_PREFIX, sidecarConfigFromEnv } from './config.js';
 import { startSidecar, type RunningSidecar } from './server.js';
@@ -10,8 +12,13 @@ import { startSidecar, type RunningSidecar } from './server.js';
 async function main(): Promise<void> {
   const config = sidecarConfigFromEnv();
   // On this thread, before any training worker: the BLAS library reads its settings from the process's
-  // environment as it loads (native.ts, chooseBlasCore).
-  loadKernels();
+  // environment as it loads.
+  if (loadKernels(() => {}).name === 'ts' && config.kernels === Kernels.KERNELS_NATIVE) {
+    // One line for the executor to quote: the TypeScript kernels are ~100x slower, never taken unasked.
+    process.stderr.write(`spark-dbn: the native kernels cannot load on ${hostname()}: ${kernelsReason()}; ` +
+      'ship the runtime archive (README, "Running on a cluster"), or set spark.dbn.kernels=ts to run the TypeScript kernels\n');
+    process.exit(3);
+  }
   const parentPid = process.ppid;
   let running: RunningSidecar | undefined;
   let exiting = false;

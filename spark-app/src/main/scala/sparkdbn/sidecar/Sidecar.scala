@@ -83,21 +83,30 @@ object Sidecar {
   }
 
   /**
-   * Starts the bundled sidecar with `conf.nodeBinary`, unpacking it under `workDir`,
-   * and returns once it answers health SERVING. On failure nothing is left running
-   * and the exception carries the process's stderr.
+   * Starts the sidecar (the runtime archive's under `workDir`, else the jar's, unpacked there: SidecarRuntime)
+   * and returns once it answers health SERVING. On failure nothing is left running and the exception, one
+   * line naming the executor and its host, carries the process's stderr.
    */
   def start(conf: SidecarConf, workDir: File, executorId: String): Sidecar = {
     conf.validate()
-    val script = SidecarBundle.unpack(workDir)
+    val where = s"executor $executorId on ${java.net.InetAddress.getLocalHost.getHostName}"
+    try launch(conf, workDir, executorId) catch {
+      case e: SidecarException => throw new SidecarException(s"$where: ${e.getMessage}", e.getCause)
+    }
+  }
+
+  private def launch(conf: SidecarConf, workDir: File, executorId: String): Sidecar = {
+    val runtime = SidecarRuntime.locate(workDir, conf, conf.nodeExplicit)
+    val script = runtime.script
     val secret = newSecret()
-    val pb = new ProcessBuilder((conf.nodeBinary +: conf.nodeOptions :+ script.getAbsolutePath).asJava)
+    checkNode(runtime)
+    val pb = new ProcessBuilder((runtime.node +: conf.nodeOptions :+ script.getAbsolutePath).asJava)
     pb.directory(workDir)
     val env = pb.environment()
     // The whole config as one typed message (proto/sidecar.proto, SidecarLaunch); unset fields: its defaults.
     val launch = SidecarLaunch.newBuilder().setSecret(secret).setExecutorId(executorId).setHost("127.0.0.1").setPort(0)
       .setMaxReceiveMessageBytes(conf.maxMessageBytes).setTrainWorkers(conf.trainWorkers).setWorkerThreads(conf.taskCpus)
-      .setCacheBytes(conf.cacheBytes).build()
+      .setCacheBytes(conf.cacheBytes).setKernels(conf.kernels).build()
     env.put(LaunchEnv, java.util.Base64.getEncoder.encodeToString(launch.toByteArray))
     // One pool for BLAS and the element-wise kernels (OpenMP), sized to the executor.
     env.put("OMP_NUM_THREADS", conf.threads.toString)
@@ -112,13 +121,12 @@ object Sidecar {
     val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(conf.startTimeoutMs)
     val process = try pb.start() catch {
       case NonFatal(e) =>
-        throw new SidecarException(
-          s"cannot run the sidecar with ${SidecarConf.NodeKey}=${conf.nodeBinary}: ${e.getMessage}", e)
+        throw new SidecarException(s"cannot run the sidecar from ${runtime.source}: ${e.getMessage}", e)
     }
     val stderr = new StderrTail(process.getErrorStream, s"sidecar-${process.pid()}-stderr")
     var channel: ManagedChannel = null
     try {
-      val port = awaitPort(process, stderr, deadline, conf)
+      val port = awaitPort(process, stderr, deadline, conf, runtime.node)
       channel = NettyChannelBuilder.forAddress("127.0.0.1", port)
         .usePlaintext()
         .maxInboundMessageSize(conf.maxMessageBytes)
@@ -128,7 +136,7 @@ object Sidecar {
         .build()
       val sidecar = new Sidecar(process, port, secret, channel, stderr, conf.callTimeoutMs)
       awaitServing(sidecar, deadline, conf)
-      log.info(s"started sidecar pid ${process.pid()} on 127.0.0.1:$port for executor $executorId")
+      log.info(s"started sidecar pid ${process.pid()} on 127.0.0.1:$port for executor $executorId from ${runtime.source}")
       sidecar
     } catch {
       case NonFatal(e) =>
@@ -144,10 +152,33 @@ object Sidecar {
     }
   }
 
+  private val NodeVersion = """v(\d+)\.(\d+)\.\d+""".r
+
+  /** `node --version` is a Node.js at least as new as the bundle needs (its MANIFEST's node-min), or a clear line. */
+  private def checkNode(runtime: SidecarRuntime): Unit = {
+    val what = s"${SidecarConf.NodeKey}=${runtime.node} (${runtime.source})"
+    val out = try {
+      val p = new ProcessBuilder(runtime.node, "--version").redirectErrorStream(true).start()
+      val text = new String(p.getInputStream.readNBytes(4096), StandardCharsets.UTF_8).trim
+      if (!p.waitFor(10, TimeUnit.SECONDS)) { p.destroyForcibly(); throw new SidecarException(s"$what: `--version` did not answer in 10 s") }
+      text
+    } catch {
+      case e: java.io.IOException =>
+        throw new SidecarException(s"cannot run $what: ${e.getMessage}; on hosts without Node.js ship the runtime archive " +
+          "(--archives spark-dbn-runtime-<version>-linux-x64.tgz#sparkdbn, README \"Running on a cluster\")", e)
+    }
+    val (minMajor, minMinor) = SidecarBundle.nodeMin
+    out match {
+      case NodeVersion(a, b) if a.toInt > minMajor || (a.toInt == minMajor && b.toInt >= minMinor) => ()
+      case NodeVersion(_, _) => throw new SidecarException(s"$what is Node.js $out; the sidecar needs $minMajor.$minMinor or newer")
+      case other => throw new SidecarException(s"$what is not Node.js: `--version` printed '${other.take(200)}'")
+    }
+  }
+
   private def remainingMs(deadline: Long): Long = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())
 
   /** Reads stdout until the port line; later lines are logged. */
-  private def awaitPort(process: Process, stderr: StderrTail, deadline: Long, conf: SidecarConf): Int = {
+  private def awaitPort(process: Process, stderr: StderrTail, deadline: Long, conf: SidecarConf, node: String): Int = {
     val port = new CompletableFuture[Int]()
     val reader = new Thread(() => {
       val in = new BufferedReader(new InputStreamReader(process.getInputStream, StandardCharsets.UTF_8))
@@ -174,7 +205,7 @@ object Sidecar {
         val exit = if (process.waitFor(2, TimeUnit.SECONDS)) s"exited with code ${process.exitValue()}"
         else "is still running"
         stderr.awaitEof(1000)
-        throw new SidecarException(s"sidecar (${conf.nodeBinary}) $exit before serving: " +
+        throw new SidecarException(s"sidecar ($node) $exit before serving: " +
           s"${e.getCause.getMessage}${stderr.suffix}", e.getCause)
     }
   }
@@ -229,6 +260,8 @@ private[sidecar] final class StderrTail(in: InputStream, name: String, limit: In
   /** ", stderr: ..." or "" when it wrote nothing. */
   def suffix: String = {
     val t = text.trim
-    if (t.isEmpty) " (the sidecar wrote nothing to stderr)" else s"; sidecar stderr:\n$t"
+    if (t.isEmpty) " (the sidecar wrote nothing to stderr)"
+    else if (!t.contains('\n')) s"; sidecar stderr: $t"
+    else s"; sidecar stderr:\n$t"
   }
 }

@@ -25,8 +25,25 @@ object SidecarBundle {
     val lines = Using.resource(Source.fromInputStream(in, "UTF-8"))(_.getLines().toList)
     val hash = lines.headOption.filter(_.startsWith("hash ")).map(_.stripPrefix("hash "))
       .getOrElse(throw new SidecarException(s"malformed ${Prefix}MANIFEST: first line must be `hash <hex>`"))
-    (hash, lines.tail.filter(_.nonEmpty))
+    (hash, lines.tail.filter(l => l.nonEmpty && !l.startsWith(NodeMinPrefix)))
   }
+
+  private val NodeMinPrefix = "node-min "
+
+  /** The oldest Node.js the bundle runs on (package.json's engines, carried by the MANIFEST). */
+  def nodeMin: (Int, Int) = {
+    val in = getClass.getClassLoader.getResourceAsStream(Prefix + "MANIFEST")
+    if (in == null) throw new SidecarException(s"the sidecar bundle is missing from the classpath (${Prefix}MANIFEST)")
+    val line = Using.resource(Source.fromInputStream(in, "UTF-8"))(_.getLines().find(_.startsWith(NodeMinPrefix)))
+      .getOrElse(throw new SidecarException(s"malformed ${Prefix}MANIFEST: no `$NodeMinPrefix<major>.<minor>` line"))
+    line.stripPrefix(NodeMinPrefix).trim.split('.') match {
+      case Array(a, b) => (a.toInt, b.toInt)
+      case _ => throw new SidecarException(s"malformed ${Prefix}MANIFEST line: $line")
+    }
+  }
+
+  /** The bundle's content hash (its MANIFEST's first line): what a runtime archive must carry too. */
+  def hash: String = manifest()._1
 
   /** Unpacks the bundle under `root` (idempotent, safe against concurrent callers); returns the entry script. */
   def unpack(root: File): File = {

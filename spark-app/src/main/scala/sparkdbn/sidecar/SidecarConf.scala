@@ -28,6 +28,10 @@ import org.apache.spark.SparkConf
  *                       describing, initialising a layer, merging, fetching a model, drawing a report).
  *                       Training rounds and streams have none: they last as long as their data and end
  *                       with their task or the process (SidecarClient).
+ * @param kernels        `spark.dbn.kernels`: `native` (the default: a sidecar that cannot load the native
+ *                       kernels fails its task, saying why) or `ts` (the TypeScript kernels, ~100x slower).
+ * @param nodeExplicit   whether `spark.dbn.node` was set: then it runs the sidecar even where a runtime
+ *                       archive brings a Node of its own (SidecarRuntime).
  * @param roundsInOneStage `spark.dbn.roundsInOneStage`: sync training runs a topic's rounds in one
  *                       barrier stage when the partitions fit the task slots (true, the default), or
  *                       one Spark job per round (false: the way before, for comparison).
@@ -42,7 +46,9 @@ final case class SidecarConf(
     cacheBytes: Long = SidecarConf.DefaultCacheBytes,
     nodeOptions: Seq[String] = SidecarConf.DefaultNodeOptions,
     roundsInOneStage: Boolean = true,
-    callTimeoutMs: Long = SidecarConf.DefaultCallTimeoutMs) {
+    callTimeoutMs: Long = SidecarConf.DefaultCallTimeoutMs,
+    kernels: sparkdbn.proto.Kernels = sparkdbn.proto.Kernels.KERNELS_NATIVE,
+    nodeExplicit: Boolean = false) {
 
   def trainWorkers: Int = math.max(1, threads / taskCpus)
 
@@ -74,6 +80,7 @@ object SidecarConf {
   val NodeOptionsKey = "spark.dbn.sidecar.nodeOptions"
   val RoundsInOneStageKey = "spark.dbn.roundsInOneStage"
   val CallTimeoutKey = "spark.dbn.sidecar.callTimeout"
+  val KernelsKey = "spark.dbn.kernels"
 
   val DefaultNode = "node"
   val DefaultStartTimeoutMs = 30000L
@@ -86,7 +93,7 @@ object SidecarConf {
 
   /** Every spark.dbn.* key this project reads (and the prefix of the sidecar's environment). */
   val Keys: Seq[String] = Seq(NodeKey, StartTimeoutKey, MaxMessageBytesKey, ThreadsKey, CacheBytesKey, NodeOptionsKey,
-    RoundsInOneStageKey, CallTimeoutKey)
+    RoundsInOneStageKey, CallTimeoutKey, KernelsKey)
 
   /**
    * The one place spark.dbn.* confs are read: each parsed by its type, an unknown spark.dbn.* key refused
@@ -121,7 +128,11 @@ object SidecarConf {
         _.split("\\s+").toSeq.filter(_.nonEmpty))(_ => true), // validate() names a bad flag
       roundsInOneStage = read(RoundsInOneStageKey, "true or false", true)(_.toBoolean)(_ => true),
       callTimeoutMs = read(CallTimeoutKey, "a positive duration such as 10min or 30s", DefaultCallTimeoutMs)(
-        org.apache.spark.network.util.JavaUtils.timeStringAsMs)(_ > 0)
+        org.apache.spark.network.util.JavaUtils.timeStringAsMs)(_ > 0),
+      kernels = read(KernelsKey, "native or ts", sparkdbn.proto.Kernels.KERNELS_NATIVE)(v =>
+        sparkdbn.proto.Kernels.valueOf("KERNELS_" + v.toUpperCase(java.util.Locale.ROOT)))(
+        k => k == sparkdbn.proto.Kernels.KERNELS_NATIVE || k == sparkdbn.proto.Kernels.KERNELS_TS),
+      nodeExplicit = conf.contains(NodeKey)
     ).validate()
   }
 
