@@ -157,21 +157,22 @@ object Sidecar {
   /** `node --version` is a Node.js at least as new as the bundle needs (its MANIFEST's node-min), or a clear line. */
   private def checkNode(runtime: SidecarRuntime): Unit = {
     val what = s"${SidecarConf.NodeKey}=${runtime.node} (${runtime.source})"
+    // Its output to a file, not a pipe: a child that keeps the pipe open would block the read past the timeout.
+    val outFile = File.createTempFile("spark-dbn-node-version", ".txt")
     val out = try {
-      val p = new ProcessBuilder(runtime.node, "--version").redirectErrorStream(true).start()
-      val text = new String(p.getInputStream.readNBytes(4096), StandardCharsets.UTF_8).trim
+      val p = new ProcessBuilder(runtime.node, "--version").redirectErrorStream(true).redirectOutput(outFile).start()
       if (!p.waitFor(10, TimeUnit.SECONDS)) { p.destroyForcibly(); throw new SidecarException(s"$what: `--version` did not answer in 10 s") }
-      text
+      java.nio.file.Files.readString(outFile.toPath, StandardCharsets.UTF_8).trim.linesIterator.nextOption().getOrElse("").take(200)
     } catch {
       case e: java.io.IOException =>
         throw new SidecarException(s"cannot run $what: ${e.getMessage}; on hosts without Node.js ship the runtime archive " +
           "(--archives spark-dbn-runtime-<version>-linux-x64.tgz#sparkdbn, README \"Running on a cluster\")", e)
-    }
+    } finally outFile.delete()
     val (minMajor, minMinor) = SidecarBundle.nodeMin
     out match {
       case NodeVersion(a, b) if a.toInt > minMajor || (a.toInt == minMajor && b.toInt >= minMinor) => ()
       case NodeVersion(_, _) => throw new SidecarException(s"$what is Node.js $out; the sidecar needs $minMajor.$minMinor or newer")
-      case other => throw new SidecarException(s"$what is not Node.js: `--version` printed '${other.take(200)}'")
+      case other => throw new SidecarException(s"$what is not Node.js: `--version` printed '$other'")
     }
   }
 

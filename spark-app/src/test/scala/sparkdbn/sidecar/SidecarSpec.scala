@@ -21,9 +21,10 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
   override def beforeAll(): Unit = sidecar = Sidecar.start(SidecarConf(threads = 2), work.toFile, "exec-1")
   override def afterAll(): Unit = if (sidecar != null) sidecar.close()
 
-  private def script(name: String, body: String): String = {
+  /** A stand-in for node: answers `--version` as Node 20.20.2 does, then runs `body`. */
+  private def script(name: String, body: String, version: String = "echo v20.20.2; exit 0"): String = {
     val p = work.resolve(name)
-    Files.writeString(p, "#!/bin/sh\n" + body + "\n")
+    Files.writeString(p, "#!/bin/sh\nif [ \"$1\" = --version ]; then " + version + "; fi\n" + body + "\n")
     Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwx------"))
     p.toString
   }
@@ -81,6 +82,26 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
     assert(e.getMessage.contains("exited with code 3"), e.getMessage)
   }
 
+  test("a node that is not Node.js, or is too old, is refused before the sidecar starts, naming the conf") {
+    val old = script("old-node.sh", "exit 0", version = "echo v18.20.1; exit 0")
+    val e1 = intercept[SidecarException](Sidecar.start(SidecarConf(nodeBinary = old), work.toFile, "7"))
+    assert(e1.getMessage.matches(s"executor 7 on \\S+: spark.dbn.node=\\Q$old\\E \\(the jar's sidecar\\) is Node.js v18.20.1; " +
+      "the sidecar needs 20.19 or newer"), e1.getMessage)
+    val other = script("not-node.sh", "exit 0", version = "echo 'cowsay 3.0'; echo 'second line'; exit 0")
+    val e2 = intercept[SidecarException](Sidecar.start(SidecarConf(nodeBinary = other), work.toFile, "7"))
+    assert(e2.getMessage.endsWith(s"spark.dbn.node=$other (the jar's sidecar) is not Node.js: `--version` printed 'cowsay 3.0'"), e2.getMessage)
+  }
+
+  test("a sidecar that cannot load the native kernels exits before serving, saying why (unless spark.dbn.kernels=ts)") {
+    // SPARK_DBN_KERNELS=ts stands in for a host where the addon cannot load.
+    val e = intercept[SidecarException](Sidecar.start(SidecarConf(extraEnv = Map("SPARK_DBN_KERNELS" -> "ts")), work.toFile, "x"))
+    assert(e.getMessage.contains("exited with code 3"), e.getMessage)
+    assert(e.getMessage.matches("(?s).*sidecar stderr: spark-dbn: the native kernels cannot load on \\S+: SPARK_DBN_KERNELS=ts; .*spark.dbn.kernels=ts.*"),
+      e.getMessage)
+    val ts = Sidecar.start(SidecarConf(extraEnv = Map("SPARK_DBN_KERNELS" -> "ts"), kernels = sparkdbn.proto.Kernels.KERNELS_TS), work.toFile, "x")
+    try assert(ts.client.describe().getKernels == "ts") finally ts.close()
+  }
+
   test("a missing node binary is named in the error") {
     val e = intercept[SidecarException](
       Sidecar.start(SidecarConf(nodeBinary = "/nonexistent/node"), work.toFile, "x"))
@@ -126,7 +147,11 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
       .set("spark.dbn.sidecar.startTimeout", "5s")
       .set("spark.dbn.sidecar.maxMessageBytes", "8m")
       .set("spark.dbn.sidecar.env.FOO", "bar"))
-    assert(c == SidecarConf("/opt/node/bin/node", 5000, 8 * 1024 * 1024, Map("FOO" -> "bar"), threads = 1))
+    assert(c == SidecarConf("/opt/node/bin/node", 5000, 8 * 1024 * 1024, Map("FOO" -> "bar"), threads = 1, nodeExplicit = true))
+    assert(!d.nodeExplicit && d.kernels == sparkdbn.proto.Kernels.KERNELS_NATIVE)
+    def kernels(v: String) = SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false).set("spark.dbn.kernels", v)).kernels
+    assert(kernels("ts") == sparkdbn.proto.Kernels.KERNELS_TS && kernels("native") == sparkdbn.proto.Kernels.KERNELS_NATIVE)
+    assert(intercept[IllegalArgumentException](kernels("gpu")).getMessage == "spark.dbn.kernels=gpu: expected native or ts")
     assert(d.nodeOptions == Seq("--initial-old-space-size=256"))
     def nodeOptions(v: String) = SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false)
       .set("spark.dbn.sidecar.nodeOptions", v)).nodeOptions
