@@ -36,7 +36,7 @@ def main(out: str) -> None:
             model = DBN(layers=[100], epochs=10, seed=seed, **params).fit(train)
             seconds += time.perf_counter() - t0
             for part, df in (("train", train), ("test", test)):
-                model.transform(df).select("id", "label", "dbn_features").write.mode("overwrite") \
+                model.setOutputType("array").transform(df).select("id", "label", "dbn_features").write.mode("overwrite") \
                     .parquet(f"{out}/features-{name}-{seed}-{part}.parquet")
         runs.append({"name": name, "what": what, "seconds": seconds / 3})
     json.dump(runs, open(f"{out}/runs.json", "w"))

@@ -18,7 +18,7 @@ def main(train_path: str, test_path: str, rows: int) -> None:
     spark.sparkContext.setLogLevel("WARN")
     train = spark.read.parquet(train_path).limit(rows)
     test = spark.read.parquet(test_path)
-    dbn = DBN(layers=[500], epochs=5, batchSize=100, numPartitions=2, outputType="vector")
+    dbn = DBN(layers=[500], epochs=5, batchSize=100, numPartitions=2)
     lr = LogisticRegression(featuresCol="dbn_features", labelCol="label", maxIter=100)
     model = Pipeline(stages=[dbn, lr]).fit(train)
     scored = model.transform(test)

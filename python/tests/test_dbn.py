@@ -4,6 +4,8 @@ import re
 import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import VectorAssembler
+from pyspark.ml.linalg import DenseVector
 from pyspark.sql import functions as F
 
 from spark_dbn import DBN, DBNError, DBNModel
@@ -55,24 +57,48 @@ def test_fit_and_transform_with_every_output_column(spark, digits):
     out = model.transform(test)
     assert {"dbn_features", "probability", "prediction"} <= set(out.columns)
     assert len(out.first()["dbn_features"]) == 8
+    assert isinstance(out.first()["dbn_features"], DenseVector)
     assert accuracy(out) > 0.9
 
 
-def test_a_pipeline_of_the_dbn_and_a_logistic_regression_reading_its_output(spark, digits, tmp_path):
+def test_first_day_pipeline_assembler_dbn_logistic_regression_with_defaults(spark, digits, tmp_path):
+    """What a data scientist writes first: VectorAssembler's Vector in, the DBN's default output read by
+    a logistic regression, a step size as a number; saved and loaded, every param and score as before."""
     train, test = digits
-    pipeline = Pipeline(stages=[DBN(outputType="vector", **SMALL),
+    cols = [f"c{i}" for i in range(16)]
+    as_columns = lambda df: df.select("id", "label", *[F.col("features")[i].alias(c) for i, c in enumerate(cols)])
+    pipeline = Pipeline(stages=[VectorAssembler(inputCols=cols, outputCol="assembled"),
+                                DBN(featuresCol="assembled", learningRate=0.05, **SMALL),
                                 LogisticRegression(featuresCol="dbn_features", labelCol="label", maxIter=50)])
-    fitted = pipeline.fit(train)
-    scored = fitted.transform(test)
+    fitted = pipeline.fit(as_columns(train))
+    scored = fitted.transform(as_columns(test))
     assert accuracy(scored) > 0.9
-    # Saved and loaded as a whole: the DBN stage comes back as this package's class.
+    assert fitted.stages[1].getOrDefault("learningRate") == "0.05"
+    # Saved and loaded as a whole: the DBN stage comes back as this package's class, with every param.
     path = str(tmp_path / "pipeline")
     fitted.write().overwrite().save(path)
     again = PipelineModel.load(path)
-    assert type(again.stages[0]).__name__ == "DBNModel"
-    a = [r["prediction"] for r in scored.orderBy("id").select("prediction").collect()]
-    b = [r["prediction"] for r in again.transform(test).orderBy("id").select("prediction").collect()]
+    assert type(again.stages[1]).__name__ == "DBNModel"
+    params = lambda m: {p.name: m.getOrDefault(p) for p in m.params if m.isDefined(p)}
+    assert params(again.stages[1]) == params(fitted.stages[1])
+    a = [(r["dbn_features"].toArray().tolist(), r["prediction"]) for r in scored.orderBy("id").collect()]
+    b = [(r["dbn_features"].toArray().tolist(), r["prediction"]) for r in again.transform(as_columns(test)).orderBy("id").collect()]
     assert a == b
+
+
+def test_schedules_as_numbers_dicts_pairs_or_strings(spark):
+    d = DBN(learningRate=0.05, momentum={0: 0.5, 5: 0.9}, fineTuneLearningRate=[(0, 0.1), (15, 0.03)], fineTuneMomentum="0:0.5,5:0.9")
+    assert d.getLearningRate() == "0.05" and d.getMomentum() == "0:0.5,5:0.9"
+    assert d.getFineTuneLearningRate() == "0:0.1,15:0.03" and d.getFineTuneMomentum() == "0:0.5,5:0.9"
+    assert d.setLearningRate(1).getLearningRate() == "1"
+    assert d._java_obj.getOrDefault(d._java_obj.learningRate()) == "1"
+    with pytest.raises(TypeError, match="Could not convert"):
+        DBN(learningRate=True)
+    with pytest.raises(TypeError, match="Could not convert"):
+        DBN(momentum=[0.5, 0.9])
+    # Out of range: the JVM's validator, naming the param.
+    with pytest.raises(Exception, match="parameter learningRate given invalid value"):
+        DBN(learningRate=-1)
 
 
 def test_save_and_load_both_ways_with_scala(spark, digits, tmp_path):

@@ -4,7 +4,7 @@ import {
   type RBMTrainConfig, replicaSeed, trainConfig,
 } from 'spark-dbn';
 import { replicaTopic } from '../../ts/service/options.js';
-import { SidecarLaunch, TrainRequest } from '../../ts/gen/sidecar.js';
+import { Kernels, SidecarLaunch, TrainRequest } from '../../ts/gen/sidecar.js';
 import { LAUNCH_ENV, sidecarConfigFrom, sidecarConfigFromEnv } from '../../ts/service/config.js';
 
 // Every field of the engine's configs, listed so that the compiler holds this list to the interfaces.
@@ -90,7 +90,11 @@ describe('sidecar launch: one typed message (SidecarLaunch) with its defaults an
   it('unset fields take the spec defaults; each bad value is named', () => {
     const c = sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, executorId: 'e1' }));
     expect(c).to.deep.equal({ host: '127.0.0.1', port: 0, secret, executorId: 'e1', maxReceiveMessageBytes: 64 * 1024 * 1024,
-      exitOnStdinEnd: true, parentPollMs: 1000, trainWorkers: 1, workerThreads: 1, cacheBytes: 2 * 1024 * 1024 * 1024 });
+      exitOnStdinEnd: true, parentPollMs: 1000, trainWorkers: 1, workerThreads: 1, cacheBytes: 2 * 1024 * 1024 * 1024,
+      kernels: Kernels.KERNELS_NATIVE });
+    expect(sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, kernels: Kernels.KERNELS_TS })).kernels).to.equal(Kernels.KERNELS_TS);
+    expect(() => sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, kernels: 7 as Kernels })))
+      .to.throw(ConfigError, 'kernels: must be KERNELS_NATIVE or KERNELS_TS, got 7');
     expect(sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, exitOnStdinEnd: false, cacheBytes: 0 })))
       .to.include({ exitOnStdinEnd: false, cacheBytes: 0 });
     expect(() => sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, cacheBytes: -1 })))

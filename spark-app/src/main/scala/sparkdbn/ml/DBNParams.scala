@@ -9,6 +9,17 @@ import sparkdbn.train.DistributedTrainer
 import sparkdbn.sidecar.EngineSpec.{block, fineTune, parseSchedule, rbm}
 
 /**
+ * A step size or momentum: a number ("0.05") or a schedule "epoch:value,..." ("0:0.5,5:0.9"), its values
+ * in the engine option's range. A class of its own so that the PySpark stages accept a number, a dict or
+ * pairs for it (python/spark_dbn/_ml.py picks the converter by this class's name).
+ */
+final class ScheduleParam(parent: Params, name: String, doc: String, option: EngineSpec.Option)
+  extends Param[String](parent, name, doc, (s: String) => parseSchedule(s, option).isRight) {
+  /** A constant schedule. */
+  def w(value: Double): ParamPair[String] = w(EngineSpec.number(value))
+}
+
+/**
  * The parameters shared by the DBN estimator and DBNModel (Spark ML style:
  * typed, documented, validated, defaults in one setDefault).
  */
@@ -24,7 +35,8 @@ trait DBNParams extends Params {
     "output column: the top layer's P(h|v) for each row", (s: String) => s.nonEmpty)
 
   final val outputType: Param[String] = new Param[String](this, "outputType",
-    "type of outputCol: 'array' (array<float>) or 'vector' (Spark ML Vector)", ParamValidators.inArray(Array("array", "vector")))
+    "type of outputCol: 'vector' (a Spark ML Vector, what the ML stages after this one take) or 'array' (array<float>)",
+    ParamValidators.inArray(Array("array", "vector")))
 
   final val probabilityCol: Param[String] = new Param[String](this, "probabilityCol",
     "output column of class probabilities (a Vector), for fine-tuned models; empty for none")
@@ -65,13 +77,13 @@ trait DBNParams extends Params {
   final val persistent: BooleanParam = new BooleanParam(this, "persistent",
     "persistent contrastive divergence (negative chains carry over between updates)")
 
-  final val learningRate: Param[String] = new Param[String](this, "learningRate",
+  final val learningRate: ScheduleParam = new ScheduleParam(this, "learningRate",
     s"pre-training step size: a number, or a schedule 'epoch:value,...' such as '0:0.05,10:0.01', values in ${rbm("learning_rate").rangeText}",
-    (s: String) => parseSchedule(s, rbm("learning_rate")).isRight)
+    rbm("learning_rate"))
 
-  final val momentum: Param[String] = new Param[String](this, "momentum",
+  final val momentum: ScheduleParam = new ScheduleParam(this, "momentum",
     s"pre-training momentum: a number or a schedule 'epoch:value,...', values in ${rbm("momentum").rangeText}",
-    (s: String) => parseSchedule(s, rbm("momentum")).isRight)
+    rbm("momentum"))
 
   final val weightDecay: DoubleParam = new DoubleParam(this, "weightDecay",
     s"pre-training's L2 penalty on the weights, in ${rbm("weight_decay").rangeText}", rbm("weight_decay").doubleValidator)
@@ -96,13 +108,13 @@ trait DBNParams extends Params {
   final val fineTuneEpochs: IntParam = new IntParam(this, "fineTuneEpochs",
     s"fine-tuning passes over the data, in ${fineTune("epochs").rangeText}", fineTune("epochs").intValidator)
 
-  final val fineTuneLearningRate: Param[String] = new Param[String](this, "fineTuneLearningRate",
+  final val fineTuneLearningRate: ScheduleParam = new ScheduleParam(this, "fineTuneLearningRate",
     s"fine-tuning step size: a number or a schedule 'epoch:value,...', values in ${fineTune("learning_rate").rangeText}",
-    (s: String) => parseSchedule(s, fineTune("learning_rate")).isRight)
+    fineTune("learning_rate"))
 
-  final val fineTuneMomentum: Param[String] = new Param[String](this, "fineTuneMomentum",
+  final val fineTuneMomentum: ScheduleParam = new ScheduleParam(this, "fineTuneMomentum",
     s"fine-tuning momentum: a number or a schedule 'epoch:value,...', values in ${fineTune("momentum").rangeText}",
-    (s: String) => parseSchedule(s, fineTune("momentum")).isRight)
+    fineTune("momentum"))
 
   final val fineTuneWeightDecay: DoubleParam = new DoubleParam(this, "fineTuneWeightDecay",
     s"fine-tuning's L2 penalty on the weights, in ${fineTune("weight_decay").rangeText}", fineTune("weight_decay").doubleValidator)
@@ -233,7 +245,7 @@ trait DBNParams extends Params {
     featuresCol -> "features",
     inputCols -> Array.empty[String],
     outputCol -> "dbn_features",
-    outputType -> "array",
+    outputType -> "vector",
     probabilityCol -> "probability",
     predictionCol -> "prediction",
     freeEnergyCol -> "",

@@ -44,7 +44,7 @@ object EngineSpec {
     def doubleValidator: Double => Boolean = (v: Double) => !v.isNaN && contains(v)
   }
 
-  private def number(v: Double): String = if (v == math.rint(v) && math.abs(v) < 1e15) v.toLong.toString else v.toString
+  def number(v: Double): String = if (v == math.rint(v) && math.abs(v) < 1e15) v.toLong.toString else v.toString
 
   private def of(d: Descriptor, field: String): Option = {
     val f = d.findFieldByName(field)

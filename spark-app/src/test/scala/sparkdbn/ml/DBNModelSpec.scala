@@ -49,10 +49,11 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
 
   test("params: defaults, setters and validation") {
     val m = new DBNModel(snapshot)
-    assert(m.getFeaturesCol == "features" && m.getOutputCol == "dbn_features" && m.getOutputType == "array")
+    // A Vector by default: what the ML stages after this one take (the CLI's tables keep arrays).
+    assert(m.getFeaturesCol == "features" && m.getOutputCol == "dbn_features" && m.getOutputType == "vector")
     assert(m.getBatchRows == 4096 && m.getBatchBytes == 4L * 1024 * 1024 && m.getMaxInFlight == 4)
     assert(m.getInputCols.isEmpty && m.getProbabilityCol == "probability" && m.getPredictionCol == "prediction")
-    assert(m.setBatchRows(10).setOutputType("vector").getBatchRows == 10)
+    assert(m.setBatchRows(10).setOutputType("array").getBatchRows == 10)
     intercept[IllegalArgumentException](m.setOutputType("matrix"))
     intercept[IllegalArgumentException](m.setBatchRows(0))
     intercept[IllegalArgumentException](m.setMaxInFlight(0))
@@ -61,7 +62,7 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
   }
 
   test("transform equals the naive forward pass row for row, ids and order kept, batches of 7 rows") {
-    val m = new DBNModel(snapshot).setBatchRows(7)
+    val m = new DBNModel(snapshot).setBatchRows(7).setOutputType("array")
     val in = data(1000, 3)
     val out = m.transform(in)
     assert(out.columns.toSeq == Seq("id", "features", "dbn_features", "probability", "prediction"))
@@ -83,7 +84,7 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
 
   test("Vector (dense and sparse), array<double>, numeric column input and vector output give the same features") {
     val base = data(50, 2).cache()
-    val viaArray = new DBNModel(snapshot).transform(base).select("id", "dbn_features").collect().map(r => r.getLong(0) -> r.getSeq[Float](1)).toMap
+    val viaArray = new DBNModel(snapshot).setOutputType("array").transform(base).select("id", "dbn_features").collect().map(r => r.getLong(0) -> r.getSeq[Float](1)).toMap
     val toVec = udf((a: Seq[Float]) => Vectors.dense(a.map(_.toDouble).toArray))
     val viaVector = new DBNModel(snapshot).setOutputType("vector").setProbabilityCol("").setPredictionCol("")
       .transform(base.withColumn("features", toVec(col("features"))))
@@ -96,23 +97,23 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     // Sparse vectors and dense arrays with one zero a row, in batches of 3 rows written over the
     // previous batch's values: a sparse row's zeros must be written, not left from the row before.
     val holed = base.withColumn("features", udf((id: Long, a: Seq[Float]) => a.updated((id % 4).toInt, 0f)).apply(col("id"), col("features")))
-    val holedArray = new DBNModel(snapshot).transform(holed).select("id", "dbn_features").collect()
+    val holedArray = new DBNModel(snapshot).setOutputType("array").transform(holed).select("id", "dbn_features").collect()
       .map(r => r.getLong(0) -> r.getSeq[Float](1)).toMap
     val toSparse = udf((a: Seq[Float]) => Vectors.dense(a.map(_.toDouble).toArray).toSparse)
-    val viaSparse = new DBNModel(snapshot).setBatchRows(3).transform(holed.withColumn("features", toSparse(col("features"))))
+    val viaSparse = new DBNModel(snapshot).setBatchRows(3).setOutputType("array").transform(holed.withColumn("features", toSparse(col("features"))))
     viaSparse.select("id", "dbn_features").collect().foreach { r =>
       val a = holedArray(r.getLong(0))
       val v = r.getSeq[Float](1)
       a.indices.foreach(j => assert(math.abs(a(j) - v(j)) < 1e-6, s"row ${r.getLong(0)} unit $j"))
     }
-    val viaDoubles = new DBNModel(snapshot).setBatchRows(3).transform(base.withColumn("features", col("features").cast("array<double>")))
+    val viaDoubles = new DBNModel(snapshot).setBatchRows(3).setOutputType("array").transform(base.withColumn("features", col("features").cast("array<double>")))
     viaDoubles.select("id", "dbn_features").collect().foreach { r =>
       val a = viaArray(r.getLong(0))
       val d = r.getSeq[Float](1)
       a.indices.foreach(j => assert(math.abs(a(j) - d(j)) < 1e-6))
     }
     val cols = base.select(col("id") +: (0 until 4).map(k => col("features")(k).as(s"c$k")): _*)
-    val viaCols = new DBNModel(snapshot).setInputCols(Array("c0", "c1", "c2", "c3")).transform(cols)
+    val viaCols = new DBNModel(snapshot).setInputCols(Array("c0", "c1", "c2", "c3")).setOutputType("array").transform(cols)
     viaCols.select("id", "dbn_features").collect().foreach { r =>
       val a = viaArray(r.getLong(0))
       val c = r.getSeq[Float](1)
@@ -177,9 +178,17 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
 
   test("save and load: params and snapshot round-trip; usable inside a Pipeline") {
     val m = new DBNModel(snapshot).setOutputCol("h").setBatchRows(123).setInputCols(Array("a", "b", "c", "d"))
+      .setOutputType("array")
     val path = dir.resolve("model").toString
     m.write.overwrite().save(path)
     val back = DBNModel.load(path)
+    // Every param, set or default, as it was.
+    // (Params without a default, such as blockLearningRate, are left out while unset.)
+    def params(x: DBNModel) = x.params.filter(x.isDefined).map(p => p.name -> (x.getOrDefault(p) match {
+      case a: Array[_] => a.toSeq
+      case v => v
+    })).toMap
+    assert(params(back) == params(m))
     assert(back.uid == m.uid && back.getOutputCol == "h" && back.getBatchRows == 123)
     assert(back.getInputCols.toSeq == Seq("a", "b", "c", "d"))
     assert(back.snapshot.sameElements(snapshot))
@@ -196,6 +205,15 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
     pipe.write.overwrite().save(pipePath)
     val pipeBack = org.apache.spark.ml.PipelineModel.load(pipePath)
     assert(pipeBack.stages.head.asInstanceOf[DBNModel].snapshot.sameElements(snapshot))
+    // A saved Pipeline's model keeps every param (outputType among them) and scores as before.
+    val arrayPipe = new Pipeline().setStages(Array(new DBNModel(snapshot).setOutputType("array").setProbabilityCol("")
+      .setPredictionCol(""))).fit(data(10, 1))
+    arrayPipe.write.overwrite().save(pipePath)
+    val arrayBack = org.apache.spark.ml.PipelineModel.load(pipePath)
+    assert(params(arrayBack.stages.head.asInstanceOf[DBNModel]) == params(arrayPipe.stages.head.asInstanceOf[DBNModel]))
+    def scores(p: org.apache.spark.ml.PipelineModel) =
+      p.transform(data(10, 1)).select("id", "dbn_features").collect().map(r => r.getLong(0) -> r.getSeq[Float](1)).toMap
+    assert(scores(arrayBack) == scores(arrayPipe))
     // The layout this class wrote before (metadata.json and model.avro) still loads.
     val legacy = Files.createDirectories(dir.resolve("legacy"))
     Files.write(legacy.resolve("model.avro"), snapshot)
@@ -207,7 +225,7 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
 
   test("1,000,000 rows x 784 features stream through: sidecar peak RSS < 512 MiB, live JVM heap < 512 MiB") {
     import java.lang.management.ManagementFactory
-    val m = DBNModel.fromSnapshot("../proto/testdata/rbm-784-64.avro").setProbabilityCol("").setPredictionCol("")
+    val m = DBNModel.fromSnapshot("../proto/testdata/rbm-784-64.avro").setProbabilityCol("").setPredictionCol("").setOutputType("array")
     val rows = 1000000L
     // Two partitions of 1.5 GiB of floats each, scored at the same time: a side that held a partition would show.
     val df = spark.range(0, rows, 1, 2).select(col("id"),

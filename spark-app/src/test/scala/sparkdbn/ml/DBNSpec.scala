@@ -25,10 +25,16 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     assert(d.getOrDefault(d.momentum) == "0:0.5,5:0.9")
     d.setLayers(Array(8, 4)).setMode("sync").setSyncEvery(3).setLearningRate("0:0.1,3:0.01")
     assert(d.getLayers.toSeq == Seq(8, 4) && d.getMode == "sync" && d.getSyncEvery.contains(3))
+    // A number where a number makes sense: the same constant schedule as its string.
+    assert(d.setMomentum(0.9).getOrDefault(d.momentum) == "0.9" && d.setFineTuneLearningRate(1e-4).getOrDefault(d.fineTuneLearningRate) == "1.0E-4")
+    assert(d.setLearningRate(1).getOrDefault(d.learningRate) == "1")
+    assert(d.learningRate.isInstanceOf[ScheduleParam] && d.fineTuneMomentum.isInstanceOf[ScheduleParam])
+    d.setLearningRate("0:0.1,3:0.01")
     // Each error names its own param (it accepted any of six words in any message).
     val bad = Seq[(String, () => Any)]("mode" -> (() => d.setMode("fast")), "layers" -> (() => d.setLayers(Array.empty[Int])),
       "syncEvery" -> (() => d.setSyncEvery(0)), "learningRate" -> (() => d.setLearningRate("0:0.1,0:0.2")),
-      "learningRate" -> (() => d.setLearningRate("11")), "momentum" -> (() => d.setMomentum("1.5")), "k" -> (() => d.setK(0)))
+      "learningRate" -> (() => d.setLearningRate("11")), "momentum" -> (() => d.setMomentum("1.5")), "k" -> (() => d.setK(0)),
+      "fineTuneMomentum" -> (() => d.setFineTuneMomentum(2.0)))
     bad.foreach { case (name, f) =>
       val msg = intercept[IllegalArgumentException](f()).getMessage
       assert(msg.matches(s"(?s).*\\b$name\\b.*") && bad.map(_._1).filter(_ != name).forall(o => !msg.matches(s"(?s).*\\b$o\\b.*")), s"$name: $msg")
@@ -144,11 +150,10 @@ class DBNSpec extends AnyFunSuite with LocalSpark {
     val acc = model.transform(df).select(avg((col("prediction") === col("label")).cast("double"))).head().getDouble(0)
     assert(acc > 0.95, s"accuracy $acc")
 
-    // In a Pipeline, a later stage reads the DBN's output: the estimator's transformSchema is the model's
-    // (it returned its input unchanged: [FIELD_NOT_FOUND] dbn_features). Fitted, saved, loaded, scored.
+    // In a Pipeline, a later stage reads the DBN's output with the defaults (a Vector): the estimator's
+    // transformSchema is the model's. A step size given as a number. Fitted, saved, loaded, scored.
     val pipe = new org.apache.spark.ml.Pipeline().setStages(Array(
-      new DBN().setLayers(Array(4)).setEpochs(3).setBatchSize(10).setLearningRate("0.1").setSyncEvery(4).setNumPartitions(2)
-        .setOutputType("vector"),
+      new DBN().setLayers(Array(4)).setEpochs(3).setBatchSize(10).setLearningRate(0.1).setSyncEvery(4).setNumPartitions(2),
       new org.apache.spark.ml.classification.LogisticRegression().setFeaturesCol("dbn_features").setMaxIter(50)))
     val est = pipe.getStages.head.asInstanceOf[DBN]
     assert(est.transformSchema(df.schema).fieldNames.toSeq == Seq("features", "label", "dbn_features"))
