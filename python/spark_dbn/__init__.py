@@ -9,8 +9,8 @@ The estimator and the model wrap the Scala `sparkdbn.ml.DBN` and `sparkdbn.ml.DB
 documentation and defaults are read from the JVM, and errors raised there arrive as PySpark exceptions
 with the JVM's message.
 """
-from spark_dbn._jar import jar_path, session
+from spark_dbn._jar import jar_path, runtime_path, session
 from spark_dbn._ml import DBN, DBNError, DBNModel
 
 __version__ = "0.1.0"
-__all__ = ["DBN", "DBNError", "DBNModel", "jar_path", "session", "__version__"]
+__all__ = ["DBN", "DBNError", "DBNModel", "jar_path", "runtime_path", "session", "__version__"]

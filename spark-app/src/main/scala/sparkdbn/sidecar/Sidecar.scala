@@ -43,6 +43,9 @@ final class Sidecar private (
   def pid: Long = process.pid()
   def isAlive: Boolean = process.isAlive && !channel.isShutdown
 
+  /** Its resident memory, sampled; what a death by SIGKILL is explained with. */
+  private[sidecar] val memory = new MemoryWatch(process.pid())
+
   private[sidecar] def healthStub: HealthGrpc.HealthBlockingStub = HealthGrpc.newBlockingStub(channel).withInterceptors(auth)
 
   /**
@@ -51,11 +54,14 @@ final class Sidecar private (
    */
   private[sidecar] def state(settleMs: Long = 0): String = {
     if (settleMs > 0) process.waitFor(settleMs, TimeUnit.MILLISECONDS)
-    if (process.isAlive) s"sidecar pid $pid is running" else s"sidecar pid $pid has died (exit code ${process.exitValue()})"
+    if (process.isAlive) s"sidecar pid $pid is running"
+    else if (process.exitValue() == 137) s"sidecar pid $pid has died (exit code 137: ${memory.killedClause})"
+    else s"sidecar pid $pid has died (exit code ${process.exitValue()})"
   }
 
   /** Stops the process: closes stdin (it exits by itself), then SIGTERM, then SIGKILL. */
   override def close(): Unit = {
+    memory.stop()
     try channel.shutdownNow() catch { case NonFatal(_) => }
     try process.getOutputStream.close() catch { case NonFatal(_) => }
     if (!process.waitFor(2, TimeUnit.SECONDS)) {

@@ -27,7 +27,9 @@ final case class RunRow(
     final_train_accuracy: Option[Double],
     accuracy: Option[Double],
     resumed_from: Option[String],
-    error: Option[String])
+    error: Option[String],
+    /** Each executor's kernels (ExecutorCheck.record): "openblas Haswell/avx2, 1 thread on 2 executors". */
+    kernels: Option[String] = None)
 
 /**
  * The tables a run leaves in the catalog, appended to by every run and keyed

@@ -45,4 +45,6 @@ final case class TrainOutcome(
     /** Versions of every topic, from its initial one to its final one (resumed runs: those before the stop too). */
     versionsPublished: Int,
     broadcastsDestroyed: Int,
-    resumedFrom: Option[String])
+    resumedFrom: Option[String],
+    /** The executors' kernels, as they said before the first round (ExecutorCheck). */
+    executors: Seq[ExecutorKernels] = Nil)

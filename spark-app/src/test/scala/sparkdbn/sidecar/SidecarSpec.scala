@@ -66,12 +66,16 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
   test("a call to a sidecar that died is a SidecarCallException naming the call and how the process ended") {
     val s = Sidecar.start(SidecarConf(), work.toFile, "dying")
     try {
+      Thread.sleep(1200) // a sample of its memory taken
       s.process.destroyForcibly().waitFor(10, TimeUnit.SECONDS)
       val e = intercept[SidecarCallException](s.client.describe())
       // How gRPC sees the dead peer depends on when the kernel closed its socket: refused (UNAVAILABLE) or
       // closed under the call (UNKNOWN "channel closed", seen once in session 16). Either way the process's end is said.
       assert(e.call == "Describe" && Set(Status.Code.UNAVAILABLE, Status.Code.UNKNOWN)(e.code), e.getMessage)
-      assert(e.getMessage.contains(s"sidecar pid ${s.pid} has died (exit code 137)"), e.getMessage)
+      assert(e.getMessage.contains(s"sidecar pid ${s.pid} has died (exit code 137: killed by SIGKILL, most likely for memory: " +
+        "resident "), e.getMessage)
+      // Its size was sampled while it ran (a sidecar is some tens of MB resident).
+      assert(e.getMessage.matches("(?s).*resident [1-9]\\d* MB when last seen \\(peak [1-9]\\d* MB\\).*"), e.getMessage)
     } finally s.close()
   }
 
