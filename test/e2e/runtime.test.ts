@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSnapshot } from 'spark-dbn';
@@ -82,6 +82,13 @@ describe('a cluster whose workers have nothing installed', function () {
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
+  });
+
+  it('a truncated runtime archive is refused before Spark starts, naming the conf and the file', async () => {
+    const cut = join(cluster.ws.dir, 'spark-dbn-runtime-0.1.0-linux-x64.tgz');
+    writeFileSync(cut, readFileSync(archive).subarray(0, 100_000));
+    const r = await train('local[1]', 'cut-archive', { 'spark.archives': `${cut}#sparkdbn` }, true);
+    expectOneClearLine(r, 'train', new RegExp(`^train: spark.archives: ${cut.replace(/[.]/g, '\\.')} is truncated \\(.*\\): copy it again$`));
   });
 
   it('without the archive fails before training with one clear line naming the executor, its host and what is missing', async () => {

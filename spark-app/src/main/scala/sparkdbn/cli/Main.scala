@@ -68,6 +68,8 @@ object Main {
           // round, and as much again in each executor that reads it. A --conf of the user's wins.
           if (!userConf.contains(BroadcastCompressKey)) builder.config(BroadcastCompressKey, "false")
           try {
+            // Before Spark unpacks them: a bad runtime archive named by its conf and file, in one line.
+            sparkdbn.sidecar.RuntimeArchive.verifyShipped(userConf)
             val spark = builder.getOrCreate()
             try {
               // Every spark.dbn.* conf checked here, before any work (not first in a task, as a failure).
