@@ -224,8 +224,7 @@ export class ReplicaStore {
     replica.trainer.runBatches(input, job.batches, { trusted: true });
     // The round measures its share of the monitor rows (as many as it trains of an epoch's rows, at least one) in
     // a window that moves on each round: over an epoch every monitor row is measured about once, as the engine
-    // alone measures them once an epoch. All of them every round cost 9% of a round of 64 mini-batches of 100
-    // (1,000 rows, three products each: about six mini-batches' work; bench/README, session 13).
+    // alone measures them once an epoch (all of them every round cost about six mini-batches' work: bench/README).
     const monitored = Math.min(cfg.monitorRows, input.rows);
     const share = Math.ceil((monitored * job.batches * cfg.batchSize) / input.rows);
     const mon = replica.trainer.monitor(input, { offset: replica.monitorAt, rows: share });

@@ -104,11 +104,9 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   private def trainTopic(topic: String, layer: Int, prevSnapshot: Option[Array[Byte]], from: Option[CheckpointState]): Array[Byte] = {
     val epochs = if (layer >= 0) s.epochs else s.fineTuneEpochs
     // Every replica trains the same number of mini-batches an epoch (the mean partition's), so every round is
-    // a whole block of P updates. Partitions differ by a few rows (5,001 against 4,999), and counting each
-    // one's own ceil(rows / batch) left the longest alone for a last round whose one update the merge took
-    // for a block: 4 replicas of the e2e digits ended 5% worse than one process (3.676 against 3.494 with
-    // equal counts; bench/README, session 9). A replica continues through its reshuffled rows, so one with
-    // a row more or less than the mean samples its rows as evenly.
+    // a whole block of P updates: counting each partition's own ceil(rows / batch) would leave the longest
+    // alone for a last round whose one update the merge takes for a block (bench/README measures the loss).
+    // A replica continues through its reshuffled rows, so one with a row more or less samples them as evenly.
     val trainedRows = (0 until P).map(p => data.rows(p) - s.heldOutRows).sum
     val common = math.max(1L, (trainedRows + P.toLong * s.batchSize - 1) / (P.toLong * s.batchSize)).toInt
     val prog = new TopicSchedule(topic, epochs, common, common.toLong * epochs, from.map(_.done.clone()).getOrElse(new Array[Long](P)))
