@@ -95,9 +95,11 @@ object Sidecar {
    */
   def start(conf: SidecarConf, workDir: File, executorId: String): Sidecar = {
     conf.validate()
-    val where = s"executor $executorId on ${java.net.InetAddress.getLocalHost.getHostName}"
     try launch(conf, workDir, executorId) catch {
-      case e: SidecarException => throw new SidecarException(s"$where: ${e.getMessage}", e.getCause)
+      case e: SidecarException =>
+        // A host whose own name does not resolve still gets its start failure, named by what there is.
+        val host = scala.util.Try(java.net.InetAddress.getLocalHost.getHostName).getOrElse("a host with no resolvable name")
+        throw new SidecarException(s"executor $executorId on $host: ${e.getMessage}", e.getCause)
     }
   }
 
