@@ -4,8 +4,7 @@
 // stdin closes or its parent disappears, so it never outlives the executor.
 import { hostname } from 'node:os';
 import { kernelsReason, loadKernels } from '../math/native.js';
-import { Kernels } from '../gen/sidecar.js';
-import { SidecarReady } from '../gen/sidecar.js';
+import { Kernels, SidecarReady } from '../gen/sidecar.js';
 import { READY_PREFIX, sidecarConfigFromEnv } from './config.js';
 import { startSidecar, type RunningSidecar } from './server.js';
 

@@ -1,6 +1,6 @@
 package sparkdbn.sidecar
 
-import java.io.{BufferedInputStream, ByteArrayInputStream, EOFException, File, FileInputStream, InputStream, InputStreamReader}
+import java.io.{BufferedInputStream, ByteArrayInputStream, EOFException, File, FileInputStream, InputStream}
 import java.nio.charset.StandardCharsets
 import java.util.Properties
 import java.util.zip.GZIPInputStream
@@ -48,10 +48,7 @@ object RuntimeArchive {
     }
     runtime match {
       case None => Some(s"holds no ${SidecarRuntime.MarkerFile} file: it is not a spark-dbn runtime archive (scripts/package writes one)")
-      case Some(p) if p.getProperty("bundle") != bundle =>
-        Some(s"holds sidecar ${p.getProperty("bundle")} (version ${p.getProperty("version")}); this jar's is $bundle: " +
-          "ship the archive scripts/package wrote beside this jar")
-      case Some(_) => None
+      case Some(p) => SidecarRuntime.wrongJar(p, bundle)
     }
   }
 
@@ -77,9 +74,7 @@ object RuntimeArchive {
         if (name == SidecarRuntime.MarkerFile) {
           val body = in.readNBytes(size.toInt)
           if (body.length < size) throw new EOFException("the tar ends inside RUNTIME")
-          val p = new Properties()
-          p.load(new InputStreamReader(new ByteArrayInputStream(body), StandardCharsets.UTF_8))
-          found = Some(p)
+          found = Some(SidecarRuntime.readMarker(new ByteArrayInputStream(body)))
           skip(in, padded - size)
         } else skip(in, padded)
       }

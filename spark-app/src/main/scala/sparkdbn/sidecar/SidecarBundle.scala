@@ -15,8 +15,12 @@ object SidecarBundle {
   private val Prefix = "sparkdbn-sidecar/"
   val EntryPoint = "lib/node/sidecar.cjs"
 
-  /** (hash, relative paths) from the MANIFEST written by scripts/bundle.mjs. */
-  private def manifest(): (String, Seq[String]) = {
+  /** The MANIFEST written by scripts/bundle.mjs: the content hash, the oldest Node it runs on, its files. */
+  private final case class Manifest(hash: String, nodeMin: (Int, Int), files: Seq[String])
+  private val NodeMinPrefix = "node-min "
+
+  /** Read once: the jar's bundle does not change while the JVM runs. */
+  private lazy val manifest: Manifest = {
     val in = getClass.getClassLoader.getResourceAsStream(Prefix + "MANIFEST")
     if (in == null) {
       throw new SidecarException(s"the sidecar bundle is missing from the classpath (${Prefix}MANIFEST); " +
@@ -25,29 +29,22 @@ object SidecarBundle {
     val lines = Using.resource(Source.fromInputStream(in, "UTF-8"))(_.getLines().toList)
     val hash = lines.headOption.filter(_.startsWith("hash ")).map(_.stripPrefix("hash "))
       .getOrElse(throw new SidecarException(s"malformed ${Prefix}MANIFEST: first line must be `hash <hex>`"))
-    (hash, lines.tail.filter(l => l.nonEmpty && !l.startsWith(NodeMinPrefix)))
+    val nodeMin = lines.find(_.startsWith(NodeMinPrefix)).map(_.stripPrefix(NodeMinPrefix).trim.split('.')) match {
+      case Some(Array(a, b)) if a.toIntOption.isDefined && b.toIntOption.isDefined => (a.toInt, b.toInt)
+      case _ => throw new SidecarException(s"malformed ${Prefix}MANIFEST: no `$NodeMinPrefix<major>.<minor>` line")
+    }
+    Manifest(hash, nodeMin, lines.tail.filter(l => l.nonEmpty && !l.startsWith(NodeMinPrefix)))
   }
 
-  private val NodeMinPrefix = "node-min "
+  /** The bundle's content hash: what a runtime archive must carry too. */
+  def hash: String = manifest.hash
 
   /** The oldest Node.js the bundle runs on (package.json's engines, carried by the MANIFEST). */
-  def nodeMin: (Int, Int) = {
-    val in = getClass.getClassLoader.getResourceAsStream(Prefix + "MANIFEST")
-    if (in == null) throw new SidecarException(s"the sidecar bundle is missing from the classpath (${Prefix}MANIFEST)")
-    val line = Using.resource(Source.fromInputStream(in, "UTF-8"))(_.getLines().find(_.startsWith(NodeMinPrefix)))
-      .getOrElse(throw new SidecarException(s"malformed ${Prefix}MANIFEST: no `$NodeMinPrefix<major>.<minor>` line"))
-    line.stripPrefix(NodeMinPrefix).trim.split('.') match {
-      case Array(a, b) => (a.toInt, b.toInt)
-      case _ => throw new SidecarException(s"malformed ${Prefix}MANIFEST line: $line")
-    }
-  }
-
-  /** The bundle's content hash (its MANIFEST's first line): what a runtime archive must carry too. */
-  def hash: String = manifest()._1
+  def nodeMin: (Int, Int) = manifest.nodeMin
 
   /** Unpacks the bundle under `root` (idempotent, safe against concurrent callers); returns the entry script. */
   def unpack(root: File): File = {
-    val (hash, files) = manifest()
+    val Manifest(hash, _, files) = manifest
     val target = root.toPath.resolve(s"spark-dbn-sidecar-$hash")
     val entry = target.resolve(EntryPoint)
     if (Files.isRegularFile(entry)) return entry.toFile

@@ -49,21 +49,30 @@ object SidecarRuntime {
 
   /** The reason this unpacked archive cannot serve this jar on this machine, or None. */
   def check(dir: File, jarBundleHash: String): Option[String] = {
-    val props = new Properties()
-    try Using.resource(new FileInputStream(new File(dir, MarkerFile)))(in =>
-      props.load(new java.io.InputStreamReader(in, StandardCharsets.UTF_8)))
-    catch { case e: java.io.IOException => return Some(s"runtime archive ${dir.getName}: cannot read its $MarkerFile: ${e.getMessage}") }
+    val name = s"runtime archive ${dir.getName} (${dir.getAbsolutePath})"
+    val props = try Using.resource(new FileInputStream(new File(dir, MarkerFile)))(readMarker)
+    catch { case e: java.io.IOException => return Some(s"$name: cannot read its $MarkerFile: ${e.getMessage}") }
     val os = sys.props.getOrElse("os.name", "").toLowerCase
     val arch = sys.props.getOrElse("os.arch", "") match { case "amd64" | "x86_64" => "x64"; case "aarch64" => "arm64"; case a => a }
     val want = Option(props.getProperty("os")).getOrElse("?") -> Option(props.getProperty("arch")).getOrElse("?")
-    val name = s"runtime archive ${dir.getName} (${dir.getAbsolutePath})"
     if (want._1 != os || want._2 != arch) {
       Some(s"$name is for ${want._1}-${want._2}; this executor is $os-$arch (build it there with scripts/package)")
-    } else if (Option(props.getProperty("bundle")).forall(_ != jarBundleHash)) {
-      Some(s"$name holds sidecar ${props.getProperty("bundle")} (version ${props.getProperty("version")}); this jar's is " +
-        s"$jarBundleHash: ship the archive scripts/package wrote beside this jar")
-    } else if (!new File(dir, NodePath).canExecute || !new File(dir, ScriptPath).isFile) {
-      Some(s"$name is incomplete: $NodePath or $ScriptPath is missing (or not executable); re-create it with scripts/package")
-    } else None
+    } else wrongJar(props, jarBundleHash).map(w => s"$name $w").orElse {
+      if (new File(dir, NodePath).canExecute && new File(dir, ScriptPath).isFile) None
+      else Some(s"$name is incomplete: $NodePath or $ScriptPath is missing (or not executable); re-create it with scripts/package")
+    }
   }
+
+  /** A RUNTIME file's properties. */
+  def readMarker(in: java.io.InputStream): Properties = {
+    val props = new Properties()
+    props.load(new java.io.InputStreamReader(in, StandardCharsets.UTF_8))
+    props
+  }
+
+  /** Why a runtime archive with these RUNTIME properties does not go with the jar whose bundle is `jarBundleHash`. */
+  def wrongJar(props: Properties, jarBundleHash: String): Option[String] =
+    if (Option(props.getProperty("bundle")).contains(jarBundleHash)) None
+    else Some(s"holds sidecar ${props.getProperty("bundle")} (version ${props.getProperty("version")}); this jar's is " +
+      s"$jarBundleHash: ship the archive scripts/package wrote beside this jar")
 }
