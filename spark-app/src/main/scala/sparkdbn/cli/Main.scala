@@ -4,7 +4,7 @@ import scala.util.control.NonFatal
 
 import org.apache.spark.sql.SparkSession
 
-import sparkdbn.jobs.{Args, FunctionsJob, GenDataJob, ImportJob, Opt, ReportJob, SearchJob, SkeletonCommand, TrainJob,
+import sparkdbn.jobs.{Args, FunctionsJob, GenDataJob, ImportJob, Opt, ReportJob, SearchJob, TrainJob,
   TransformJob, UsageException}
 
 /** `spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--option value ...]`. */
@@ -14,7 +14,6 @@ object Main {
   private val commands: Seq[Command] = Seq(
     Command("gen-data", GenDataJob.summary, GenDataJob.opts, GenDataJob.run),
     Command("import", ImportJob.summary, ImportJob.opts, ImportJob.run),
-    Command("skeleton", SkeletonCommand.summary, SkeletonCommand.opts, SkeletonCommand.run),
     Command("transform", TransformJob.summary, TransformJob.opts, TransformJob.run),
     Command("train", "trains a DBN over Spark (replicas in the executors' sidecars, synced by broadcast) and writes " +
       "the run's tables", TrainJob.opts, TrainJob.run),

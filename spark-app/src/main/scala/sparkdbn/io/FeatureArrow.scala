@@ -35,7 +35,7 @@ object FeatureArrow {
       val base = schema("features", n)
       val s = if (!labelled) base else new Schema(java.util.List.of(base.getFields.get(0),
         new Field("label", FieldType.notNullable(new ArrowType.Int(32, true)), null)))
-      VectorSchemaRoot.create(s, ArrowEncoder.allocator)
+      VectorSchemaRoot.create(s, ArrowMemory.allocator)
     }
     private val list = root.getVector(0).asInstanceOf[FixedSizeListVector]
     private val child = list.getDataVector.asInstanceOf[Float4Vector]

@@ -49,7 +49,11 @@ object FeatureSource {
   /** For `check` before the width is known (an estimator learns it from the data). */
   val AnyWidth: Int = -1
 
-  def isNumeric(t: DataType): Boolean = ArrowEncoder.isNumeric(t)
+  def isNumeric(t: DataType): Boolean = t match {
+    case ByteType | ShortType | IntegerType | LongType | FloatType | DoubleType => true
+    case _: DecimalType => true
+    case _ => false
+  }
 
   private def field(schema: StructType, name: String): StructField =
     schema.fields.find(_.name == name).getOrElse(throw new IllegalArgumentException(

@@ -19,7 +19,7 @@ object ResultArrow {
 
   /** One result batch, its columns copied out of Arrow's buffers. */
   def decode(bytes: ByteString): Result = {
-    val reader = new ArrowStreamReader(bytes.newInput(), ArrowEncoder.allocator)
+    val reader = new ArrowStreamReader(bytes.newInput(), ArrowMemory.allocator)
     try {
       val root = reader.getVectorSchemaRoot
       var rows = 0

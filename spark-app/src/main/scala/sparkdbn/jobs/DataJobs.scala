@@ -97,29 +97,6 @@ object ImportJob {
   }
 }
 
-/** `skeleton`: every partition streamed to its executor's sidecar as Arrow, and what it decoded saved as a table. */
-object SkeletonCommand {
-  val summary: String = "streams every partition to its executor's sidecar as Arrow and saves what it decoded"
-
-  val opts: Seq[Opt] = Seq(
-    Opt("input", "input data set path", required = true),
-    Opt("format", "parquet or csv", Some("parquet")),
-    Opt("table", "output table name (database.table or table)", required = true),
-    Opt("mode", Output.ModeHelp, Some("error")),
-    Opt("partitions", "repartition by the hash of all columns into this many partitions", None),
-    Opt("batch-rows", "rows per Arrow record batch", Some("4096")))
-
-  def run(spark: SparkSession, a: Args): Unit = {
-    val opts = SkeletonJob.Options(a("input"), a("format"), a("table"), a.intOpt("partitions"), a.int("batch-rows"))
-    if (opts.batchRows < 1) throw new UsageException(s"skeleton: --batch-rows must be >= 1, got ${opts.batchRows}")
-    opts.partitions.foreach(p => if (p < 1) throw new UsageException(s"skeleton: --partitions must be >= 1, got $p"))
-    val mode = Output.mode("skeleton", a("mode"))
-    Output.checkTable(spark, opts.table, mode)
-    Output.table(spark, SkeletonJob.run(spark, opts), opts.table, mode)
-    println(s"skeleton: wrote table ${opts.table}")
-  }
-}
-
 /** `transform`: a data set scored by a trained DBN through each executor's sidecar, saved as a table. */
 object TransformJob {
   val summary: String = "scores a data set with a trained DBN (through each executor's sidecar) and saves the result as a table"

@@ -9,7 +9,7 @@ import io.grpc.{Status, StatusRuntimeException}
 import io.grpc.stub.{ClientCallStreamObserver, ClientResponseObserver, StreamObserver}
 import org.apache.spark.{TaskContext, TaskKilledException}
 
-import sparkdbn.proto.{ArrowChunk, CacheDataRequest, CacheDataResponse, DescribeRequest, DescribeResponse, GetModelRequest, IngestSummary,
+import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, DescribeRequest, DescribeResponse, GetModelRequest,
   InitLayerRequest, MergeRequest, PutModelRequest, ReportRequest, ReportResponse, SidecarGrpc, SnapshotResponse, TrainRequest,
   TrainResponse, TransformRequest, TransformResponse}
 
@@ -89,7 +89,6 @@ final class SidecarClient private[sidecar] (sidecar: Sidecar, callTimeoutMs: Lon
   }
 
   def cacheData(messages: Iterator[CacheDataRequest]): CacheDataResponse = clientStream("CacheData", streamStub.cacheData(_), messages)
-  def ingestArrow(messages: Iterator[ArrowChunk]): IngestSummary = clientStream("IngestArrow", streamStub.ingestArrow(_), messages)
 
   /** Opens a Transform stream with its start message; see [[TransformCall]]. */
   def transform(start: TransformRequest): TransformCall = new TransformCall(start)

@@ -10,7 +10,7 @@ import com.google.protobuf.ByteString
 class FeatureArrowSpec extends AnyFunSuite {
   /** Reads a batch with Arrow's own reader: (list size, rows, values row-major, labels or null, validity all set). */
   private def read(bytes: ByteString): (Int, Int, Array[Float], Array[Int], Boolean) = {
-    val reader = new ArrowStreamReader(bytes.newInput(), ArrowEncoder.allocator)
+    val reader = new ArrowStreamReader(bytes.newInput(), ArrowMemory.allocator)
     try {
       val root = reader.getVectorSchemaRoot
       assert(reader.loadNextBatch())
@@ -28,7 +28,7 @@ class FeatureArrowSpec extends AnyFunSuite {
 
   test("one Encoder encodes batches of any size up to its maximum; each result stays intact after the next encode") {
     val n = 3
-    val before = ArrowEncoder.allocator.getAllocatedMemory
+    val before = ArrowMemory.allocator.getAllocatedMemory
     val enc = new FeatureArrow.Encoder(n, labelled = true, maxRows = 5)
     try {
       val sizes = Seq(5, 2, 5, 1)
@@ -46,7 +46,7 @@ class FeatureArrowSpec extends AnyFunSuite {
         assert(valid, "every row and value is valid")
       }
     } finally enc.close()
-    assert(ArrowEncoder.allocator.getAllocatedMemory == before, "close frees the encoder's Arrow buffers")
+    assert(ArrowMemory.allocator.getAllocatedMemory == before, "close frees the encoder's Arrow buffers")
   }
 
   test("encodeFilled writes values put at valuesAddress into the array it is given when that is large enough, else a new one") {
