@@ -1,6 +1,7 @@
 """Where the spark-dbn jar and runtime archive are, and a session that has them."""
 import glob
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -45,17 +46,44 @@ def runtime_path():
 
 def session(builder=None, master: str = "local[2]") -> SparkSession:
     """A SparkSession with the spark-dbn jar, the runtime archive when there is one (shipped to every
-    executor as `#sparkdbn`), and the settings `train` uses, unless the caller set them."""
+    executor as `#sparkdbn`), and what a run needs that the caller did not set: the settings `train` uses,
+    and each executor's memory overhead raised by the sidecar's memory (`spark.dbn.sidecar.memory`) on a
+    cluster. The JVM decides those (sparkdbn.ml.SessionSettings); a conf of the caller's is never changed,
+    and one that works against the run is named in a warning on stderr."""
     b = builder or SparkSession.builder.master(master).appName("spark-dbn")
-    given = getattr(b, "_options", {})
-    # A round's result is a model update over Spark's 1 MiB direct-result default, and float32
-    # weights do not compress (see the README).
-    settings = [("spark.jars", jar_path()), ("spark.task.maxDirectResultSize", "64m"),
-                ("spark.broadcast.compress", "false")]
+    given = dict(getattr(b, "_options", {}))
+    shipped = [("spark.jars", jar_path())]
     runtime = runtime_path()
     if runtime:
-        settings.append(("spark.archives", f"{runtime}#sparkdbn"))
-    for key, value in settings:
+        shipped.append(("spark.archives", f"{runtime}#sparkdbn"))
+    for key, value in shipped:
         if key not in given:
             b = b.config(key, value)
+            given[key] = value
+    additions, warnings = _settings(given)
+    for line in warnings:
+        print(f"spark_dbn: warning: {line}", file=sys.stderr)
+    for key, value in additions.items():
+        b = b.config(key, value)
     return b.getOrCreate()
+
+
+def _settings(given: dict):
+    """sparkdbn.ml.SessionSettings for these confs, asked of the JVM gateway before any session starts
+    (it is started with the jar on its classpath); a bad spark.dbn.* conf is a ValueError naming it."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark import SparkConf, SparkContext
+    from pyspark.errors.exceptions.captured import CapturedException
+
+    SparkContext._ensure_initialized(conf=SparkConf(loadDefaults=False).setAll(list(given.items())))
+    jvm = SparkContext._jvm
+    jmap = jvm.java.util.HashMap()
+    for key, value in given.items():
+        jmap.put(key, str(value))
+    try:
+        plan = jvm.sparkdbn.ml.SessionSettings.planJava(jmap)
+    except Py4JJavaError as e:  # before any SparkContext, py4j's own
+        raise ValueError(str(e.java_exception.getMessage())) from None
+    except CapturedException as e:  # once one exists, PySpark's conversion of it
+        raise ValueError(e._desc) from None
+    return dict(plan.additionsJava()), list(plan.warningsJava())

@@ -193,8 +193,8 @@ describe('training a DBN over Spark, end to end', function () {
 
   it('a seeded sync run is reproducible bit for bit, also when a sidecar cache too small for the executor\'s partitions re-sends rows (and says so)', async () => {
     // Two short runs (an epoch of each topic, 4 rounds each: every code path of a run, few of its rows' trips),
-    // one with 4 partitions of 15,000 rows (196 floats and a label: 11.8 MB each) on one executor and a cache
-    // of 24m, which holds two: each round sends rows again.
+    // one with 4 partitions of 15,000 rows (196 floats and a label, and layer 1's 100 inputs derived from them:
+    // 17.8 MB each) on one executor and a cache of 24m, which holds one: each round sends rows again.
     const short = (extra: string[]) => trainArgs(trainPath, ['--mode', 'sync', '--sync-every', '150', ...extra])
       .map((a, i, all) => (all[i - 1] === '--epochs' || all[i - 1] === '--fine-tune-epochs' ? '1' : a));
     const plain = join(ws.dir, 'sync-model-short');
@@ -207,10 +207,10 @@ describe('training a DBN over Spark, end to end', function () {
     expect(Buffer.from(flatten(again).buffer).equals(Buffer.from(flatten(once).buffer))).to.equal(true);
     const [[resent]] = await sql(ws, `SELECT 'ROW', count_if(resent) FROM dbn_rounds WHERE run_id = 'tight1'`);
     expect(Number(resent)).to.be.greaterThan(4);
-    // Below one partition's rows: one clear line before any work, naming the conf and the size needed.
+    // Below one partition's needs: one clear line before any work, naming the partition, the conf and the size needed.
     expectOneClearLine(await submit(ws, 'local[2]', trainArgs(trainPath, ['--run-id', 'tight2']),
       { 'spark.dbn.sidecar.cacheBytes': '1k' }, true), 'train',
-      /^train: spark\.dbn\.sidecar\.cacheBytes is 1024 bytes, below what one partition's rows take in a sidecar \(partition \d: \d+ rows x 196 inputs and a label = \d+ bytes\): set it to at least 12m, or use more partitions$/);
+      /^train: partition \d needs 17m in its sidecar \(15000 rows x 196 inputs and a label, and 100 derived inputs of the upper layers\), but spark\.dbn\.sidecar\.cacheBytes is 1m: set spark\.dbn\.sidecar\.cacheBytes to at least 17m, or use more partitions$/);
   });
 
   it('async, 4 partitions, block momentum per arriving update: pre-training within 3% of one process, the fine-tuned model within 15% and 0.5 point; staleness is recorded', async () => {
@@ -258,12 +258,15 @@ describe('training a DBN over Spark, end to end', function () {
   });
 
   it('negative control: replicas from independent initialisations do clearly worse', async () => {
+    // Pre-training is where the replicas' starts matter; without labels the run stops there (fine-tuned, the
+    // same run measured recon 10.06 against one process's 3.69, and 81.2% against 94.2%).
     const out = join(ws.dir, 'independent-model');
-    await submit(ws, 'local[2]', trainArgs(trainPath, ['--mode', 'sync', '--run-id', 'indep', '--replica-init', 'independent', '--merge-rule', 'average',
-      '--model-out', out]));
-    const q = quality(await fitted(out), train, test, split.test.labels);
-    console.log(`      independent replicas: recon ${q.recon.toFixed(3)}, accuracy ${(q.accuracy * 100).toFixed(2)}%`);
-    expect(q.recon > baseline.recon * 1.2 || q.accuracy < baseline.accuracy - 0.05).to.equal(true);
+    const args = trainArgs(trainPath, ['--mode', 'sync', '--run-id', 'indep', '--replica-init', 'independent', '--merge-rule', 'average',
+      '--model-out', out]);
+    await submit(ws, 'local[2]', args.filter((a, i) => a !== '--label-col' && args[i - 1] !== '--label-col'));
+    const recon = (await fitted(out)).layers[0].reconstructionError(train);
+    console.log(`      independent replicas: pre-trained recon ${recon.toFixed(3)} (one process ${baselinePretrained.toFixed(3)})`);
+    expect(recon).to.be.above(baselinePretrained * 1.2);
   });
 
   it('a sidecar killed during training: the run completes, the lost partition re-sends its rows', async () => {

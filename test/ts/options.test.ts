@@ -91,12 +91,15 @@ describe('sidecar launch: one typed message (SidecarLaunch) with its defaults an
     const c = sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, executorId: 'e1' }));
     expect(c).to.deep.equal({ host: '127.0.0.1', port: 0, secret, executorId: 'e1', maxReceiveMessageBytes: 64 * 1024 * 1024,
       exitOnStdinEnd: true, parentPollMs: 1000, trainWorkers: 1, workerThreads: 1, cacheBytes: 2 * 1024 * 1024 * 1024,
-      kernels: Kernels.KERNELS_NATIVE });
+      kernels: Kernels.KERNELS_NATIVE, workerHeapMb: undefined });
     expect(sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, kernels: Kernels.KERNELS_TS })).kernels).to.equal(Kernels.KERNELS_TS);
     expect(() => sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, kernels: 7 as Kernels })))
       .to.throw(ConfigError, 'kernels: must be KERNELS_NATIVE or KERNELS_TS, got 7');
     expect(sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, exitOnStdinEnd: false, cacheBytes: 0 })))
       .to.include({ exitOnStdinEnd: false, cacheBytes: 0 });
+    // The workers' heap cap: unset is V8's own limit; set, it is carried as given.
+    expect(sidecarConfigFrom(SidecarLaunch.fromPartial({ secret })).workerHeapMb).to.equal(undefined);
+    expect(sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, workerHeapMb: 64 })).workerHeapMb).to.equal(64);
     expect(() => sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, cacheBytes: -1 })))
       .to.throw(ConfigError, 'cacheBytes: must be an integer in [0, 9007199254740991], got -1');
     expect(() => sidecarConfigFrom(SidecarLaunch.fromPartial({ secret, trainWorkers: 257 })))

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { columnMeans, DBN, decodeSnapshot, encodeSnapshot, fineTuneConfig, flatten, initLayer, type Matrix, RBM, trainConfig, weightedAverage } from 'spark-dbn';
+import { columnMeans, ConfigError, DBN, decodeSnapshot, encodeSnapshot, fineTuneConfig, flatten, initLayer, type Matrix, RBM, trainConfig, weightedAverage } from 'spark-dbn';
 import { encodeTrainingBatch } from '../../ts/io/features.js';
 import { decodeUpdate, encodeUpdate } from '../../ts/io/update.js';
 import { PayloadError } from '../../ts/io/errors.js';
@@ -248,6 +248,19 @@ describe('training pool (worker threads)', function () {
       return outs.map((o) => Buffer.from(decodeUpdate(o.update).delta.buffer).toString('hex'));
     };
     expect(await run(true)).to.deep.equal(await run(false));
+  });
+
+  it('caps each worker\'s V8 heap at workerHeapMb (its resourceLimits); a cap below 16 MiB is refused', async () => {
+    const { x } = prototypes(50, 16, 8);
+    pool = new TrainingPool({ workers: 1, threadsPerWorker: 1, cacheBytes: 1 << 30, workerHeapMb: 48 });
+    await pool.cache('a', [x.data], x.cols, null);
+    expect(pool.workerHeapLimitsMb()).to.deep.equal([48]);
+    await pool.close();
+    pool = new TrainingPool({ workers: 1, threadsPerWorker: 1, cacheBytes: 1 << 30 });
+    await pool.cache('a', [x.data], x.cols, null);
+    expect(pool.workerHeapLimitsMb()[0]).to.not.equal(48);
+    expect(() => new TrainingPool({ workers: 1, threadsPerWorker: 1, cacheBytes: 0, workerHeapMb: 8 }))
+      .to.throw(ConfigError, 'workerHeapMb: must be an integer in [16, 1048576] MiB, got 8');
   });
 
   it('drops the least recently used idle session over budget; training it is then NOT_FOUND', async () => {

@@ -26,6 +26,8 @@ export interface SidecarConfig {
   cacheBytes: number;
   /** Which kernels the sidecar must run: native, or it exits before serving (main.ts). */
   kernels: Kernels;
+  /** The V8 heap each training worker may grow to, MiB; undefined: V8's own limit. */
+  workerHeapMb?: number;
 }
 
 /** The environment variable that carries the SidecarLaunch message (base64), and the prefix of the ready line. */
@@ -64,7 +66,8 @@ export function validateSidecarConfig(c: SidecarConfig): SidecarConfig {
   if (!Number.isInteger(c.parentPollMs) || c.parentPollMs < 0) {
     throw new ConfigError('parentPollMs', `must be a non-negative integer, got ${c.parentPollMs}`);
   }
-  validateTrainingConfig({ workers: c.trainWorkers, threadsPerWorker: c.workerThreads, cacheBytes: c.cacheBytes });
+  validateTrainingConfig({ workers: c.trainWorkers, threadsPerWorker: c.workerThreads, cacheBytes: c.cacheBytes,
+    workerHeapMb: c.workerHeapMb });
   return c;
 }
 
@@ -102,6 +105,7 @@ export function sidecarConfigFrom(m: SidecarLaunch): SidecarConfig {
     workerThreads: pick('workerThreads', m.workerThreads),
     cacheBytes: pick('cacheBytes', m.cacheBytes),
     kernels: checkKernels(m.kernels),
+    workerHeapMb: m.workerHeapMb,
   });
 }
 

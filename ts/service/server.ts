@@ -28,7 +28,8 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
     process.stderr.write('spark-dbn sidecar: this grpc-js has no hook for the HTTP/2 receive window; using its 64 KiB default\n');
   }
   const training = new TrainingPool(
-    { workers: config.trainWorkers, threadsPerWorker: config.workerThreads, cacheBytes: config.cacheBytes },
+    { workers: config.trainWorkers, threadsPerWorker: config.workerThreads, cacheBytes: config.cacheBytes,
+      workerHeapMb: config.workerHeapMb },
     (line) => process.stderr.write(line + '\n'));
   server.addService(SidecarService, sidecarHandlers(config, Date.now(), training));
   const port = await new Promise<number>((resolve, reject) => {

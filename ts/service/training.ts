@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { Worker } from 'node:worker_threads';
-import { checkOption, optionSpecs, type PlainDBN } from 'spark-dbn';
+import { checkOption, ConfigError, optionSpecs, type PlainDBN } from 'spark-dbn';
 import { concatArrays } from '../io/floats.js';
 import { SidecarError } from './errors.js';
 import { runOfSession, type TrainJob, type TrainOutcome } from './replica.js';
@@ -26,6 +26,8 @@ export interface TrainingConfig {
   threadsPerWorker: number;
   /** Memory budget of all cached sessions (rows and derived layer inputs), bytes. */
   cacheBytes: number;
+  /** The V8 heap each worker may grow to, MiB; undefined: V8's own limit. */
+  workerHeapMb?: number;
 }
 
 export function validateTrainingConfig(c: TrainingConfig): TrainingConfig {
@@ -34,6 +36,10 @@ export function validateTrainingConfig(c: TrainingConfig): TrainingConfig {
   checkOption('workers', spec.trainWorkers, c.workers);
   checkOption('threadsPerWorker', spec.workerThreads, c.threadsPerWorker);
   checkOption('cacheBytes', spec.cacheBytes, c.cacheBytes);
+  const h = c.workerHeapMb;
+  if (h !== undefined && (!Number.isInteger(h) || h < 16 || h > 1 << 20)) {
+    throw new ConfigError('workerHeapMb', `must be an integer in [16, 1048576] MiB, got ${h}`);
+  }
   return c;
 }
 
@@ -74,6 +80,11 @@ export class TrainingPool {
     return n;
   }
 
+  /** Each started worker's V8 heap cap, MiB (undefined: V8's own). */
+  workerHeapLimitsMb(): (number | undefined)[] {
+    return this.workers.filter((w): w is Worker => w !== null).map((w) => w.resourceLimits?.maxOldGenerationSizeMb);
+  }
+
   has(session: string): boolean {
     return this.sessions.has(session);
   }
@@ -87,6 +98,9 @@ export class TrainingPool {
     if (!session) throw new SidecarError(status.INVALID_ARGUMENT, 'CacheData: session is empty');
     const old = this.sessions.get(session);
     if (old && old.busy > 0) throw new SidecarError(status.ABORTED, `session ${session} is training; send its rows when the round ends`);
+    // Room first: the budget holds while the new rows arrive, not only after.
+    const incoming = parts.reduce((n, p) => n + p.byteLength, 0) + (labelParts ?? []).reduce((n, p) => n + p.byteLength, 0);
+    const early = this.evict(incoming - (old ? old.dataBytes + old.derivedBytes : 0));
     // Shared memory: the one copy of the rows, which the worker reads in place.
     const x = concatArrays(parts, (n) => new Float32Array(new SharedArrayBuffer(n * 4)));
     const rows = x.length / cols;
@@ -110,7 +124,7 @@ export class TrainingPool {
     } finally {
       entry.busy--;
     }
-    const evicted = this.evict();
+    const evicted = [...early, ...this.evict()];
     return { bytes: entry.dataBytes + entry.derivedBytes, evicted };
   }
 
@@ -138,11 +152,11 @@ export class TrainingPool {
     }
   }
 
-  /** Drops idle sessions, least recently used first, until the cache fits its budget. */
-  private evict(): string[] {
+  /** Drops idle sessions, least recently used first, until the cache and `incoming` more bytes fit its budget. */
+  private evict(incoming = 0): string[] {
     const evicted: string[] = [];
     for (const [id, s] of this.sessions) {
-      if (this.cachedBytes <= this.config.cacheBytes) break;
+      if (this.cachedBytes + incoming <= this.config.cacheBytes) break;
       if (s.busy > 0 || s.fresh) continue;
       this.forget(id);
       evicted.push(id);
@@ -167,7 +181,11 @@ export class TrainingPool {
     if (w) return w;
     // Bundled, this module is lib/node/sidecar.cjs and the worker sits beside it.
     const file = import.meta.url.endsWith('.cjs') ? './train-worker.cjs' : './train-worker.js';
-    w = new Worker(new URL(file, import.meta.url), { workerData: { threads: this.config.threadsPerWorker } });
+    const heap = this.config.workerHeapMb;
+    w = new Worker(new URL(file, import.meta.url), {
+      workerData: { threads: this.config.threadsPerWorker },
+      ...(heap === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: heap } }),
+    });
     w.unref();
     w.on('message', (r: WorkerReply) => {
       const p = this.pending.get(r.id);
@@ -187,7 +205,9 @@ export class TrainingPool {
         p.reject(new SidecarError(status.INTERNAL, `training worker ${i} ${why}`));
       }
     };
-    w.on('error', (e) => lost(`failed: ${e.message}`));
+    w.on('error', (e) => lost((e as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY'
+      ? `ran out of its V8 heap (limit ${this.config.workerHeapMb} MiB, part of the sidecar's memory budget)`
+      : `failed: ${e.message}`));
     w.on('exit', (code) => lost(`exited with code ${code}`));
     this.workers[i] = w;
     return w;

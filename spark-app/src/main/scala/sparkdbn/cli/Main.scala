@@ -34,8 +34,6 @@ object Main {
   }
 
   private val VerboseEnv = "SPARK_DBN_VERBOSE"
-  private val DirectResultKey = "spark.task.maxDirectResultSize"
-  private val BroadcastCompressKey = "spark.broadcast.compress"
 
   /** Returns the process exit code; 2 for usage errors. */
   def run(argv: Seq[String]): Int = argv match {
@@ -57,18 +55,14 @@ object Main {
               return 2
           }
           val builder = SparkSession.builder().appName(s"spark-dbn ${c.name}").enableHiveSupport()
-          // A training round's result is a model update (4 bytes a parameter: 1.6 MB for 784-500), over
-          // Spark's 1 MiB default for results sent directly; above it, each result takes a trip through
-          // the block manager (scripts/bench train: 3.2-3.7 -> 3.0-3.4 s). A --conf of the user's wins.
           val userConf = new org.apache.spark.SparkConf()
-          if (!userConf.contains(DirectResultKey)) builder.config(DirectResultKey, "64m")
-          // Every round publishes the model as a broadcast; float32 weights do not compress (LZ4 kept
-          // 1538.9 of 1538.9 KiB for 784-500) and compressing them cost 10-16 ms of the driver's time per
-          // round, and as much again in each executor that reads it. A --conf of the user's wins.
-          if (!userConf.contains(BroadcastCompressKey)) builder.config(BroadcastCompressKey, "false")
           try {
             // Before Spark unpacks them: a bad runtime archive named by its conf and file, in one line.
             sparkdbn.sidecar.RuntimeArchive.verifyShipped(userConf)
+            // What the session needs (a bad spark.dbn.* conf refused here, before Spark starts).
+            val settings = sparkdbn.ml.SessionSettings.plan(userConf)
+            settings.warnings.foreach(w => System.err.println(s"${c.name}: warning: $w"))
+            settings.additions.foreach { case (k, v) => builder.config(k, v) }
             val spark = builder.getOrCreate()
             try {
               // Every spark.dbn.* conf checked here, before any work (not first in a task, as a failure).

@@ -141,6 +141,7 @@ object TrainJob {
       rounds = outcome.rounds.map(r => (r.topic, r.round)).distinct.size,
       versions_published = outcome.versionsPublished,
       kernels = Some(sparkdbn.train.ExecutorCheck.record(outcome.executors)).filter(_.nonEmpty),
+      sidecar_peak_mb = Some(sparkdbn.train.ExecutorCheck.peaksMb(outcome.executorsAfter)).filter(_.nonEmpty),
       final_reconstruction_error = last(_.layer == 0, _.reconstructionError),
       final_train_accuracy = last(_.layer == -1, _.accuracy),
       accuracy = accuracy,

@@ -97,7 +97,12 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
   /** `fit` with a run id and a progress display. */
   private[sparkdbn] def train(dataset: Dataset[_], runId: String, progress: TrainProgress): DBNModel = {
     transformSchema(dataset.schema, logging = true)
-    sparkdbn.sidecar.SidecarConf.fromSparkConf(dataset.sparkSession.sparkContext.getConf)
+    // A session of the user's own may lack what the commands' and spark_dbn.session()'s have; it can no
+    // longer be set (executors read it at start): said once, with the conf to set next time.
+    SessionSettings.plan(dataset.sparkSession.sparkContext.getConf).additions.foreach { case (k, v) =>
+      progress.line(s"warning: this session was started without $k=$v, which spark-dbn's sessions set (see the README, Memory " +
+        "and Training over Spark): the run goes on without it")
+    }
     val df = dataset.toDF()
     val n = TrainingData.inputWidth(df, featureSource)
     // The driver's sidecar (new layers, merges) starts while Spark prepares the data: 0.65 s off the
@@ -125,7 +130,11 @@ class DBN(override val uid: String) extends Estimator[DBNModel] with DBNParams w
         (if (data.labelled) s", ${data.numClasses} classes" else "") + s"; layers ${(n +: $(layers).toSeq).mkString("-")}")
       val executors = sparkdbn.train.ExecutorCheck.run(dataset.sparkSession.sparkContext, data.partitions)
       sparkdbn.train.ExecutorCheck.lines(executors).foreach(progress.line)
-      val outcome = new DistributedTrainer(dataset.sparkSession, data, settings(runId), progress).run().copy(executors = executors)
+      val trained = new DistributedTrainer(dataset.sparkSession, data, settings(runId), progress).run()
+      val after = sparkdbn.train.ExecutorCheck.run(dataset.sparkSession.sparkContext, data.partitions, "each sidecar's peak memory")
+      progress.line(sparkdbn.train.ExecutorCheck.peaksLine(after,
+        sparkdbn.sidecar.SidecarConf.fromSparkConf(dataset.sparkSession.sparkContext.getConf).memory))
+      val outcome = trained.copy(executors = executors, executorsAfter = after)
       val model = copyValues(new DBNModel(uid, outcome.snapshot).setParent(this))
       model.setSummary(outcome)
       model

@@ -9,7 +9,7 @@ import scala.util.Try
  * cgroup it runs in: what is left to say when the process dies by a signal, since a container's OOM
  * killer leaves no message of its own (the sidecar just ends with exit code 137).
  */
-private[sidecar] final class MemoryWatch(pid: Long, everyMs: Long = 1000) {
+private[sidecar] final class MemoryWatch(pid: Long, budget: Long, everyMs: Long = 1000) {
   @volatile private var last = 0L
   @volatile private var peak = 0L
   /** The v1 memory controller's or the v2 unified cgroup directory, read while the process is alive. */
@@ -40,7 +40,8 @@ private[sidecar] final class MemoryWatch(pid: Long, everyMs: Long = 1000) {
       s"; its memory cgroup ${dir.getFileName} counts $during OOM kill${if (during == 1) "" else "s"} since it started" +
         MemoryWatch.limit(dir).fold("")(l => s" (limit ${mb(l)})")
     }
-    s"killed by SIGKILL, most likely for memory: resident ${mb(last)} when last seen (peak ${mb(peak)})${oom.getOrElse("")}"
+    s"killed by SIGKILL, most likely for memory: resident ${mb(last)} when last seen (peak ${mb(peak)}, budget " +
+      s"${SidecarConf.MemoryKey}=${SidecarMemory.mib(budget)})${oom.getOrElse("")}"
   }
 }
 

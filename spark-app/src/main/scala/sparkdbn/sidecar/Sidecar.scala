@@ -28,7 +28,9 @@ final class Sidecar private (
     secret: String,
     private[sidecar] val channel: ManagedChannel,
     private[sidecar] val stderr: StderrTail,
-    callTimeoutMs: Long) extends AutoCloseable {
+    callTimeoutMs: Long,
+    /** spark.dbn.sidecar.memory: named when the process dies for memory. */
+    budget: Long) extends AutoCloseable {
 
   private val secretHeaders = {
     val md = new Metadata()
@@ -44,7 +46,7 @@ final class Sidecar private (
   def isAlive: Boolean = process.isAlive && !channel.isShutdown
 
   /** Its resident memory, sampled; what a death by SIGKILL is explained with. */
-  private[sidecar] val memory = new MemoryWatch(process.pid())
+  private[sidecar] val memory = new MemoryWatch(process.pid(), budget)
 
   private[sidecar] def healthStub: HealthGrpc.HealthBlockingStub = HealthGrpc.newBlockingStub(channel).withInterceptors(auth)
 
@@ -108,23 +110,16 @@ object Sidecar {
     val script = runtime.script
     val secret = newSecret()
     checkNode(runtime)
-    val pb = new ProcessBuilder((runtime.node +: conf.nodeOptions :+ script.getAbsolutePath).asJava)
+    val pb = new ProcessBuilder((runtime.node +: conf.nodeFlags :+ script.getAbsolutePath).asJava)
     pb.directory(workDir)
     val env = pb.environment()
     // The whole config as one typed message (proto/sidecar.proto, SidecarLaunch); unset fields: its defaults.
     val launch = SidecarLaunch.newBuilder().setSecret(secret).setExecutorId(executorId).setHost("127.0.0.1").setPort(0)
       .setMaxReceiveMessageBytes(conf.maxMessageBytes).setTrainWorkers(conf.trainWorkers).setWorkerThreads(conf.taskCpus)
-      .setCacheBytes(conf.cacheBytes).setKernels(conf.kernels).build()
+      .setCacheBytes(conf.cacheBytes).setKernels(conf.kernels).setWorkerHeapMb(conf.memoryPlan.workerHeapMb).build()
     env.put(LaunchEnv, java.util.Base64.getEncoder.encodeToString(launch.toByteArray))
-    // One pool for BLAS and the element-wise kernels (OpenMP), sized to the executor.
-    env.put("OMP_NUM_THREADS", conf.threads.toString)
+    // OpenBLAS sizes its buffers at load for this many threads; the kernels' own pool takes the same.
     env.put("OPENBLAS_NUM_THREADS", conf.threads.toString)
-    // The executor's own threads share these cores: OpenMP threads that spin long while they wait
-    // for work take the core from the task that would feed them, and threads that never spin make
-    // every BLAS call pay a wake-up. A short spin (libgomp's default is 300,000) served both here:
-    // scripts/bench ingest 0.49 -> 0.53-0.56 of PySpark, and CD-1 at full speed (passive waits: 15% slower).
-    // spark.dbn.sidecar.env.GOMP_SPINCOUNT overrides.
-    env.put("GOMP_SPINCOUNT", "10000")
     conf.extraEnv.foreach { case (k, v) => env.put(k, v) }
     val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(conf.startTimeoutMs)
     val process = try pb.start() catch {
@@ -142,7 +137,7 @@ object Sidecar {
         // it waits on a WINDOW_UPDATE round trip.
         .flowControlWindow(Sidecar.ReceiveWindowBytes)
         .build()
-      val sidecar = new Sidecar(process, port, secret, channel, stderr, conf.callTimeoutMs)
+      val sidecar = new Sidecar(process, port, secret, channel, stderr, conf.callTimeoutMs, conf.memory)
       awaitServing(sidecar, deadline, conf)
       log.info(s"started sidecar pid ${process.pid()} on 127.0.0.1:$port for executor $executorId from ${runtime.source}")
       sidecar

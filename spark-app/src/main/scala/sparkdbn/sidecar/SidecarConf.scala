@@ -15,15 +15,14 @@ import org.apache.spark.SparkConf
  *                       one sidecar serving all of an executor's tasks uses its cores, and no more.
  * @param taskCpus       `spark.task.cpus`: training runs one worker thread per task slot
  *                       (threads / taskCpus of them), each with taskCpus BLAS threads.
- * @param cacheBytes     `spark.dbn.sidecar.cacheBytes`: memory budget of the rows the sidecar
- *                       keeps between training rounds; beyond it the least recently used
+ * @param memory         `spark.dbn.sidecar.memory`: the memory the sidecar keeps within, split by
+ *                       SidecarMemory into its heaps and its row cache, and declared to the cluster
+ *                       manager with the executor's (ml.SessionSettings).
+ * @param cacheBytesSet  `spark.dbn.sidecar.cacheBytes`, when set: the row cache's size in place of the
+ *                       budget's share (never above it). Beyond the cache the least recently used
  *                       partition is dropped and its next task sends its rows again.
  * @param nodeOptions    `spark.dbn.sidecar.nodeOptions`: flags for node before the sidecar's
- *                       script, space-separated. The default starts V8's old generation at
- *                       256 MB: V8 counts the buffers of received batches against it, and at its
- *                       small default size ran a full collection every two or three 8 MB batches received
- *                       (scripts/bench ingest: 99 full collections in three passes over 627 MB
- *                       instead of 28, and a quarter less sidecar CPU; peak RSS 147 -> 195 MB).
+ *                       script, space-separated, after the heap flags the budget sets.
  * @param callTimeoutMs  `spark.dbn.sidecar.callTimeout`: the deadline of every short call (sending a model,
  *                       describing, initialising a layer, merging, fetching a model, drawing a report).
  *                       Training rounds and streams have none: they last as long as their data and end
@@ -43,14 +42,24 @@ final case class SidecarConf(
     extraEnv: Map[String, String] = Map.empty,
     threads: Int = 1,
     taskCpus: Int = 1,
-    cacheBytes: Long = SidecarConf.DefaultCacheBytes,
-    nodeOptions: Seq[String] = SidecarConf.DefaultNodeOptions,
+    memory: Long = SidecarMemory.DefaultBytes,
+    cacheBytesSet: Option[Long] = None,
+    nodeOptions: Seq[String] = Nil,
     roundsInOneStage: Boolean = true,
     callTimeoutMs: Long = SidecarConf.DefaultCallTimeoutMs,
     kernels: sparkdbn.proto.Kernels = sparkdbn.proto.Kernels.KERNELS_NATIVE,
     nodeExplicit: Boolean = false) {
 
   def trainWorkers: Int = math.max(1, threads / taskCpus)
+
+  /** How the budget splits for this sidecar's workers. */
+  def memoryPlan: SidecarMemory = SidecarMemory(memory, trainWorkers)
+
+  /** The row cache's size: the one set, else the budget's share. */
+  def cacheBytes: Long = cacheBytesSet.getOrElse(memoryPlan.cacheBytes)
+
+  /** Node's flags: the heap caps of the budget, then the user's. */
+  def nodeFlags: Seq[String] = memoryPlan.nodeOptions ++ nodeOptions
 
   def validate(): this.type = {
     require(nodeBinary.trim.nonEmpty, s"${SidecarConf.NodeKey} must not be empty")
@@ -60,13 +69,29 @@ final case class SidecarConf(
       s"${SidecarConf.MaxMessageBytesKey} must be in ${EngineSpec.launch("max_receive_message_bytes").rangeText}, got $maxMessageBytes")
     require(threads >= 1 && threads <= 256, s"${SidecarConf.ThreadsKey} must be in [1, 256], got $threads")
     require(taskCpus >= 1 && taskCpus <= 256, s"spark.task.cpus must be in [1, 256], got $taskCpus")
-    require(EngineSpec.launch("cache_bytes").contains(cacheBytes.toDouble),
-      s"${SidecarConf.CacheBytesKey} must be in ${EngineSpec.launch("cache_bytes").rangeText} bytes, got $cacheBytes")
     nodeOptions.foreach { o =>
       require(o.startsWith("-") && !o.exists(_.isWhitespace),
         s"${SidecarConf.NodeOptionsKey}: '$o' is not a node flag (each starts with '-', flags separated by spaces)")
     }
+    checkMemory()
     this
+  }
+
+  /** The budget against what a sidecar needs, and the confs that must agree with it: one line each. */
+  private def checkMemory(): Unit = {
+    import SidecarMemory.mib
+    val (mem, min) = (SidecarConf.MemoryKey, SidecarMemory.minimumBytes(trainWorkers))
+    if (memory < min) throw new IllegalArgumentException(s"$mem=${mib(memory)} is below what a sidecar with $trainWorkers " +
+      s"training worker${if (trainWorkers == 1) "" else "s"} needs: at least ${mib(min)} (Node and its heaps, and the least row cache)")
+    cacheBytesSet.foreach { c =>
+      if (c < 0 || c > memoryPlan.cacheBytes) throw new IllegalArgumentException(s"${SidecarConf.CacheBytesKey}=${mib(c)} " +
+        s"contradicts $mem=${mib(memory)}, whose share for the row cache is ${mib(memoryPlan.cacheBytes)}: raise $mem, " +
+        s"or leave ${SidecarConf.CacheBytesKey} unset")
+    }
+    nodeOptions.find(_.startsWith("--max-old-space-size")).foreach { o =>
+      throw new IllegalArgumentException(s"${SidecarConf.NodeOptionsKey}: '$o' contradicts $mem, which sets the heap " +
+        s"(--max-old-space-size=${memoryPlan.mainHeapMb} of ${mib(memory)}): set $mem instead")
+    }
   }
 }
 
@@ -77,6 +102,7 @@ object SidecarConf {
   val EnvPrefix = "spark.dbn.sidecar.env."
   val ThreadsKey = "spark.dbn.sidecar.threads"
   val CacheBytesKey = "spark.dbn.sidecar.cacheBytes"
+  val MemoryKey = "spark.dbn.sidecar.memory"
   val NodeOptionsKey = "spark.dbn.sidecar.nodeOptions"
   val RoundsInOneStageKey = "spark.dbn.roundsInOneStage"
   val CallTimeoutKey = "spark.dbn.sidecar.callTimeout"
@@ -88,11 +114,9 @@ object SidecarConf {
   // proto/sidecar.proto's SidecarLaunch owns these (the sidecar takes the same when a field is unset).
   private def launch(field: String) = EngineSpec.launch(field)
   val DefaultMaxMessageBytes: Int = launch("max_receive_message_bytes").default.toInt
-  val DefaultCacheBytes: Long = launch("cache_bytes").default.toLong
-  val DefaultNodeOptions: Seq[String] = Seq("--initial-old-space-size=256")
 
   /** Every spark.dbn.* key this project reads (and the prefix of the sidecar's environment). */
-  val Keys: Seq[String] = Seq(NodeKey, StartTimeoutKey, MaxMessageBytesKey, ThreadsKey, CacheBytesKey, NodeOptionsKey,
+  val Keys: Seq[String] = Seq(NodeKey, StartTimeoutKey, MaxMessageBytesKey, ThreadsKey, MemoryKey, CacheBytesKey, NodeOptionsKey,
     RoundsInOneStageKey, CallTimeoutKey, KernelsKey)
 
   /**
@@ -123,8 +147,9 @@ object SidecarConf {
       extraEnv = conf.getAllWithPrefix(EnvPrefix).toMap,
       threads = read(ThreadsKey, "an integer from 1 to 256", executorCores(conf))(_.toInt)(t => t >= 1 && t <= 256),
       taskCpus = read("spark.task.cpus", "an integer from 1 to 256", 1)(_.toInt)(t => t >= 1 && t <= 256),
-      cacheBytes = read(CacheBytesKey, "a size such as 2g or 512m", DefaultCacheBytes)(bytes)(_ >= 0),
-      nodeOptions = read(NodeOptionsKey, "node flags separated by spaces, each starting with '-'", DefaultNodeOptions)(
+      memory = read(MemoryKey, "a size such as 2g or 1536m", SidecarMemory.DefaultBytes)(bytes)(_ > 0),
+      cacheBytesSet = read(CacheBytesKey, "a size such as 2g or 512m", Option.empty[Long])(v => Some(bytes(v)))(_.forall(_ >= 0)),
+      nodeOptions = read(NodeOptionsKey, "node flags separated by spaces, each starting with '-'", Seq.empty[String])(
         _.split("\\s+").toSeq.filter(_.nonEmpty))(_ => true), // validate() names a bad flag
       roundsInOneStage = read(RoundsInOneStageKey, "true or false", true)(_.toBoolean)(_ => true),
       callTimeoutMs = read(CallTimeoutKey, "a positive duration such as 10min or 30s", DefaultCallTimeoutMs)(

@@ -11,7 +11,7 @@ import org.apache.spark.sql.SparkSession
 import org.slf4j.LoggerFactory
 
 import sparkdbn.proto.BlockRule
-import sparkdbn.sidecar.SidecarConf
+import sparkdbn.sidecar.{SidecarConf, SidecarMemory}
 
 /**
  * The training loop on the driver: layer by layer, then fine-tuning, each a topic of the ModelChannel, its
@@ -142,20 +142,29 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     jobs.inputSums(topic, layer, s"${channel.id}/input-of-layer$layer", base, sizes(layer)).map(_ / data.totalRows)
 
   /**
-   * A sidecar must hold at least one partition's rows for one round (less, and a round could never
-   * train): said before any work, with the conf's name and the size needed. Above that, a cache too
-   * small for all of an executor's partitions drops rows and their next round sends them again (the
-   * replicas stay in the sidecar, so the result is the same): RunLog.merged says so.
+   * A sidecar must hold one partition's rows and the upper layers' inputs derived from them (less, and
+   * a round could never train, or would derive them again every round): said before any work, naming the
+   * partition, what it needs, the budget and the confs. Above that, a cache too small for all of an
+   * executor's partitions drops rows and their next round sends them again (the replicas stay in the
+   * sidecar, so the result is the same): RunLog.merged says so.
    */
   private def checkCache(): Unit = {
     val conf = SidecarConf.fromSparkConf(sc.getConf)
     val perRow = 4L * data.nInputs + (if (data.labelled) 4 else 0)
+    // Layer l > 0 of pre-training reads layer l-1's hidden probabilities, kept for the partition's later rounds.
+    val derivedPerRow = 4L * sizes.slice(1, sizes.length - 1).sum
     val biggest = (0 until P).maxBy(data.rows)
-    val need = data.rows(biggest) * perRow
+    val rows = data.rows(biggest)
+    val need = rows * (perRow + derivedPerRow)
     if (conf.cacheBytes < need) {
-      throw new IllegalArgumentException(s"${SidecarConf.CacheBytesKey} is ${conf.cacheBytes} bytes, below " +
-        s"what one partition's rows take in a sidecar (partition $biggest: ${data.rows(biggest)} rows x ${data.nInputs} inputs" +
-        s"${if (data.labelled) " and a label" else ""} = $need bytes): set it to at least ${mib(need)}m, or use more partitions")
+      val m = SidecarMemory.mib _
+      val cache = conf.cacheBytesSet.fold(s"the row cache's share of ${SidecarConf.MemoryKey}=${m(conf.memory)} is ${m(conf.cacheBytes)}")(
+        c => s"${SidecarConf.CacheBytesKey} is ${m(c)}")
+      val more = conf.cacheBytesSet.fold(s"set ${SidecarConf.MemoryKey} to at least ${m(SidecarMemory.budgetFor(need, conf.trainWorkers))}")(
+        _ => s"set ${SidecarConf.CacheBytesKey} to at least ${m(need)}")
+      throw new IllegalArgumentException(s"partition $biggest needs ${m(need)} in its sidecar ($rows rows x ${data.nInputs} inputs" +
+        s"${if (data.labelled) " and a label" else ""}${if (derivedPerRow > 0) s", and ${derivedPerRow / 4} derived inputs of the upper layers" else ""}" +
+        s"), but $cache: $more, or use more partitions")
     }
   }
 

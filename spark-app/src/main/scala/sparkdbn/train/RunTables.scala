@@ -29,7 +29,9 @@ final case class RunRow(
     resumed_from: Option[String],
     error: Option[String],
     /** Each executor's kernels (ExecutorCheck.record): "openblas Haswell/avx2, 1 thread on 2 executors". */
-    kernels: Option[String] = None)
+    kernels: Option[String] = None,
+    /** Each executor's sidecar's peak resident memory after the run, MiB (ExecutorCheck.peaksMb): size the next run from it. */
+    sidecar_peak_mb: Option[Map[String, Long]] = None)
 
 /**
  * The tables a run leaves in the catalog, appended to by every run and keyed

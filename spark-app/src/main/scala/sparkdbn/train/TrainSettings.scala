@@ -47,4 +47,6 @@ final case class TrainOutcome(
     broadcastsDestroyed: Int,
     resumedFrom: Option[String],
     /** The executors' kernels, as they said before the first round (ExecutorCheck). */
-    executors: Seq[ExecutorKernels] = Nil)
+    executors: Seq[ExecutorKernels] = Nil,
+    /** The executors' sidecars after the last round: their peak memory (ExecutorCheck.peaksMb). */
+    executorsAfter: Seq[ExecutorKernels] = Nil)

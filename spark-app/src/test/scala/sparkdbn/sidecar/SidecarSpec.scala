@@ -75,7 +75,7 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
       assert(e.getMessage.contains(s"sidecar pid ${s.pid} has died (exit code 137: killed by SIGKILL, most likely for memory: " +
         "resident "), e.getMessage)
       // Its size was sampled while it ran (a sidecar is some tens of MB resident).
-      assert(e.getMessage.matches("(?s).*resident [1-9]\\d* MB when last seen \\(peak [1-9]\\d* MB\\).*"), e.getMessage)
+      assert(e.getMessage.matches("(?s).*resident [1-9]\\d* MB when last seen \\(peak [1-9]\\d* MB, budget spark\\.dbn\\.sidecar\\.memory=1536m\\).*"), e.getMessage)
     } finally s.close()
   }
 
@@ -156,7 +156,7 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
     def kernels(v: String) = SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false).set("spark.dbn.kernels", v)).kernels
     assert(kernels("ts") == sparkdbn.proto.Kernels.KERNELS_TS && kernels("native") == sparkdbn.proto.Kernels.KERNELS_NATIVE)
     assert(intercept[IllegalArgumentException](kernels("gpu")).getMessage == "spark.dbn.kernels=gpu: expected native or ts")
-    assert(d.nodeOptions == Seq("--initial-old-space-size=256"))
+    assert(d.nodeOptions == Nil)
     def nodeOptions(v: String) = SidecarConf.fromSparkConf(new org.apache.spark.SparkConf(false)
       .set("spark.dbn.sidecar.nodeOptions", v)).nodeOptions
     assert(nodeOptions(" --max-semi-space-size=32   --initial-old-space-size=64 ") ==
