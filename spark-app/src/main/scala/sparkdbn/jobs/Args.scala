@@ -43,6 +43,10 @@ final class Args(command: String, opts: Seq[Opt], argv: Seq[String]) {
     val v = apply(name)
     v.toLongOption.getOrElse(throw new UsageException(s"$command: --$name must be an integer, got '$v'"))
   }
+  def double(name: String): Double = {
+    val v = apply(name)
+    v.toDoubleOption.filterNot(_.isNaN).getOrElse(throw new UsageException(s"$command: --$name must be a number, got '$v'"))
+  }
 }
 
 object Args {
