@@ -79,13 +79,8 @@ describe('training a DBN over Spark, end to end', function () {
   /** [topic, mini-batches] of the sync run, to which the resumed run (same data, partitions, seed) must add up. */
   let syncBatches: string[][];
 
-  // Measured (one process: pre-trained 3.421, fine-tuned 3.596 / 91.88%), session 9, every replica training the
-  // same mini-batches an epoch: sync BMUF H = 50 pre-trained 3.495 (+2.2%), fine-tuned 3.770 / 91.31%; async
-  // 3.696 / 91.24%; sum 29.2 / 9.7%. Before (each partition its own count, a last round of one replica):
-  // pre-trained 3.676 (+7.5%), 3.845 / 91.28% (those on 20,000 rows, where the accuracy lagged by 0.45-0.6 point).
-  // Session 14: the default syncEvery is 32 (was the H P^2 rule's 50 here); each run prints its figures.
-  // Session 16, on all 60,000 rows: one process pre-trained 3.241, fine-tuned 3.767 / 94.26%; sync pre-trained
-  // 3.144, 3.551 / 93.98%; async 3.619 / 94.36%.
+  // Each run prints its figures; the measured ones (one process against sync and async) are in bench/README,
+  // "Where the e2e quality gap comes from".
   it(`sync, 4 partitions, block momentum at the default syncEvery (${SYNC_EVERY}): pre-training within 3% of one process, the fine-tuned model within 10% and 0.5 point`, async () => {
     const out = join(ws.dir, 'sync-model');
     const pretrainedOut = join(ws.dir, 'sync-pretrained');

@@ -31,10 +31,8 @@ describe('learning quality on MNIST digits', function () {
 
   it('a 784-500-500 DBN fine-tuned reaches >= 95% test accuracy and beats the same network from random weights', () => {
     const s = mnistSplit();
-    // Measured: 95.8% / 95.95% / 95.65% pre-trained (seeds 1-3) against 91.05% / 91.05% / 90.2% from random weights;
-    // seed 1 gave 95.45% in session 11 with the training code unchanged since (another machine of the same kind):
-    // one seed's figure moves by half a point between machines, so the bound is 95%; the gain over random weights
-    // (> 2 points) is the claim.
+    // One seed's accuracy moves by half a point between machines of the same kind (figures: bench/README), so the
+    // bound is 95%; the gain over random weights (> 2 points) is the claim.
     const pretrain = { epochs: 10, batchSize: 50, learningRate: 0.05, seed: 1, monitorRows: 0 };
     const fine = { epochs: 20, batchSize: 20, learningRate: [[0, 0.05], [12, 0.005]] as [number, number][], seed: 1 };
     const pre = DBN.create([784, 500, 500], { seed: 1, data: s.train.images });

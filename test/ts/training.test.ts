@@ -260,7 +260,7 @@ describe('training pool (worker threads)', function () {
     await pool.cache('a', [x.data], x.cols, null);
     expect(pool.workerHeapLimitsMb()[0]).to.not.equal(48);
     expect(() => new TrainingPool({ workers: 1, threadsPerWorker: 1, cacheBytes: 0, workerHeapMb: 8 }))
-      .to.throw(ConfigError, 'workerHeapMb: must be an integer in [16, 1048576] MiB, got 8');
+      .to.throw(ConfigError, 'workerHeapMb: must be an integer in [16, 1048576], got 8');
   });
 
   it('drops the least recently used idle session over budget; training it is then NOT_FOUND', async () => {
@@ -279,6 +279,22 @@ describe('training pool (worker threads)', function () {
     await pool.train(job({ session: 'b' }), (await decodeSnapshot(snap)).toPlain()).catch((e) => (err = e));
     expect(err).to.be.instanceOf(SidecarError);
     expect((err as SidecarError).code).to.equal(grpc.status.NOT_FOUND);
+  });
+
+  it('makes room for a session\'s new rows from the others before they arrive, never dropping the session it replaces', async () => {
+    const { x } = prototypes(100, 16, 8);
+    const bytes = x.data.byteLength;
+    pool = new TrainingPool({ workers: 1, threadsPerWorker: 1, cacheBytes: Math.floor(bytes * 2.5) });
+    const snap = await encodeSnapshot(new DBN([RBM.create({ nVisible: 16, nHidden: 4, visible: 'bernoulli' }, { seed: 1 })]));
+    for (const s of ['a', 'b']) await pool.cache(s, [x.data], x.cols, null);
+    for (const s of ['a', 'b']) await pool.train(job({ session: s, batches: 1 }), (await decodeSnapshot(snap)).toPlain());
+    // 'a', the least recently used, sends twice the rows: b + 2 a would exceed the budget, a's old rows go anyway.
+    const twice = new Float32Array(2 * x.data.length);
+    twice.set(x.data);
+    twice.set(x.data, x.data.length);
+    expect((await pool.cache('a', [twice], x.cols, null)).evicted).to.deep.equal(['b']);
+    expect(pool.has('a')).to.equal(true);
+    expect(pool.cachedBytes).to.equal(2 * bytes);
   });
 
   it('keeps rows sent and not yet trained on, and a session\'s replicas across the eviction of its rows: the same result as a cache that holds all', async () => {

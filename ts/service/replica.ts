@@ -28,7 +28,7 @@ export interface TrainJob {
   holdUpdate?: boolean;
 }
 
-export interface TrainOutcome {
+export interface RoundOutcome {
   /** proto/update.avsc bytes; empty when no batch ran, or when the update is `held`. */
   update: Uint8Array;
   /** With TrainJob.holdUpdate: the update itself (its delta's buffer is moved, not copied, to the main thread). */
@@ -168,7 +168,7 @@ export class ReplicaStore {
   }
 
   /** A round of `job` from the published `model` (the sidecar's main thread decoded and checked it). */
-  async train(job: TrainJob, model: PlainDBN): Promise<TrainOutcome> {
+  async train(job: TrainJob, model: PlainDBN): Promise<RoundOutcome> {
     const session = this.sessions.get(job.session);
     if (!session) throw new SidecarError(status.NOT_FOUND, `session ${job.session} is not cached in this sidecar: send CacheData`);
     const base = DBN.fromPlain(model);

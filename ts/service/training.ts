@@ -1,9 +1,9 @@
 import { status } from '@grpc/grpc-js';
 import { Worker } from 'node:worker_threads';
-import { checkOption, ConfigError, optionSpecs, type PlainDBN } from 'spark-dbn';
+import { checkOption, optionSpecs, type PlainDBN } from 'spark-dbn';
 import { concatArrays } from '../io/floats.js';
 import { SidecarError } from './errors.js';
-import { runOfSession, type TrainJob, type TrainOutcome } from './replica.js';
+import { runOfSession, type TrainJob, type RoundOutcome } from './replica.js';
 
 type WorkerMessage =
   | { kind: 'data'; session: string; x: Float32Array; rows: number; cols: number; labels: Int32Array | null; heldOutRows: number }
@@ -15,7 +15,7 @@ export type WorkerRequest = WorkerMessage & { id: number };
 export interface WorkerReply {
   id: number;
   error?: { code: status; details: string };
-  outcome?: TrainOutcome;
+  outcome?: RoundOutcome;
 }
 
 /** How the sidecar trains. */
@@ -36,10 +36,7 @@ export function validateTrainingConfig(c: TrainingConfig): TrainingConfig {
   checkOption('workers', spec.trainWorkers, c.workers);
   checkOption('threadsPerWorker', spec.workerThreads, c.threadsPerWorker);
   checkOption('cacheBytes', spec.cacheBytes, c.cacheBytes);
-  const h = c.workerHeapMb;
-  if (h !== undefined && (!Number.isInteger(h) || h < 16 || h > 1 << 20)) {
-    throw new ConfigError('workerHeapMb', `must be an integer in [16, 1048576] MiB, got ${h}`);
-  }
+  if (c.workerHeapMb !== undefined) checkOption('workerHeapMb', spec.workerHeapMb, c.workerHeapMb);
   return c;
 }
 
@@ -74,6 +71,11 @@ export class TrainingPool {
     this.workers = new Array<Worker | null>(config.workers).fill(null);
   }
 
+  private bytesOf(session: string): number {
+    const s = this.sessions.get(session);
+    return s ? s.dataBytes + s.derivedBytes : 0;
+  }
+
   get cachedBytes(): number {
     let n = 0;
     for (const s of this.sessions.values()) n += s.dataBytes + s.derivedBytes;
@@ -100,7 +102,7 @@ export class TrainingPool {
     if (old && old.busy > 0) throw new SidecarError(status.ABORTED, `session ${session} is training; send its rows when the round ends`);
     // Room first: the budget holds while the new rows arrive, not only after.
     const incoming = parts.reduce((n, p) => n + p.byteLength, 0) + (labelParts ?? []).reduce((n, p) => n + p.byteLength, 0);
-    const early = this.evict(incoming - (old ? old.dataBytes + old.derivedBytes : 0));
+    const early = this.evict(incoming, session);
     // Shared memory: the one copy of the rows, which the worker reads in place.
     const x = concatArrays(parts, (n) => new Float32Array(new SharedArrayBuffer(n * 4)));
     const rows = x.length / cols;
@@ -135,7 +137,7 @@ export class TrainingPool {
   }
 
   /** A round of `job` on the published `model` (cloned into the session's worker: the worker trusts it). */
-  async train(job: TrainJob, model: PlainDBN): Promise<TrainOutcome> {
+  async train(job: TrainJob, model: PlainDBN): Promise<RoundOutcome> {
     const entry = this.sessions.get(job.session);
     if (!entry) throw new SidecarError(status.NOT_FOUND, `session ${job.session} is not cached in this sidecar: send CacheData`);
     this.sessions.delete(job.session);
@@ -153,11 +155,13 @@ export class TrainingPool {
   }
 
   /** Drops idle sessions, least recently used first, until the cache and `incoming` more bytes fit its budget. */
-  private evict(incoming = 0): string[] {
+  /** Drops idle sessions, least recently used first, until `incoming` bytes fit beside the rest (`replacing` excluded). */
+  private evict(incoming = 0, replacing?: string): string[] {
     const evicted: string[] = [];
+    const held = () => this.cachedBytes - (replacing !== undefined ? this.bytesOf(replacing) : 0);
     for (const [id, s] of this.sessions) {
-      if (this.cachedBytes + incoming <= this.config.cacheBytes) break;
-      if (s.busy > 0 || s.fresh) continue;
+      if (held() + incoming <= this.config.cacheBytes) break;
+      if (s.busy > 0 || s.fresh || id === replacing) continue;
       this.forget(id);
       evicted.push(id);
     }

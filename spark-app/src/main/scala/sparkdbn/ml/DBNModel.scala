@@ -11,7 +11,7 @@ import org.apache.spark.ml.Model
 import org.apache.spark.ml.linalg.{SQLDataTypes, Vectors}
 import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.util._
-import org.apache.spark.ml.util.DbnParamsIO
+import org.apache.spark.ml.util.DBNMetadataIO
 import org.apache.spark.sql.{DataFrame, Dataset, DbnSqlBridge}
 import org.apache.spark.sql.catalyst.expressions.{GenericInternalRow, JoinedRow}
 import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData
@@ -19,7 +19,7 @@ import org.apache.spark.sql.types._
 import org.json4s._
 import org.json4s.jackson.JsonMethods
 
-import sparkdbn.model.{DbnParams, DbnSnapshots}
+import sparkdbn.model.{DbnWeights, DbnSnapshots}
 import sparkdbn.sidecar.{SidecarManager, TaskId}
 
 /**
@@ -35,7 +35,7 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
   def this(snapshot: Array[Byte]) = this(Identifiable.randomUID("dbnModel"), snapshot)
 
   /** What the snapshot holds, checked: layer sizes, output layer. */
-  @transient lazy val dbn: DbnParams = DbnSnapshots.read(snapshot, s"model $uid")
+  @transient lazy val dbn: DbnWeights = DbnSnapshots.read(snapshot, s"model $uid")
   /** Content hash: executors cache the model by it. */
   lazy val version: String = DBNModel.versionOf(snapshot)
 
@@ -162,7 +162,7 @@ object DBNModel extends MLReadable[DBNModel] {
    */
   private class Writer(m: DBNModel) extends MLWriter {
     override protected def saveImpl(path: String): Unit = {
-      DbnParamsIO.saveMetadata(m, path, sparkSession)
+      DBNMetadataIO.saveMetadata(m, path, sparkSession)
       val fs = new Path(path).getFileSystem(sparkSession.sparkContext.hadoopConfiguration)
       val model = fs.create(new Path(new Path(path, "data"), "model.avro"))
       try model.write(m.snapshot) finally model.close()
@@ -181,8 +181,8 @@ object DBNModel extends MLReadable[DBNModel] {
       val data = new Path(new Path(path, "data"), "model.avro")
       val bytes = readAll(data)
       DbnSnapshots.read(bytes, s"model snapshot $data") // checked now, in the driver, named by its file
-      val m = new DBNModel(DbnParamsIO.savedUid(path, sparkSession, className), bytes)
-      DbnParamsIO.loadParams(m, path, sparkSession, className)
+      val m = new DBNModel(DBNMetadataIO.savedUid(path, sparkSession, className), bytes)
+      DBNMetadataIO.loadParams(m, path, sparkSession, className)
       m
     }
 

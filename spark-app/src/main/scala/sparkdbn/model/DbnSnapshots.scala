@@ -23,7 +23,7 @@ final case class SoftmaxParams(nIn: Int, nClasses: Int, weights: Array[Float], b
 final case class InputScalingParams(mean: Array[Double], std: Array[Double])
 
 /** What the JVM needs of a snapshot written by the TypeScript engine. */
-final case class DbnParams(layers: Seq[RbmLayerParams], output: Option[SoftmaxParams], raw: Array[Byte],
+final case class DbnWeights(layers: Seq[RbmLayerParams], output: Option[SoftmaxParams], raw: Array[Byte],
     inputScaling: Option[InputScalingParams] = None) {
   def nInputs: Int = layers.head.nVisible
   def nFeatures: Int = layers.last.nHidden
@@ -41,14 +41,14 @@ object DbnSnapshots {
   /** Version 2 is 1 plus inputScaling (proto/model.avsc). */
   val FormatVersions: Set[Int] = Set(1, 2)
 
-  def read(file: File): DbnParams = {
+  def read(file: File): DbnWeights = {
     val bytes = try Files.readAllBytes(file.toPath) catch {
       case NonFatal(e) => throw new SnapshotException(s"cannot read model snapshot $file: ${e.getMessage}", e)
     }
     read(bytes, file.toString)
   }
 
-  def read(bytes: Array[Byte], what: String = "snapshot"): DbnParams = {
+  def read(bytes: Array[Byte], what: String = "snapshot"): DbnWeights = {
     if (bytes.length < 4 || !(bytes(0) == 'O' && bytes(1) == 'b' && bytes(2) == 'j' && bytes(3) == 1)) {
       throw new SnapshotException(s"$what is not an Avro object container file (bad magic bytes)")
     }
@@ -77,7 +77,7 @@ object DbnSnapshots {
     out
   }
 
-  private def fromRecord(r: DbnSnapshot, raw: Array[Byte], what: String): DbnParams = {
+  private def fromRecord(r: DbnSnapshot, raw: Array[Byte], what: String): DbnWeights = {
     if (!FormatVersions.contains(r.getFormatVersion)) {
       throw new SnapshotException(s"$what: formatVersion ${r.getFormatVersion} is not supported (this reader knows " +
         s"${FormatVersions.toSeq.sorted.mkString(" and ")})")
@@ -119,7 +119,7 @@ object DbnSnapshots {
       }
       InputScalingParams(doubles(sc.getMean, "mean"), doubles(sc.getStd, "std"))
     }
-    DbnParams(params, output, raw, scaling)
+    DbnWeights(params, output, raw, scaling)
   }
 
 }

@@ -46,10 +46,12 @@ object ExecutorCheck {
       .mkString("; ")
 
   /** Each executor's sidecar's peak resident memory (its VmHWM), MiB, as the runs table records it. */
-  def peaksMb(rows: Seq[ExecutorKernels]): Map[String, Long] = rows.map(r => r.executor -> ((r.peakRssBytes + (1L << 20) - 1) >> 20)).toMap
+  def peaksMb(rows: Seq[ExecutorKernels]): Map[String, Long] = rows.map(r => r.executor -> peakMb(r)).toMap
+
+  private def peakMb(r: ExecutorKernels): Long = (r.peakRssBytes + (1L << 20) - 1) >> 20
 
   /** One line: "sidecar peak memory: driver 812m (spark.dbn.sidecar.memory=1536m)". */
   def peaksLine(rows: Seq[ExecutorKernels], budget: Long): String =
-    s"sidecar peak memory: ${rows.map(r => s"${r.executor} ${peaksMb(Seq(r))(r.executor)}m").mkString(", ")} " +
+    s"sidecar peak memory: ${rows.map(r => s"${r.executor} ${peakMb(r)}m").mkString(", ")} " +
       s"(${sparkdbn.sidecar.SidecarConf.MemoryKey}=${sparkdbn.sidecar.SidecarMemory.mib(budget)})"
 }

@@ -18,7 +18,7 @@ import org.scalatest.funsuite.AnyFunSuite
 
 import sparkdbn.testing.LocalSpark
 
-import sparkdbn.model.DbnParams
+import sparkdbn.model.DbnWeights
 import sparkdbn.sidecar.SidecarManager
 
 /** DBNModel over a real local Spark (up to 3 attempts per task) and a real sidecar. */
@@ -29,7 +29,7 @@ class DBNModelSpec extends AnyFunSuite with LocalSpark {
 
 
   /** The naive reference: sigmoid layers, then soft-max, in double. */
-  private def forward(p: DbnParams, x: Array[Double]): (Array[Double], Array[Double]) = {
+  private def forward(p: DbnWeights, x: Array[Double]): (Array[Double], Array[Double]) = {
     var a = x
     p.layers.foreach { l =>
       a = Array.tabulate(l.nHidden) { j =>

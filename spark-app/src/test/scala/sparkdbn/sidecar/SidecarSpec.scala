@@ -70,7 +70,7 @@ class SidecarSpec extends AnyFunSuite with BeforeAndAfterAll {
       s.process.destroyForcibly().waitFor(10, TimeUnit.SECONDS)
       val e = intercept[SidecarCallException](s.client.describe())
       // How gRPC sees the dead peer depends on when the kernel closed its socket: refused (UNAVAILABLE) or
-      // closed under the call (UNKNOWN "channel closed", seen once in session 16). Either way the process's end is said.
+      // closed under the call (UNKNOWN "channel closed", seen on a loaded machine). Either way the process's end is said.
       assert(e.call == "Describe" && Set(Status.Code.UNAVAILABLE, Status.Code.UNKNOWN)(e.code), e.getMessage)
       assert(e.getMessage.contains(s"sidecar pid ${s.pid} has died (exit code 137: killed by SIGKILL, most likely for memory: " +
         "resident "), e.getMessage)

@@ -8,7 +8,7 @@ import org.apache.spark.sql.SparkSession
  * lets sparkdbn.ml save its stages exactly as Spark's stages save theirs (a `metadata` directory
  * that Spark's and PySpark's Pipeline readers load), instead of a format of its own.
  */
-object DbnParamsIO {
+object DBNMetadataIO {
   def saveMetadata(instance: Params, path: String, spark: SparkSession): Unit =
     DefaultParamsWriter.saveMetadata(instance, path, spark)
 
