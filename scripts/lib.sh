@@ -13,6 +13,8 @@ MAIN_CLASS="sparkdbn.cli.Main"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { printf '[%s] error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+# Maven in spark-app/, quiet and without colour; its plugins still write ANSI resets, stripped here.
+maven() { (cd "$ROOT/spark-app" && mvn -B -q -Dstyle.color=never "$@" 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g'); }
 
 # Spark version of a Spark home, or empty.
 spark_version_of() {

@@ -25,9 +25,9 @@ final class Args(command: String, opts: Seq[Opt], argv: Seq[String]) {
         }
       case other :: _ => throw new UsageException(s"$command: unexpected argument '$other'")
     }
-    val given = loop(argv.toList, Map.empty)
-    opts.filter(o => o.required && !given.contains(o.name)).map(_.name) match {
-      case Seq() => given
+    val parsed = loop(argv.toList, Map.empty)
+    opts.filter(o => o.required && !parsed.contains(o.name)).map(_.name) match {
+      case Seq() => parsed
       case missing => throw new UsageException(s"$command: missing required ${missing.map("--" + _).mkString(", ")}")
     }
   }

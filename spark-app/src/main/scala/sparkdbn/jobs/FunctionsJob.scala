@@ -24,7 +24,7 @@ object FunctionsJob {
     if (!spark.catalog.databaseExists(db)) throw new IllegalArgumentException(s"database $db does not exist")
     val replace = a.get("replace").contains("true")
     CodeFunctions.all.foreach { case (name, cls) =>
-      val exists = spark.catalog.functionExists(db, name)
+      val exists = spark.catalog.functionExists(s"$db.$name")
       if (exists && replace) spark.sql(s"DROP FUNCTION $db.$name")
       if (!exists || replace) spark.sql(s"CREATE FUNCTION $db.$name AS '$cls' USING JAR '$jar'")
       println(s"sql-functions: $db.$name ${if (exists && !replace) "exists (--replace to renew it)" else "created"} ($cls)")

@@ -1,8 +1,6 @@
 package sparkdbn.jobs
 
-import java.nio.charset.StandardCharsets
 import java.nio.file.{Files, Paths, StandardCopyOption}
-import java.util.concurrent.TimeUnit
 
 import scala.jdk.CollectionConverters._
 

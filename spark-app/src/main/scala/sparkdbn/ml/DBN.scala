@@ -13,7 +13,7 @@ import org.slf4j.LoggerFactory
 
 import sparkdbn.sidecar.EngineSpec
 import sparkdbn.proto.{FineTuneConfig, RBMTrainConfig, Schedule}
-import sparkdbn.train.{DistributedTrainer, TrainOutcome, TrainProgress, TrainSettings, TrainingData}
+import sparkdbn.train.{DistributedTrainer, TrainProgress, TrainSettings, TrainingData}
 
 /**
  * A deep belief network trained data-parallel over Spark: greedy layer-wise

@@ -3,7 +3,6 @@ package sparkdbn.ml
 import java.security.MessageDigest
 import java.util.HexFormat
 
-import scala.collection.mutable
 
 import org.apache.hadoop.fs.Path
 import org.apache.spark.TaskContext

@@ -25,40 +25,40 @@ object SessionSettings {
   val OverheadKey = "spark.executor.memoryOverhead"
 
   /**
-   * For the confs the user gave (`given`, with spark.master when known). Throws IllegalArgumentException
+   * For the confs the user gave (`userConf`, with spark.master when known). Throws IllegalArgumentException
    * naming a spark.dbn.* conf that is wrong, as SidecarConf does, before any session exists.
    */
-  def plan(given: SparkConf): SessionSettings = {
-    val sidecar = SidecarConf.fromSparkConf(given)
+  def plan(userConf: SparkConf): SessionSettings = {
+    val sidecar = SidecarConf.fromSparkConf(userConf)
     val add = Seq.newBuilder[(String, String)]
     val warn = Seq.newBuilder[String]
     // A training round's result is a model update (4 bytes a parameter: 1.6 MB for 784-500), over
     // Spark's 1 MiB default for results sent directly; above it, each result takes a trip through
     // the block manager (scripts/bench train: 3.2-3.7 -> 3.0-3.4 s).
-    if (!given.contains(DirectResultKey)) add += DirectResultKey -> "64m"
+    if (!userConf.contains(DirectResultKey)) add += DirectResultKey -> "64m"
     // Every round publishes the model as a broadcast; float32 weights do not compress (LZ4 kept
     // 1538.9 of 1538.9 KiB for 784-500) and compressing them cost 10-16 ms of the driver a round.
-    if (!given.contains(BroadcastCompressKey)) add += BroadcastCompressKey -> "false"
+    if (!userConf.contains(BroadcastCompressKey)) add += BroadcastCompressKey -> "false"
     // The sidecar lives outside the executor's heap: in the container's overhead on YARN and Kubernetes,
     // added there as Spark adds spark.executor.pyspark.memory (local mode has no executor containers).
-    if (!given.get("spark.master", "local").startsWith("local")) {
+    if (!userConf.get("spark.master", "local").startsWith("local")) {
       val sidecarMb = (sidecar.memory + (1L << 20) - 1) >> 20
-      given.getOption(OverheadKey) match {
-        case None => add += OverheadKey -> s"${jvmOverheadMb(given) + sidecarMb}m"
+      userConf.getOption(OverheadKey) match {
+        case None => add += OverheadKey -> s"${jvmOverheadMb(userConf) + sidecarMb}m"
         case Some(raw) =>
-          val set = given.getSizeAsMb(OverheadKey)
+          val set = userConf.getSizeAsMb(OverheadKey)
           if (set < sidecarMb) warn += s"$OverheadKey=$raw is below ${SidecarConf.MemoryKey}=${SidecarMemory.mib(sidecar.memory)}, " +
             s"which each executor's sidecar alone may use outside the heap: YARN or Kubernetes would kill executors that " +
-            s"reach it. Raise $OverheadKey to ${jvmOverheadMb(given) + sidecarMb}m (the sidecar's and the JVM's own " +
-            s"${jvmOverheadMb(given)}m), or lower ${SidecarConf.MemoryKey}"
+            s"reach it. Raise $OverheadKey to ${jvmOverheadMb(userConf) + sidecarMb}m (the sidecar's and the JVM's own " +
+            s"${jvmOverheadMb(userConf)}m), or lower ${SidecarConf.MemoryKey}"
       }
     }
     SessionSettings(add.result(), warn.result())
   }
 
   /** For Python (py4j): the user's confs as a map. */
-  def planJava(given: java.util.Map[String, String]): SessionSettings =
-    plan(new SparkConf(false).setAll(given.asScala))
+  def planJava(userConf: java.util.Map[String, String]): SessionSettings =
+    plan(new SparkConf(false).setAll(userConf.asScala))
 
   /** Spark's own overhead for the executor JVM: max(minimum, factor x executor memory). */
   private def jvmOverheadMb(conf: SparkConf): Long = {

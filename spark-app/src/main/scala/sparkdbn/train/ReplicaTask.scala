@@ -1,7 +1,6 @@
 package sparkdbn.train
 
 import scala.jdk.CollectionConverters._
-import scala.util.control.NonFatal
 
 import io.grpc.Status
 import org.apache.spark.{SparkEnv, TaskContext}

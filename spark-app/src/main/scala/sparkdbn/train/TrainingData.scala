@@ -2,7 +2,7 @@ package sparkdbn.train
 
 import scala.util.control.NonFatal
 
-import org.apache.spark.{HashPartitioner, Partitioner, TaskContext}
+import org.apache.spark.{Partitioner, TaskContext}
 import org.apache.spark.rdd.RDD
 import org.apache.spark.sql.DataFrame
 import org.apache.spark.sql.catalyst.InternalRow

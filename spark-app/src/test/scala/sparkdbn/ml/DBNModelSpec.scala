@@ -12,7 +12,7 @@ import org.apache.spark.SparkException
 import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.Pipeline
 import org.apache.spark.ml.linalg.{Vector, Vectors}
-import org.apache.spark.sql.{DataFrame, Row, SparkSession}
+import org.apache.spark.sql.DataFrame
 import org.apache.spark.sql.functions._
 import org.scalatest.funsuite.AnyFunSuite
 

@@ -4,13 +4,11 @@ import scala.jdk.CollectionConverters._
 
 import java.nio.file.Files
 
-import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.functions._
 import org.scalatest.funsuite.AnyFunSuite
 
 import sparkdbn.testing.LocalSpark
 
-import sparkdbn.sidecar.SidecarManager
 import sparkdbn.train.ModelChannel
 
 /** The DBN estimator's params, its fit over a real local Spark and sidecar, and the model channel. */
