@@ -9,9 +9,10 @@
 // (100 runs, 10,000 temperatures, as bench/train-engine.ts): e.g. the momentum study of bench/README,
 //   node out/bench/scaling-run.js '{"P":2,"H":64,"rule":"bmuf","mode":"sync","epochs":10,"hidden":500,"batch":100,"seed":1,"resetMomentum":false,"full":true}'
 import {
-  ais, blockCentre, type BlockSettings, columnMeans, difference, downsample, exactLogZ, flatten, loadFullMnist,
-  logLikelihood, type Matrix, mergeBlock, type MergeRule, mergeWeights, mnistSplit, RBM, RBMTrainer, unflattenInto
+  ais, type BlockSettings, columnMeans, downsample, exactLogZ, loadFullMnist, logLikelihood, type Matrix, mergeBlock,
+  type MergeRule, mergeWeights, mnistSplit, RBM
 } from 'spark-dbn';
+import { Replicas } from './replica-sim.js';
 import { shard } from './shard.js';
 
 interface Settings {
@@ -50,62 +51,41 @@ const test = s.full ? binary(full!.test.images) : downsample(full ? full.test.im
 const cfg = { batchSize: s.batch, learningRate: s.lr ?? 0.05, momentum: [[0, 0.5], [5, 0.9]] as [number, number][], weightDecay: 2e-4 };
 const model = RBM.create({ nVisible: train.cols, nHidden: s.hidden, visible: 'bernoulli' }, { seed: s.seed, means: columnMeans(train) });
 const shards = Array.from({ length: s.P }, (_, p) => shard(train, p, s.P));
-const replicas = shards.map((_, p) => {
-  const rbm = model.clone();
-  return { rbm, trainer: new RBMTrainer(rbm, { ...cfg, seed: s.seed * 100 + p }), done: 0, base: new Float32Array(0), baseVersion: 0 };
-});
-const perEpoch = shards.map((d) => Math.ceil(d.rows / s.batch));
-const total = perEpoch.map((n) => n * s.epochs);
+const sim = new Replicas(model, shards, cfg, s.seed, s.resetMomentum);
+const total = shards.map((d) => Math.ceil(d.rows / s.batch) * s.epochs);
 const settings: BlockSettings = { rule: s.rule, replicas: s.P, mode: s.mode, inFlight: s.mode === 'async' ? Math.min(s.P, s.inFlight ?? s.P) : undefined, ...(s.eta !== undefined ? { blockMomentum: s.eta } : {}), ...(s.zeta !== undefined ? { blockLearningRate: s.zeta } : {}), ...(s.nesterov !== undefined ? { nesterov: s.nesterov } : {}) };
-const published = flatten(model);
-const momentum = new Float32Array(published.length);
-let version = 0;
+const left = (p: number) => Math.min(s.H, total[p] - sim.done(p));
 const t0 = performance.now();
 
-function trainFrom(p: number, base: Float32Array): Float32Array {
-  const r = replicas[p];
-  unflattenInto(r.rbm, base);
-  if (s.resetMomentum) r.trainer.resetMomentum();
-  r.rbm.counters.epochs = Math.floor(r.done / perEpoch[p]);
-  const n = Math.min(s.H, total[p] - r.done);
-  r.trainer.runBatches(shards[p], n, { trusted: true });
-  r.done += n;
-  return difference(flatten(r.rbm), base);
-}
-
 if (s.mode === 'sync') {
-  while (replicas.some((r, p) => r.done < total[p])) {
-    const parts = replicas.map((_, p) => p).filter((p) => replicas[p].done < total[p]);
-    const base = published.slice();
-    const deltas = parts.map((p) => trainFrom(p, base));
-    const w = mergeWeights(settings, parts.map(() => ({ samples: 1, staleness: 0 })));
-    mergeBlock(published, momentum, deltas, w, settings);
-    version++;
+  for (;;) {
+    const parts = shards.map((_, p) => p).filter((p) => left(p) > 0);
+    if (parts.length === 0) break;
+    sim.round(parts, left, settings);
   }
 } else {
   // Round-robin arrivals with C replicas in flight (Spark: the task slots): arrival k trained from the
   // version published after arrival k - C, so it is C - 1 versions old (P - 1 when every replica runs at once).
   const C = Math.min(s.P, s.inFlight ?? s.P);
-  const history: Float32Array[] = [published.slice()];
+  const history: Float32Array[] = [sim.published.slice()];
   let k = 0;
-  while (replicas.some((r, p) => r.done < total[p])) {
+  while (shards.some((_, p) => left(p) > 0)) {
     for (let p = 0; p < s.P; p++) {
-      if (replicas[p].done >= total[p]) continue;
+      if (left(p) <= 0) continue;
       const from = Math.max(0, k - C + 1);
-      const delta = trainFrom(p, history[from]);
+      const delta = sim.trainFrom(p, history[from], left(p));
       const w = mergeWeights(settings, [{ samples: 1, staleness: k - from }]);
-      mergeBlock(published, momentum, [delta], w, settings);
+      mergeBlock(sim.published, sim.momentum, [delta], w, settings);
       k++;
-      version++;
-      history[k] = published.slice();
+      sim.rounds++;
+      history[k] = sim.published.slice();
       if (k - C >= 0) delete history[k - C];
     }
   }
 }
-blockCentre(published, momentum, settings);
-unflattenInto(model, published);
+const final = sim.current(settings);
 const seconds = (performance.now() - t0) / 1000;
-const logZ = s.hidden <= 20 ? exactLogZ(model) : s.full ? ais(model, { runs: 100, temperatures: 10000, data: train, seed: 1 }).logZ : NaN;
-const ll = Number.isNaN(logZ) ? NaN : logLikelihood(model, test, logZ);
-console.log(JSON.stringify({ ...s, testLL: ll, recon: model.reconstructionError(train), versions: version,
+const logZ = s.hidden <= 20 ? exactLogZ(final) : s.full ? ais(final, { runs: 100, temperatures: 10000, data: train, seed: 1 }).logZ : NaN;
+const ll = Number.isNaN(logZ) ? NaN : logLikelihood(final, test, logZ);
+console.log(JSON.stringify({ ...s, testLL: ll, recon: final.reconstructionError(train), versions: sim.rounds,
   seconds }));

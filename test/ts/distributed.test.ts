@@ -159,13 +159,19 @@ describe('merge rules (ts/rbm/distributed.ts)', () => {
     expect([0, 3, 4, 7].map((t) => async('sum', t))).to.deep.equal([1, 1, 0.8, 0.5]);
   });
 
-  it('defaults: eta 1 - 1/P in sync, (1 - 1/P)^max(1, C - 1) async, zeta 1; each value checked by name', () => {
-    expect(blockRule({ rule: 'bmuf', replicas: 8, mode: 'sync' }).eta).to.equal(0.875);
-    expect(blockRule({ rule: 'bmuf', replicas: 8, mode: 'async', inFlight: 2 }).eta).to.equal(0.875);
-    expect(blockRule({ rule: 'bmuf', replicas: 8, mode: 'async', inFlight: 1 }).eta).to.equal(0.875);
-    expect(blockRule({ rule: 'bmuf', replicas: 8, mode: 'async', inFlight: 4 }).eta).to.be.closeTo(0.875 ** 3, 1e-12);
-    expect(blockRule({ rule: 'bmuf', replicas: 8, mode: 'async' }).eta).to.be.closeTo(0.875 ** 7, 1e-12);
+  it('defaults: eta 1 - 1/P in sync, (1 - 1/P)^max(1, C - 1) async up to 4 replicas, 0 (averaging) above; zeta 1; each value checked by name', () => {
+    expect(blockRule({ rule: 'bmuf', replicas: 4, mode: 'sync' }).eta).to.equal(0.75);
+    expect(blockRule({ rule: 'bmuf', replicas: 4, mode: 'async', inFlight: 2 }).eta).to.equal(0.75);
+    expect(blockRule({ rule: 'bmuf', replicas: 4, mode: 'async', inFlight: 1 }).eta).to.equal(0.75);
+    expect(blockRule({ rule: 'bmuf', replicas: 4, mode: 'async', inFlight: 3 }).eta).to.be.closeTo(0.75 ** 2, 1e-12);
+    expect(blockRule({ rule: 'bmuf', replicas: 4, mode: 'async' }).eta).to.be.closeTo(0.75 ** 3, 1e-12);
+    expect(blockRule({ rule: 'bmuf', replicas: 2, mode: 'sync' }).eta).to.equal(0.5);
     expect(blockRule({ rule: 'bmuf', replicas: 1, mode: 'sync' }).eta).to.equal(0);
+    for (const replicas of [5, 8, 16, 64]) {
+      expect(blockRule({ rule: 'bmuf', replicas, mode: 'sync' }).eta).to.equal(0);
+      expect(blockRule({ rule: 'bmuf', replicas, mode: 'async', inFlight: 2 }).eta).to.equal(0);
+    }
+    expect(blockRule({ rule: 'bmuf', replicas: 8, mode: 'sync', blockMomentum: 0.875 }).eta).to.equal(0.875);
     expect(blockRule({ rule: 'bmuf', replicas: 3, mode: 'sync' }).zeta).to.equal(1);
     expect(blockRule({ rule: 'sum', replicas: 3, mode: 'sync' })).to.include({ eta: 0, zeta: 1 });
     const bad: [BlockSettings, RegExp][] = [

@@ -28,7 +28,8 @@ import { RBM } from './rbm.js';
  *            form came within a nat of one process, Nesterov's 5-7 nats below. With more replicas the
  *            classical form's slow start (P blocks to full speed) costs more: P = 4 and 8 lost 6 and 98
  *            nats more than Nesterov's on the same problem, P = 8 and 16 2.6 and 10 on scripts/bench scaling's.
- *            Sync weights w_i = 1 / P (G is the mean delta); eta defaults to 1 - 1/P.
+ *            Sync weights w_i = 1 / P (G is the mean delta); eta defaults to 1 - 1/P up to
+ *            BLOCK_MOMENTUM_MAX_REPLICAS replicas and to 0 (model averaging) above.
  *            Async, each update is merged as it arrives as a block of its own with
  *            w = 1 / max(P, staleness + 1): one arrival is one P-th of a sync block, and a staler one
  *            counts less (Zhang et al., IJCAI 2016). With C replicas in flight an update is about
@@ -67,6 +68,18 @@ export interface ReplicaDelta {
   staleness: number;
 }
 
+/**
+ * The most replicas for which bmuf's eta defaults to block momentum; with more it defaults to 0, model
+ * averaging: on data that needs a cluster, summing many replicas' blocks overshoots (bench/README, "Scale-out").
+ */
+export const BLOCK_MOMENTUM_MAX_REPLICAS = 4;
+
+/** eta when the user sets none: 1 - 1/P (sync) or (1 - 1/P)^max(1, C - 1) (async) up to BLOCK_MOMENTUM_MAX_REPLICAS, else 0. */
+function defaultBlockMomentum(P: number, sync: boolean, C: number): number {
+  if (P > BLOCK_MOMENTUM_MAX_REPLICAS) return 0;
+  return sync ? 1 - 1 / P : (1 - 1 / P) ** Math.max(1, C - 1);
+}
+
 /** The block momentum and block learning rate in force: the defaults filled in and every value checked. */
 export function blockRule(s: BlockSettings): { rule: MergeRule; P: number; sync: boolean; eta: number; zeta: number; nesterov: boolean } {
   if (s.rule !== 'bmuf' && s.rule !== 'sum' && s.rule !== 'average') {
@@ -82,7 +95,7 @@ export function blockRule(s: BlockSettings): { rule: MergeRule; P: number; sync:
     if (given) throw new ConfigError(given, `applies to the 'bmuf' rule only, not '${s.rule}'`);
     return { rule: s.rule, P: s.replicas, sync, eta: 0, zeta: 1, nesterov: false };
   }
-  const eta = s.blockMomentum ?? (sync ? 1 - 1 / s.replicas : (1 - 1 / s.replicas) ** Math.max(1, C - 1));
+  const eta = s.blockMomentum ?? defaultBlockMomentum(s.replicas, sync, C);
   // Ranges and zeta's default: proto/sidecar.proto's BlockRule (the JVM's params check the same).
   const spec = optionSpecs('BlockRule');
   const zeta = s.blockLearningRate ?? (optionDefault(spec.blockLearningRate) as number);

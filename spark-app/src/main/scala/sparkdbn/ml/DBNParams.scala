@@ -141,8 +141,9 @@ trait DBNParams extends Params {
     ParamValidators.inArray(Array("bmuf", "sum", "average")))
 
   final val blockMomentum: DoubleParam = new DoubleParam(this, "blockMomentum",
-    s"bmuf: the block momentum eta in ${block("block_momentum").rangeText}; unset: the engine's default, 1 - 1/P in sync mode " +
-      "(P partitions) and (1 - 1/P)^max(1, C - 1) in async mode (C rounds running at once)", block("block_momentum").doubleValidator)
+    s"bmuf: the block momentum eta in ${block("block_momentum").rangeText}; unset: the engine's default, which depends on " +
+      "the partition count (block momentum for a few, model averaging for more; the README's settings table says which and why)",
+    block("block_momentum").doubleValidator)
 
   final val blockLearningRate: DoubleParam = new DoubleParam(this, "blockLearningRate",
     s"bmuf: the block learning rate zeta in ${block("block_learning_rate").rangeText}; unset: the engine's default, " +
