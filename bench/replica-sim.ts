@@ -3,7 +3,7 @@
 // Used by scaling-run.ts and scaleout-run.ts.
 import {
   blockCentre, type BlockSettings, difference, flatten, type Matrix, mergeBlock, mergeWeights, RBM, RBMTrainer,
-  type RBMTrainConfig, unflattenInto
+  type RBMTrainConfig, trainConfig, unflattenInto
 } from 'spark-dbn';
 
 interface Replica {
@@ -29,7 +29,7 @@ export class Replicas {
     this.replicas = shards.map((data, p) => {
       const rbm = model.clone();
       return { rbm, trainer: new RBMTrainer(rbm, { ...cfg, seed: seed * 100 + p }), done: 0, data,
-        perEpoch: Math.ceil(data.rows / (cfg.batchSize ?? 100)) };
+        perEpoch: Math.ceil(data.rows / trainConfig(cfg).batchSize) };
     });
   }
 

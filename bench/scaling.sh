@@ -9,7 +9,12 @@ source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
 EPOCHS="${BENCH_EPOCHS:-15}"
 H="${BENCH_SYNC_EVERY:-32}"
-one() { node out/bench/scaling-run.js "{\"P\":$1,\"H\":$H,\"rule\":\"$2\",\"mode\":\"sync\",\"epochs\":$EPOCHS,\"hidden\":16,\"batch\":20,\"seed\":1,\"resetMomentum\":false}"; }
+# bmuf with block momentum 1 - 1/P at every P (the engine's default averages above 4 replicas: bench/README "Scale-out").
+one() {
+  local eta=""
+  [ "$2" = bmuf ] && [ "$1" -gt 1 ] && eta=",\"eta\":$(node -e "console.log(1 - 1 / $1)")"
+  node out/bench/scaling-run.js "{\"P\":$1,\"H\":$H,\"rule\":\"$2\",\"mode\":\"sync\",\"epochs\":$EPOCHS,\"hidden\":16,\"batch\":20,\"seed\":1,\"resetMomentum\":false$eta}"
+}
 results=$( { one 1 sum; for P in 2 4 8 16; do for rule in bmuf average sum; do one "$P" "$rule"; done; done; } )
 node - "$results" <<'JS'
 const rows = process.argv[2].trim().split('\n').map((l) => JSON.parse(l));
