@@ -4,7 +4,10 @@
 // check that reaches it and prints the samples it took, linearly interpolated between the last two checks.
 //   node out/bench/scaleout-run.js <json settings>   prints a JSON line per check, then a summary line
 import { readFileSync } from 'node:fs';
-import { ais, blockRule, type BlockSettings, columnMeans, loadFullMnist, logLikelihood, type Matrix, RBM, setBlasThreads } from 'spark-dbn';
+import {
+  ais, blockRule, type BlockSettings, columnMeans, defaultTrainConfig, loadFullMnist, logLikelihood, type Matrix, RBM, scheduleAt,
+  setBlasThreads
+} from 'spark-dbn';
 import { Replicas } from './replica-sim.js';
 
 interface Settings {
@@ -20,7 +23,7 @@ interface Settings {
   hidden: number;
   batch: number;
   seed: number;
-  /** The replicas' learning rate (default the engine's 0.05), times lrScale. */
+  /** The replicas' learning rate (default the engine's), times lrScale. */
   lr?: number;
   lrScale?: number;
   eta?: number;
@@ -58,14 +61,16 @@ function shardOf(p: number, P: number, limit = rows): Matrix {
 const base = shardOf(0, 1, Math.min(rows, 10000)); // AIS base rates and the initial visible biases
 const test = loadFullMnist().test.images;
 const testBinary: Matrix = { ...test, data: test.data.map((v) => (v > 0.5 ? 1 : 0)) };
-const cfg = { batchSize: s.batch, learningRate: (s.lr ?? 0.05) * (s.lrScale ?? 1) };
+// The engine's own learning rate unless the settings change it.
+const lr = s.lr ?? scheduleAt(defaultTrainConfig.learningRate, 0);
+const cfg = { batchSize: s.batch, ...(s.lr !== undefined || s.lrScale !== undefined ? { learningRate: lr * (s.lrScale ?? 1) } : {}) };
 const model = RBM.create({ nVisible: V, nHidden: s.hidden, visible: 'bernoulli' }, { seed: s.seed, means: columnMeans(base) });
 const shards = Array.from({ length: s.P }, (_, p) => shardOf(p, s.P));
 const sim = new Replicas(model, shards, cfg, s.seed);
 
 const settingsAt = (round: number): BlockSettings => {
-  const given = s.eta ?? (s.P > 1 ? 1 - 1 / s.P : 0);
-  const eta = s.etaRampRounds ? given * Math.min(1, round / s.etaRampRounds) : s.eta;
+  // A ramp goes to eta, or to block momentum's 1 - 1/P (what the engine gives only up to a few replicas).
+  const eta = s.etaRampRounds ? (s.eta ?? 1 - 1 / s.P) * Math.min(1, round / s.etaRampRounds) : s.eta;
   return { rule: 'bmuf', replicas: s.P, mode: 'sync', ...(eta !== undefined ? { blockMomentum: eta } : {}),
     ...(s.zeta !== undefined ? { blockLearningRate: s.zeta } : {}), ...(s.nesterov !== undefined ? { nesterov: s.nesterov } : {}) };
 };
