@@ -46,7 +46,7 @@ export {
 // Data-parallel training: block momentum (BMUF), summing and averaging replicas' updates.
 export {
   type MergeRule, type BlockSettings, type ReplicaDelta, blockRule, mergeWeights, mergeBlock, blockCentre,
-  replicaSeed, type InitLayerArgs, initLayer, trainedPart, adoptPublished, replicaDelta, type BlockUpdate, mergeInto, finishTopic,
+  replicaSeed, type InitLayerArgs, initLayer, trainedPart, adoptPublished, replicaDelta, type BlockUpdate, combineUpdates, mergeInto, finishTopic,
 } from './rbm/distributed.js';
 export { paramCount, flatten, unflattenInto, difference, applyUpdate, weightedAverage } from './rbm/params.js';
 

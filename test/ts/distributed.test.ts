@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { blockCentre, blockRule, type BlockSettings, ConfigError, DBN, mergeBlock, mergeInto, mergeWeights } from 'spark-dbn';
+import { blockCentre, blockRule, type BlockSettings, type BlockUpdate, combineUpdates, ConfigError, DBN, mergeBlock, mergeInto,
+  mergeWeights } from 'spark-dbn';
 import { fillUniform, newRngState } from '../../ts/math/rng.js';
 
 function randomVector(n: number, seed: number, scale = 1): Float32Array {
@@ -126,6 +127,48 @@ describe('merge rules (ts/rbm/distributed.ts)', () => {
       expect(() => mergeInto(model, [{ ...updates[0], delta: new Float32Array(count + 1) }], s, m, 0)).to.throw(ConfigError, new RegExp(`update 0 has ${count + 1} values, the trained part has ${count}`));
       expect(Array.from(part.W)).to.deep.equal(before);
     }
+  });
+
+  it('combined updates: the naive weighted mean, and merging any grouping of them equals merging them all (every rule, 1e-6)', () => {
+    const model0 = DBN.create([7, 5, 3], { seed: 6 });
+    const layer = 0;
+    const count = 7 * 5 + 7 + 5;
+    const updates: BlockUpdate[] = Array.from({ length: 5 }, (_, p) => ({ layer, delta: randomVector(count, 400 + p, 0.1),
+      samples: 10 + 7 * p, batches: 2, staleness: 0 }));
+    const groupings = [[[0, 1, 2], [3, 4]], [[0], [1, 2, 3, 4]], [[0, 1, 2, 3, 4]]];
+    for (const rule of ['bmuf', 'sum', 'average'] as const) {
+      const s: BlockSettings = { rule, replicas: 5, mode: 'sync' };
+      // The mean a combine must give, in double: by replicas under bmuf and sum, by samples under average.
+      const c = updates.slice(1, 4);
+      const weight = (u: BlockUpdate) => (rule === 'average' ? u.samples : 1);
+      const total = c.reduce((a, u) => a + weight(u), 0);
+      const combined = combineUpdates(s, c);
+      for (let j = 0; j < count; j++) {
+        expect(combined.delta[j]).to.be.closeTo(c.reduce((a, u) => a + weight(u) * u.delta[j], 0) / total, 1e-7);
+      }
+      expect([combined.replicas, combined.samples, combined.batches]).to.deep.equal([3, c.reduce((a, u) => a + u.samples, 0), 6]);
+      // Two blocks in a row, so that block momentum carries the first into the second.
+      const reference = model0.clone();
+      let m: Float32Array = new Float32Array(0);
+      for (let b = 0; b < 2; b++) m = mergeInto(reference, updates, s, m, 0);
+      const want = Float32Array.from([...reference.layers[0].W, ...reference.layers[0].hBias]);
+      for (const groups of groupings) {
+        const model = model0.clone();
+        let mg: Float32Array = new Float32Array(0);
+        const parts = groups.map((g) => combineUpdates(s, g.map((i) => updates[i])));
+        for (let b = 0; b < 2; b++) mg = mergeInto(model, parts, s, mg, 0);
+        const got = Float32Array.from([...model.layers[0].W, ...model.layers[0].hBias]);
+        for (let j = 0; j < got.length; j++) expect(got[j], `${rule} ${JSON.stringify(groups)} [${j}]`).to.be.closeTo(want[j], 1e-6);
+        for (let j = 0; j < m.length; j++) expect(mg[j]).to.be.closeTo(m[j], 1e-6);
+        expect(model.layers[0].counters.samples).to.equal(reference.layers[0].counters.samples);
+      }
+    }
+    const sync: BlockSettings = { rule: 'bmuf', replicas: 5, mode: 'sync' };
+    expect(() => combineUpdates({ ...sync, mode: 'async' }, updates)).to.throw(ConfigError, /async merges take each update as it arrives/);
+    expect(() => combineUpdates(sync, [updates[0], { ...updates[1], layer: 1 }])).to.throw(ConfigError, /update 1 is for layer 1/);
+    expect(() => combineUpdates(sync, [updates[0], { ...updates[1], staleness: 2 }])).to.throw(ConfigError, /update 1 has staleness 2/);
+    expect(() => combineUpdates(sync, [])).to.throw(ConfigError, /nothing to combine/);
+    expect(() => mergeWeights({ ...sync, mode: 'async' }, [{ samples: 1, staleness: 0, replicas: 2 }])).to.throw(ConfigError, /combines 2 replicas/);
   });
 
   it('sum and average add G to the broadcast and leave the momentum alone', () => {

@@ -51,13 +51,14 @@ describe('distributed training pieces (engine side)', function () {
 
   it('encodes and decodes an update bit-exactly; a flipped byte is a PayloadError naming the CRC', () => {
     const delta = Float32Array.from([1.5, -2.25, 3e-7, 0]);
-    const u = { baseVersion: 'abc', layer: 1, delta, samples: 40, batches: 2, reconstructionError: 3.5, freeEnergy: -10,
+    const u = { baseVersion: 'abc', layer: 1, delta, replicas: 3, samples: 40, batches: 2, reconstructionError: 3.5, freeEnergy: -10,
       heldOutFreeEnergy: -9.5, loss: NaN, accuracy: NaN, seconds: 0.25 };
     const bytes = encodeUpdate(u);
     const back = decodeUpdate(bytes);
     expect(Array.from(back.delta)).to.deep.equal(Array.from(delta));
     expect(back.layer).to.equal(1);
     expect(back.samples).to.equal(40);
+    expect(back.replicas).to.equal(3);
     expect(back.loss).to.be.NaN;
     expect(back.heldOutFreeEnergy).to.equal(-9.5);
     const bad = Buffer.from(bytes);
@@ -479,6 +480,33 @@ describe('training over gRPC (real sidecar process)', function () {
     const taken = await byHeld({}).then(() => null, (e: grpc.ServiceError) => e);
     expect(taken?.code).to.equal(grpc.status.NOT_FOUND);
     expect(taken?.details).to.match(/are not held here .*redo their round/);
+
+    // Combine: the held updates of two replicas (partitions 0 and 1) as one update counting both; merging it
+    // equals merging the two replicas' own bytes (the same rounds trained again by fresh sessions), to float32
+    // rounding of their mean. A combine refused (an async rule) takes nothing; one done takes its ids.
+    const both = [0, 1].map((p) => ({ ...round, partition: p }));
+    for (const p of [0, 1]) for (const k of ['ch', 'cb']) await cacheData(client, `${k}/${p}`, x, labels);
+    const heldIds = await Promise.all(both.map(async (q) => (await unary<object, TrainResponse & { heldUpdate: string }>(client, 'train',
+      { ...q, session: `ch/${q.partition}`, modelVersion: 'sent@1', holdUpdate: true })).heldUpdate));
+    const own = await Promise.all(both.map(async (q) => (await unary<object, TrainResponse>(client, 'train',
+      { ...q, session: `cb/${q.partition}`, modelVersion: 'sent@1' })).update));
+    const combine = (req: object) => unary<object, { update: Buffer }>(client, 'combine', req);
+    // Refused before anything is taken: the same ids combine next.
+    const asyncRule = await combine({ rule: { ...rule, async: true }, held: heldIds }).then(() => null, (e: grpc.ServiceError) => e);
+    expect(asyncRule?.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(asyncRule?.details).to.match(/async merges take each update as it arrives/);
+    const combined = await combine({ rule, held: heldIds });
+    const cu = decodeUpdate(combined.update);
+    expect([cu.replicas, cu.samples, cu.batches]).to.deep.equal([2, 400, 4]);
+    const viaCombined = await merge({ base: held.snapshot, updates: [{ update: combined.update, held: '', staleness: 0 }] });
+    const viaBoth = await merge({ base: held.snapshot, updates: own.map((update) => ({ update, held: '', staleness: 0 })) });
+    const [wc, wb] = await Promise.all([viaCombined, viaBoth].map(async (m) => flatten((await decodeSnapshot(m.snapshot)).layers[0])));
+    const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, w, i) => Math.max(m, Math.abs(w - b[i])), 0);
+    expect(maxDiff(wc, wb)).to.be.below(1e-6);
+    expect(maxDiff(wc, before)).to.be.above(1e-3);
+    const gone = await combine({ rule, held: heldIds }).then(() => null, (e: grpc.ServiceError) => e);
+    expect(gone?.code).to.equal(grpc.status.NOT_FOUND);
+    expect(gone?.details).to.match(/^Combine: updates .* are not held here/);
 
     // snapshot_later: the merge answers no snapshot and holds the version; GetModel answers the bytes the same
     // merge would have answered. A version not held is NOT_FOUND.

@@ -5,7 +5,7 @@ import { PayloadError } from './errors.js';
 import { bytesToFloats, floatsToBytes } from './floats.js';
 
 /** The update format this code writes and the only one it reads. */
-export const UPDATE_FORMAT_VERSION = 2;
+export const UPDATE_FORMAT_VERSION = 3;
 const updateType = avro.Type.forSchema(schema as unknown as avro.Schema);
 
 /** proto/update.avsc, with delta as float32 values. */
@@ -14,6 +14,8 @@ export interface ModelUpdate {
   /** The RBM layer trained, or -1 for fine-tuning (every parameter). */
   layer: number;
   delta: Float32Array;
+  /** Replicas whose rounds it combines (1: one replica's). */
+  replicas: number;
   samples: number;
   batches: number;
   reconstructionError: number;

@@ -107,16 +107,24 @@ export function blockRule(s: BlockSettings): { rule: MergeRule; P: number; sync:
   return { rule: 'bmuf', P: s.replicas, sync, eta, zeta, nesterov };
 }
 
-/** w_i of each update (see the rules above). */
-export function mergeWeights(s: BlockSettings, updates: { samples: number; staleness: number }[]): number[] {
+/**
+ * w_i of each update (see the rules above). An update that combines r replicas' (combineUpdates: their
+ * mean, weighted as the rule weighs them) counts as r of them: sync only.
+ */
+export function mergeWeights(s: BlockSettings, updates: { samples: number; staleness: number; replicas?: number }[]): number[] {
   const { rule, P, sync } = blockRule(s);
-  updates.forEach((u, i) => {
+  const r = updates.map((u, i) => {
     if (!Number.isInteger(u.staleness) || u.staleness < 0) throw new ConfigError('updates', `staleness ${i} is ${u.staleness}`);
     if (!(u.samples >= 0)) throw new ConfigError('updates', `samples ${i} is ${u.samples}`);
+    const replicas = u.replicas ?? 1;
+    if (!Number.isInteger(replicas) || replicas < 1) throw new ConfigError('updates', `replicas ${i} is ${replicas}`);
+    if (replicas > 1 && !sync) throw new ConfigError('updates', `update ${i} combines ${replicas} replicas: async merges take one at a time`);
+    return replicas;
   });
   if (sync) {
-    if (rule === 'sum') return updates.map(() => 1);
-    if (rule === 'bmuf') return updates.map(() => 1 / updates.length);
+    if (rule === 'sum') return r;
+    const all = r.reduce((a, b) => a + b, 0);
+    if (rule === 'bmuf') return r.map((k) => k / all);
     const total = updates.reduce((a, u) => a + u.samples, 0);
     if (total <= 0) throw new ConfigError('updates', 'trained no samples: nothing to average');
     return updates.map((u) => u.samples / total);
@@ -261,6 +269,34 @@ export interface BlockUpdate {
   batches: number;
   /** Versions published between the one the replica started from and the one it is merged into. */
   staleness: number;
+  /** Replicas whose rounds this update combines (combineUpdates); default 1. */
+  replicas?: number;
+}
+
+/**
+ * The updates of several replicas of one sync round as one (where they were trained, so that one crosses to
+ * the driver instead of each): the mean of their deltas weighted as the merge would weigh them (by replicas
+ * under bmuf and sum, by samples under average), their samples, batches and replicas summed. Merging the
+ * combined updates of any grouping gives the merge of all of them, up to float32 rounding of the mean.
+ */
+export function combineUpdates(settings: BlockSettings, updates: BlockUpdate[]): BlockUpdate {
+  if (updates.length === 0) throw new ConfigError('updates', 'nothing to combine');
+  const { rule, sync } = blockRule(settings);
+  if (!sync) throw new ConfigError('mode', 'async merges take each update as it arrives: nothing to combine');
+  const { layer } = updates[0];
+  const n = updates[0].delta.length;
+  updates.forEach((u, i) => {
+    if (u.layer !== layer) throw new ConfigError('updates', `update ${i} is for layer ${u.layer}, update 0 for layer ${layer}`);
+    if (u.delta.length !== n) throw new ConfigError('updates', `update ${i} has ${u.delta.length} values, update 0 has ${n}`);
+    if (u.staleness !== 0) throw new ConfigError('updates', `update ${i} has staleness ${u.staleness}: a sync round's are 0`);
+  });
+  // The merge's own weights, normalised: the combined update then weighs what its parts did together.
+  const w = mergeWeights(settings, updates);
+  const total = w.reduce((a, b) => a + b, 0);
+  const delta = new Float32Array(n);
+  if (total > 0) mergeBlock(delta, new Float32Array(0), updates.map((u) => u.delta), w.map((x) => x / total), { rule: 'sum', replicas: updates.length, mode: 'sync' });
+  const sum = (f: (u: BlockUpdate) => number) => updates.reduce((a, u) => a + f(u), 0);
+  return { layer, delta, samples: sum((u) => u.samples), batches: sum((u) => u.batches), staleness: 0, replicas: sum((u) => u.replicas ?? 1) };
 }
 
 /** The momentum as the merge needs it: empty means zeros. */

@@ -14,28 +14,28 @@ import {
   type CacheDataResponse,
   type TrainRequest,
   type TrainResponse,
-  type BlockRule,
   type GetModelRequest,
   type MergeRequest,
+  type CombineRequest,
   type PutModelRequest,
   type PutModelResponse,
   type ReportRequest,
   type ReportResponse,
   type SnapshotResponse,
-  MergeRule,
 } from '../gen/sidecar.js';
-import { argmaxRows, type BlockSettings, type DBN, decodeSnapshot, finishTopic, initLayer, type MergeRule as Rule } from 'spark-dbn';
+import { argmaxRows, type DBN, decodeSnapshot, initLayer } from 'spark-dbn';
 import { decodeFeatureBatch, decodeTrainingBatch, encodeResultBatch, type ResultColumns } from '../io/features.js';
 import { bytesToFloats, floatsToBytes } from '../io/floats.js';
 import { kernelsReason, loadKernels, nativeModule } from '../math/native.js';
 import { renderReport } from '../report/report.js';
 import type { SidecarConfig } from './config.js';
 import { inPartition, SidecarError, toStatus, withRowError } from './errors.js';
-import { mergeUpdates, snapshotOf } from './merge.js';
+import { snapshotOf } from './merge.js';
+import { combineHandler, mergeHandler } from './merge-handlers.js';
 import { ModelCache } from './models.js';
 import { partLayer, type ReplicaTopic, replicaTopic } from './options.js';
 import type { TrainingPool } from './training.js';
-import { HeldUpdates, type TopicState, TopicStates } from './topics.js';
+import { HeldUpdates, TopicStates } from './topics.js';
 
 /**
  * The Sidecar service's handlers, one named function each (proto/sidecar.proto says what each call does).
@@ -64,17 +64,6 @@ function counted(s: Shared, batch: Uint8Array | undefined): Uint8Array {
   return batch;
 }
 
-const RULES = new Map<MergeRule, Rule>([
-  [MergeRule.MERGE_RULE_BMUF, 'bmuf'], [MergeRule.MERGE_RULE_SUM, 'sum'], [MergeRule.MERGE_RULE_AVERAGE, 'average']]);
-
-/** The contract's BlockRule as the engine's settings; the engine checks the values. */
-function blockSettings(r: BlockRule | undefined): BlockSettings {
-  const rule = r ? RULES.get(r.rule) : undefined;
-  if (!r || !rule) throw new SidecarError(status.INVALID_ARGUMENT, `Merge: rule must be BMUF, SUM or AVERAGE, got ${r?.rule ?? 'none'}`);
-  return { rule, replicas: r.replicas, mode: r.async ? 'async' : 'sync', inFlight: r.inFlight || undefined,
-    blockMomentum: r.blockMomentum, blockLearningRate: r.blockLearningRate, nesterov: r.nesterov };
-}
-
 /**
  * This process's own peak resident set, bytes. Not getrusage's maxRSS: Linux carries into it the
  * resident set of the process image that exec replaced, which for a sidecar started by the JVM
@@ -89,48 +78,6 @@ export function peakRssBytes(): number {
     // Not Linux: the best the platform offers.
   }
   return process.resourceUsage().maxRSS * 1024;
-}
-
-/**
- * Merge: the replicas' updates into the topic's published model under its rule, or (finish) the
- * topic's final model. The base is the request's, or the state this sidecar kept from the
- * topic's previous merge (MergeRequest.base_state).
- */
-async function mergeHandler(r: MergeRequest, topics: TopicStates, models: ModelCache, heldUpdates: HeldUpdates): Promise<SnapshotResponse> {
-  const settings = blockSettings(r.rule);
-  // Held updates first: a merge that cannot have them all changes nothing (the caller redoes the round).
-  const missing = r.updates.filter((u) => u.held && !heldUpdates.has(u.held)).map((u) => u.held);
-  if (missing.length > 0) {
-    throw new SidecarError(status.NOT_FOUND, `Merge: updates ${missing.join(', ')} are not held here (a restarted sidecar?): ` +
-      'redo their round');
-  }
-  let held: TopicState | undefined;
-  if (r.base.length === 0) {
-    held = r.topic && r.baseState ? topics.take(r.topic, r.baseState) : undefined;
-    if (!held) {
-      throw new SidecarError(status.FAILED_PRECONDITION,
-        `Merge: no state '${r.baseState}' of topic '${r.topic}' is kept here: send the base and its momentum`);
-    }
-  } else if (r.topic) {
-    topics.drop(r.topic);
-  }
-  const base = held ? held.dbn : await decodeSnapshot(r.base);
-  const momentum = held ? held.momentum : bytesToFloats(r.momentum);
-  // Taken only now: a call refused for its base (FAILED_PRECONDITION) leaves them for the caller's re-send.
-  const updates = r.updates.map((u) => (u.held ? { decoded: heldUpdates.take(u.held)!, staleness: u.staleness }
-    : { bytes: u.update, staleness: u.staleness }));
-  if (r.finish) {
-    if (r.updates.length > 0) throw new SidecarError(status.INVALID_ARGUMENT, 'Merge: finish takes no updates');
-    const dbn = finishTopic(base, partLayer(r.finish, 'Merge'), settings, momentum);
-    return { snapshot: await snapshotOf(dbn, r.trainingConfig), sizes: dbn.sizes, momentum: Buffer.alloc(0), state: '' };
-  }
-  const m = mergeUpdates(base, { updates, settings,
-    momentum, epochs: r.epochs });
-  const snapshot = r.snapshotLater && r.publishAs ? Buffer.alloc(0) : await snapshotOf(m.dbn, r.trainingConfig);
-  // Held as a copy: the kept state is moved in place by the topic's next merge, while rounds may still train from this version.
-  if (r.publishAs) models.hold(r.publishAs, m.dbn);
-  const state = r.topic ? topics.hold(r.topic, { dbn: m.dbn, momentum: m.momentum }) : '';
-  return { snapshot, sizes: m.dbn.sizes, momentum: r.answerMomentum ? floatsToBytes(m.momentum) : Buffer.alloc(0), state };
 }
 
 /**
@@ -379,6 +326,7 @@ export function sidecarHandlers(config: SidecarConfig, startedAt: number, traini
     train: (call, callback) => trainHandler(call, callback, s.models, s.training, s.heldUpdates),
     initLayer: unary(initLayerHandler),
     merge: unary((r: MergeRequest) => mergeHandler(r, s.topics, s.models, s.heldUpdates)),
+    combine: unary((r: CombineRequest) => combineHandler(r, s.heldUpdates)),
     getModel: unary((r: GetModelRequest) => getModelHandler(r, s.models)),
     report: unary(reportHandler),
     putModel: unary((r: PutModelRequest) => putModelHandler(r, s.models)),

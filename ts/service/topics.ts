@@ -63,6 +63,11 @@ export class HeldUpdates {
     return this.updates.has(id);
   }
 
+  /** The update held as `id`, left held; undefined when none is. */
+  get(id: string): ModelUpdate | undefined {
+    return this.updates.get(id);
+  }
+
   /** The update held as `id`, removed; undefined when none is (a restarted sidecar, or taken already). */
   take(id: string): ModelUpdate | undefined {
     const u = this.updates.get(id);

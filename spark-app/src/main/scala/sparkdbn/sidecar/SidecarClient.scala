@@ -9,7 +9,7 @@ import io.grpc.{Status, StatusRuntimeException}
 import io.grpc.stub.{ClientCallStreamObserver, ClientResponseObserver, StreamObserver}
 import org.apache.spark.{TaskContext, TaskKilledException}
 
-import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, DescribeRequest, DescribeResponse, GetModelRequest,
+import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, CombineRequest, CombineResponse, DescribeRequest, DescribeResponse, GetModelRequest,
   InitLayerRequest, MergeRequest, PutModelRequest, ReportRequest, ReportResponse, SidecarGrpc, SnapshotResponse, TrainRequest,
   TrainResponse, TransformRequest, TransformResponse}
 
@@ -17,7 +17,7 @@ import sparkdbn.proto.{CacheDataRequest, CacheDataResponse, DescribeRequest, Des
  * The one client of a sidecar process ([[Sidecar]] supervises the process; this owns the protocol). Callers
  * see typed calls only, never a stub or the transport, and every failure as one [[SidecarCallException]].
  *
- *  - Deadlines: every short call (PutModel, Describe, InitLayer, Merge, GetModel, Report) has
+ *  - Deadlines: every short call (PutModel, Describe, InitLayer, Merge, Combine, GetModel, Report) has
  *    `spark.dbn.sidecar.callTimeout`. A Train call or a stream lasts as long as its data does, so it has no
  *    deadline: it is bound to its task and to the process instead (below), and ends when either does.
  *  - Bound to the task: a call made inside a Spark task is cancelled when the task is killed (its wait checks
@@ -49,6 +49,7 @@ final class SidecarClient private[sidecar] (sidecar: Sidecar, callTimeoutMs: Lon
     answer
   }
   def getModel(r: GetModelRequest): SnapshotResponse = unary("GetModel")(short.getModel(r))
+  def combine(r: CombineRequest): CombineResponse = unary("Combine")(short.combine(r))
   def report(r: ReportRequest): ReportResponse = unary("Report")(short.report(r))
   /** A round of training: no deadline (its length is the data's), bound to the task and the process. */
   def train(r: TrainRequest): TrainResponse = unary("Train")(unaryStub.train(r))

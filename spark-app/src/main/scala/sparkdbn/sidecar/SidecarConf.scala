@@ -34,6 +34,9 @@ import org.apache.spark.SparkConf
  * @param roundsInOneStage `spark.dbn.roundsInOneStage`: sync training runs a topic's rounds in one
  *                       barrier stage when the partitions fit the task slots (true, the default), or
  *                       one Spark job per round (false: the way before, for comparison).
+ * @param combineUpdates `spark.dbn.combineUpdates`: in a sync round's stage off local mode, the replicas
+ *                       sharing an executor's sidecar combine their updates there, so that one update an
+ *                       executor reaches the driver (true, the default), or each sends its own (false).
  */
 final case class SidecarConf(
     nodeBinary: String = SidecarConf.DefaultNode,
@@ -46,6 +49,7 @@ final case class SidecarConf(
     cacheBytesSet: Option[Long] = None,
     nodeOptions: Seq[String] = Nil,
     roundsInOneStage: Boolean = true,
+    combineUpdates: Boolean = true,
     callTimeoutMs: Long = SidecarConf.DefaultCallTimeoutMs,
     kernels: sparkdbn.proto.Kernels = sparkdbn.proto.Kernels.KERNELS_NATIVE,
     nodeExplicit: Boolean = false) {
@@ -105,6 +109,7 @@ object SidecarConf {
   val MemoryKey = "spark.dbn.sidecar.memory"
   val NodeOptionsKey = "spark.dbn.sidecar.nodeOptions"
   val RoundsInOneStageKey = "spark.dbn.roundsInOneStage"
+  val CombineUpdatesKey = "spark.dbn.combineUpdates"
   val CallTimeoutKey = "spark.dbn.sidecar.callTimeout"
   val KernelsKey = "spark.dbn.kernels"
 
@@ -117,7 +122,7 @@ object SidecarConf {
 
   /** Every spark.dbn.* key this project reads (and the prefix of the sidecar's environment). */
   val Keys: Seq[String] = Seq(NodeKey, StartTimeoutKey, MaxMessageBytesKey, ThreadsKey, MemoryKey, CacheBytesKey, NodeOptionsKey,
-    RoundsInOneStageKey, CallTimeoutKey, KernelsKey)
+    RoundsInOneStageKey, CombineUpdatesKey, CallTimeoutKey, KernelsKey)
 
   /**
    * The one place spark.dbn.* confs are read: each parsed by its type, an unknown spark.dbn.* key refused
@@ -152,6 +157,7 @@ object SidecarConf {
       nodeOptions = read(NodeOptionsKey, "node flags separated by spaces, each starting with '-'", Seq.empty[String])(
         _.split("\\s+").toSeq.filter(_.nonEmpty))(_ => true), // validate() names a bad flag
       roundsInOneStage = read(RoundsInOneStageKey, "true or false", true)(_.toBoolean)(_ => true),
+      combineUpdates = read(CombineUpdatesKey, "true or false", true)(_.toBoolean)(_ => true),
       callTimeoutMs = read(CallTimeoutKey, "a positive duration such as 10min or 30s", DefaultCallTimeoutMs)(
         org.apache.spark.network.util.JavaUtils.timeStringAsMs)(_ > 0),
       kernels = read(KernelsKey, "native or ts", sparkdbn.proto.Kernels.KERNELS_NATIVE)(v =>

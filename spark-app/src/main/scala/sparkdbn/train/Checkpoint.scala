@@ -157,11 +157,11 @@ object Checkpoint {
     .setHeldOutFreeEnergy(r.heldOutFreeEnergy).setLoss(r.loss).setAccuracy(r.accuracy).setTrainSeconds(r.trainSeconds)
     .setTaskSeconds(r.taskSeconds).setRoundSeconds(r.roundSeconds).setMergeSeconds(r.mergeSeconds)
     .setPublishSeconds(r.publishSeconds).setExecutor(r.executor).setWarm(r.warm).setResent(r.resent)
-    .setTimestampMs(r.timestampMs).build()
+    .setTimestampMs(r.timestampMs).setUpdateBytes(r.updateBytes).setUpdatesCombined(r.updatesCombined).build()
 
   private def fromRecord(c: CheckpointRound): RoundMetrics = RoundMetrics(c.getRunId, c.getTopic, c.getLayer, c.getRound,
     c.getVersion, c.getBaseVersion, c.getPartition, c.getStaleness, c.getStatus, c.getEpoch, c.getSamples, c.getBatches,
     c.getReconstructionError, c.getFreeEnergy, c.getHeldOutFreeEnergy, c.getLoss, c.getAccuracy, c.getTrainSeconds,
     c.getTaskSeconds, c.getRoundSeconds, c.getMergeSeconds, c.getPublishSeconds, c.getExecutor, c.getWarm, c.getResent,
-    c.getTimestampMs)
+    c.getTimestampMs, c.getUpdateBytes, c.getUpdatesCombined)
 }

@@ -177,11 +177,7 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
    * or after the stage ended early, a job per round.
    */
   private lazy val roundsInOneStage: Boolean = {
-    // Also settable in a running application (spark.conf.set), as a comparison or a way around the stage.
-    val conf = sc.getConf.clone()
-    val key = SidecarConf.RoundsInOneStageKey
-    spark.conf.getOption(key).foreach(conf.set(key, _))
-    val on = SidecarConf.fromSparkConf(conf).roundsInOneStage
+    val on = sessionConf.roundsInOneStage
     val dynamic = sc.getConf.getBoolean("spark.dynamicAllocation.enabled", false)
     if (on && (P > slotCount() || dynamic)) {
       log.info(s"sync rounds: one Spark job each (${if (dynamic) "dynamic allocation" else s"$P partitions, ${slotCount()} task slots"}); " +
@@ -190,10 +186,23 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
     on && P <= slotCount() && !dynamic
   }
 
+  /** The spark.dbn.* confs, with the rounds' switches also settable in a running application (spark.conf.set). */
+  private lazy val sessionConf: SidecarConf = {
+    val conf = sc.getConf.clone()
+    Seq(SidecarConf.RoundsInOneStageKey, SidecarConf.CombineUpdatesKey).foreach(key => spark.conf.getOption(key).foreach(conf.set(key, _)))
+    SidecarConf.fromSparkConf(conf)
+  }
+
+  /**
+   * Sync rounds in one stage off local mode combine each executor's updates there (ExecutorCombine): the driver
+   * receives one update an executor a round. Local mode's replicas hold theirs in the driver's own sidecar.
+   */
+  private def combineRule(rule: BlockRule): Option[BlockRule] = if (!localMode && sessionConf.combineUpdates) Some(rule) else None
+
   // ---------------------------------------------------------------- sync
 
   private def syncLoop(topic: String, rule: BlockRule, layer: Int, prog: TopicSchedule): Unit = {
-    val source = new SyncRounds(topic, layer, jobs, s"spark-dbn-rounds-${channel.id}-$topic", roundsInOneStage, localMode)
+    val source = new SyncRounds(topic, layer, jobs, s"spark-dbn-rounds-${channel.id}-$topic", roundsInOneStage, localMode, combineRule(rule))
     var done = false
     try {
       syncRounds(topic, rule, layer, prog, source)

@@ -153,7 +153,8 @@ final class DriverEngine(s: TrainSettings, sizes: Seq[Int], P: Int, channel: Mod
     // round's tasks train from it without its trip back (PutModel, 1.6 MB for 784-500).
     val b = MergeRequest.newBuilder().setEpochs(epochs).setTrainingConfig(s.recordJson).setRule(rule)
       .setAnswerMomentum(checkpointed).setPublishAs(if (localMode) upcoming else "").setSnapshotLater(later)
-    updates.foreach { case (r, t) =>
+    // A replica whose update went into its executor's combined one (ExecutorCombine) brings only its figures.
+    updates.filter(_._1.replicas > 0).foreach { case (r, t) =>
       val u = ReplicaUpdate.newBuilder().setStaleness(t)
       b.addUpdates(if (r.heldUpdate.nonEmpty) u.setHeld(r.heldUpdate) else u.setUpdate(UnsafeByteOperations.unsafeWrap(r.update)))
     }

@@ -79,7 +79,9 @@ final case class RoundResult(
     warm: Boolean,
     resent: Boolean,
     executor: String,
-    taskSeconds: Double)
+    taskSeconds: Double,
+    /** Replicas whose updates `update` holds: 1, its own; more, combined on its executor; 0, its update went in another's. */
+    replicas: Int = 1)
 
 /** The executor side of a round: runs inside a Spark task, talks to this executor's sidecar. */
 object ReplicaTask {

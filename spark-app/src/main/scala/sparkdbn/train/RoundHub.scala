@@ -11,14 +11,17 @@ import org.apache.spark.rdd.RDD
 import org.apache.spark.sparkdbn.DriverRpc
 
 import sparkdbn.io.JavaBytes
+import sparkdbn.proto.BlockRule
 
 /**
  * What a replica is to train next: a round of `batches` mini-batches from a published version. `snapshot`
  * is None when the round opened before the version existed (local mode, where the replicas train from the
  * version the driver's sidecar holds, and the version is being merged there: their Train calls wait for
- * it); a replica that needs the bytes asks the hub (Fetch).
+ * it); a replica that needs the bytes asks the hub (Fetch). `combine`: the replicas on one executor
+ * combine their updates there (ExecutorCombine).
  */
-final case class RoundOrder(seq: Int, version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Int, epoch: Int)
+final case class RoundOrder(seq: Int, version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Int, epoch: Int,
+    combine: Option[CombinePlan] = None)
 
 /** Task -> hub. */
 private[train] sealed trait HubRequest extends Serializable
@@ -106,11 +109,13 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
    * Opens a round: answers the replicas waiting since the last with their orders (and those not in it: stop).
    * `snapshot` None: the version is published later (`publish`), and until then a replica that needs its bytes waits.
    */
-  def open(version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Map[Int, Int], epochs: Int => Int): Unit = synchronized {
+  def open(version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Map[Int, Int], epochs: Int => Int,
+      combine: Option[BlockRule] = None): Unit = synchronized {
     seq += 1
     published.clear()
     snapshot.foreach(published(version) = _)
-    orders = batches.map { case (p, b) => p -> RoundOrder(seq, version, snapshot, b, epochs(p)) }
+    val plan = combine.map(CombinePlan(_, batches.keySet))
+    orders = batches.map { case (p, b) => p -> RoundOrder(seq, version, snapshot, b, epochs(p), plan) }
     // Replicas waiting for another version's bytes will not get them (see Fetch).
     fetching.filter(_._1 != version).values.flatten.foreach(answer(_, None))
     fetching.filterInPlace((v, _) => v == version)
@@ -184,8 +189,17 @@ private[train] object RoundHub {
       // No bytes yet: the merge that makes the version runs in this (local mode: the driver's) sidecar now, and
       // the Train call waits for it there. A minute is ample for any merge; past it the replica asks for the
       // bytes as a restarted sidecar would.
-      val r = try ReplicaTask.run(spec, o.version, () => bytes(o), o.batches, o.epoch, Iterator.empty ++ chunks(),
-        if (o.snapshot.isEmpty) 60000 else 0) catch {
+      // Replicas sharing this executor's sidecar hold their updates for the first of them to combine.
+      val group = o.combine.map(ExecutorCombine.group(ctx, _)).filter(_.size > 1)
+      val r = try {
+        val own = ReplicaTask.run(if (group.isDefined) spec.copy(holdUpdate = true) else spec, o.version, () => bytes(o), o.batches,
+          o.epoch, Iterator.empty ++ chunks(), if (o.snapshot.isEmpty) 60000 else 0)
+        group match {
+          case Some(g) if g.head == p => ExecutorCombine.lead(hubName, o.seq, g, own, o.combine.get.rule, ctx)
+          case Some(_) => ExecutorCombine.offer(hubName, o.seq, own)
+          case None => own
+        }
+      } catch {
         case NonFatal(e) =>
           try request(Failed(p, String.valueOf(e.getMessage))) catch { case NonFatal(_) => () }
           throw e

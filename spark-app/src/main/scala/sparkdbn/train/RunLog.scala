@@ -40,7 +40,11 @@ final case class RoundMetrics(
     warm: Boolean,
     /** The task had to send its rows to the sidecar. */
     resent: Boolean,
-    timestampMs: Long)
+    timestampMs: Long,
+    /** Bytes of the update the driver received from this replica's task (0: held in the driver's sidecar, or combined in another's). */
+    updateBytes: Long = 0,
+    /** Replicas' updates in the one its task sent: 1 its own, more when combined on its executor, 0 when it went in another's. */
+    updatesCombined: Int = 1)
 
 /**
  * A run's rounds as the driver saw them (the rounds table, and what a checkpoint keeps of them), and what a
@@ -68,7 +72,8 @@ final class RunLog(runId: String, progress: TrainProgress) {
     val u = r.figures
     RoundMetrics(runId, topic, layer, round, version, base, r.partition, staleness, status, epoch, u.samples,
       u.batches, u.reconstructionError, u.freeEnergy, u.heldOutFreeEnergy, u.loss, u.accuracy, u.seconds, r.taskSeconds,
-      roundSeconds, mergeSeconds, publishSeconds, r.executor, r.warm, r.resent, System.currentTimeMillis())
+      roundSeconds, mergeSeconds, publishSeconds, r.executor, r.warm, r.resent, System.currentTimeMillis(), r.update.length.toLong,
+      r.replicas)
   }
 
   /** Merged rounds: kept, and a partition whose rows were sent again after its first round is said once. */

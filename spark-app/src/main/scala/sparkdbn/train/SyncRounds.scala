@@ -3,6 +3,8 @@ package sparkdbn.train
 import org.apache.spark.FutureAction
 import org.slf4j.LoggerFactory
 
+import sparkdbn.proto.BlockRule
+
 /**
  * How a sync topic's rounds reach the replicas: all in one barrier stage (RoundHub), or a Spark job each.
  * The stage is given up for a job a round when it ends early (StageEnded); that round is trained again by
@@ -10,9 +12,10 @@ import org.slf4j.LoggerFactory
  *
  * @param inStage   start with the rounds in one stage (DistributedTrainer.roundsInOneStage)
  * @param localMode the driver's sidecar is the replicas': a round can open before its version is published
+ * @param combine   in the stage, the replicas of an executor combine their updates under this rule (ExecutorCombine)
  */
 private[train] final class SyncRounds(topic: String, layer: Int, jobs: RoundJobs, hubName: String, private var inStage: Boolean,
-    localMode: Boolean) {
+    localMode: Boolean, combine: Option[BlockRule]) {
   private val log = LoggerFactory.getLogger(getClass)
   private var hub: Option[RoundHub] = None
   private var job: Option[FutureAction[Unit]] = None
@@ -26,7 +29,7 @@ private[train] final class SyncRounds(topic: String, layer: Int, jobs: RoundJobs
 
   /** Opens the round of `version`, which a merge in the driver's sidecar is about to hold: the replicas wait there for it. */
   def openEarly(version: String, parts: Seq[Int], batches: Array[Int], epochs: Array[Int]): Unit = {
-    hub.get.open(version, None, parts.map(p => p -> batches(p)).toMap, p => epochs(p))
+    hub.get.open(version, None, parts.map(p => p -> batches(p)).toMap, p => epochs(p), combine)
     early = Some(version)
   }
 
@@ -64,7 +67,7 @@ private[train] final class SyncRounds(topic: String, layer: Int, jobs: RoundJobs
       created
     }
     if (!opened) {
-      h.open(pub.version, Some(pub.snapshot), parts.map(p => p -> batches(p)).toMap, p => epochs(p))
+      h.open(pub.version, Some(pub.snapshot), parts.map(p => p -> batches(p)).toMap, p => epochs(p), combine)
       openedNanos = System.nanoTime()
     }
     if (job.isEmpty) job = Some(jobs.submitStage(topic, layer, h.name))
