@@ -4,8 +4,9 @@ import { loadSnapshot } from 'spark-dbn';
 import { run, sql, submit, useStandaloneCluster } from './helpers.js';
 
 // Sync rounds over a cluster whose executors run several replicas each: the replicas sharing an executor's
-// sidecar combine their updates there (spark.dbn.combineUpdates, the default), so that the driver receives
-// one update an executor a round, not one a replica.
+// sidecar combine their updates there, and the executors' combined updates are combined in turn (a tree of
+// leaders whose blocks pass through Spark's block managers) (spark.dbn.combineUpdates, the default), so that
+// the driver receives one update a round, not one a replica.
 describe('sync rounds on a standalone cluster of two executors of four tasks', function () {
   const cluster = useStandaloneCluster('cluster-rounds', { SPARK_DBN_WORKER_CORES: '4' });
   const conf = {
@@ -32,7 +33,7 @@ describe('sync rounds on a standalone cluster of two executors of four tasks', f
       '--sync-every', '5', '--partitions', '8', '--seed', '6', '--run-id', runId, '--model-out', join(cluster.ws.dir, runId)],
     { ...conf, ...extra });
 
-  it('combines each executor\'s updates before the driver: 2 updates a round instead of 8, and the same model', async () => {
+  it('combines the round\'s updates before the driver: 1 update a round instead of 8, and the same model', async () => {
     const { ws } = cluster;
     const combined = await train('combined');
     const plain = await train('plain', { 'spark.dbn.combineUpdates': 'false' });
@@ -44,12 +45,12 @@ describe('sync rounds on a standalone cluster of two executors of four tasks', f
     const [c, p] = [await perRound('combined'), await perRound('plain')];
     expect(c.length).to.be.greaterThan(4);
     expect(c.length).to.equal(p.length);
-    for (const [updates, , replicas, , executors, rows] of c) expect([updates, replicas, executors, rows]).to.deep.equal([2, 8, 2, 8]);
+    for (const [updates, , replicas, , executors, rows] of c) expect([updates, replicas, executors, rows]).to.deep.equal([1, 8, 2, 8]);
     for (const [updates, , replicas, , , rows] of p) expect([updates, replicas, rows]).to.deep.equal([8, 8, 8]);
-    // Each update is the size of one replica's (the same parameters), so the driver receives a quarter of the bytes.
+    // The update is the size of one replica's (the same parameters), so the driver receives an eighth of the bytes.
     c.forEach(([, bytes, , largest], i) => {
       expect(largest).to.be.closeTo(p[i][3], 8);
-      expect(bytes / p[i][1]).to.be.closeTo(2 / 8, 0.01);
+      expect(bytes / p[i][1]).to.be.closeTo(1 / 8, 0.01);
     });
     // The same rounds and merges; only the order of the float sums differs (a mean of means in float32).
     const [a, b] = await Promise.all(['combined', 'plain'].map((r) => loadSnapshot(join(ws.dir, r, 'data', 'model.avro'))));

@@ -481,26 +481,29 @@ describe('training over gRPC (real sidecar process)', function () {
     expect(taken?.code).to.equal(grpc.status.NOT_FOUND);
     expect(taken?.details).to.match(/are not held here .*redo their round/);
 
-    // Combine: the held updates of two replicas (partitions 0 and 1) as one update counting both; merging it
-    // equals merging the two replicas' own bytes (the same rounds trained again by fresh sessions), to float32
-    // rounding of their mean. A combine refused (an async rule) takes nothing; one done takes its ids.
-    const both = [0, 1].map((p) => ({ ...round, partition: p }));
-    for (const p of [0, 1]) for (const k of ['ch', 'cb']) await cacheData(client, `${k}/${p}`, x, labels);
-    const heldIds = await Promise.all(both.map(async (q) => (await unary<object, TrainResponse & { heldUpdate: string }>(client, 'train',
+    // Combine: the held updates of replicas 0 and 1 as one update counting both, and that one with replica 2's
+    // held update (another executor's combined update joining this one's) as one counting three; merging it
+    // equals merging the three replicas' own bytes (the same rounds trained again by fresh sessions), to float32
+    // rounding of their means. A combine refused (an async rule) takes nothing; one done takes its ids.
+    const three = [0, 1, 2].map((p) => ({ ...round, partition: p }));
+    for (const p of [0, 1, 2]) for (const k of ['ch', 'cb']) await cacheData(client, `${k}/${p}`, x, labels);
+    const heldIds = await Promise.all(three.map(async (q) => (await unary<object, TrainResponse & { heldUpdate: string }>(client, 'train',
       { ...q, session: `ch/${q.partition}`, modelVersion: 'sent@1', holdUpdate: true })).heldUpdate));
-    const own = await Promise.all(both.map(async (q) => (await unary<object, TrainResponse>(client, 'train',
+    const own = await Promise.all(three.map(async (q) => (await unary<object, TrainResponse>(client, 'train',
       { ...q, session: `cb/${q.partition}`, modelVersion: 'sent@1' })).update));
-    const combine = (req: object) => unary<object, { update: Buffer }>(client, 'combine', req);
+    const combine = (req: object) => unary<object, { update: Buffer; replicas: number }>(client, 'combine', { updates: [], ...req });
     // Refused before anything is taken: the same ids combine next.
     const asyncRule = await combine({ rule: { ...rule, async: true }, held: heldIds }).then(() => null, (e: grpc.ServiceError) => e);
     expect(asyncRule?.code).to.equal(grpc.status.INVALID_ARGUMENT);
     expect(asyncRule?.details).to.match(/async merges take each update as it arrives/);
-    const combined = await combine({ rule, held: heldIds });
+    const pair = await combine({ rule, held: heldIds.slice(0, 2) });
+    expect(pair.replicas).to.equal(2);
+    const combined = await combine({ rule, held: heldIds.slice(2), updates: [pair.update] });
     const cu = decodeUpdate(combined.update);
-    expect([cu.replicas, cu.samples, cu.batches]).to.deep.equal([2, 400, 4]);
+    expect([combined.replicas, cu.replicas, cu.samples, cu.batches]).to.deep.equal([3, 3, 600, 6]);
     const viaCombined = await merge({ base: held.snapshot, updates: [{ update: combined.update, held: '', staleness: 0 }] });
-    const viaBoth = await merge({ base: held.snapshot, updates: own.map((update) => ({ update, held: '', staleness: 0 })) });
-    const [wc, wb] = await Promise.all([viaCombined, viaBoth].map(async (m) => flatten((await decodeSnapshot(m.snapshot)).layers[0])));
+    const viaAll = await merge({ base: held.snapshot, updates: own.map((update) => ({ update, held: '', staleness: 0 })) });
+    const [wc, wb] = await Promise.all([viaCombined, viaAll].map(async (m) => flatten((await decodeSnapshot(m.snapshot)).layers[0])));
     const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, w, i) => Math.max(m, Math.abs(w - b[i])), 0);
     expect(maxDiff(wc, wb)).to.be.below(1e-6);
     expect(maxDiff(wc, before)).to.be.above(1e-3);

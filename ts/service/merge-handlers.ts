@@ -3,12 +3,12 @@ import { type BlockSettings, decodeSnapshot, finishTopic, type MergeRule as Rule
 import { type BlockRule, type CombineRequest, type CombineResponse, type MergeRequest, MergeRule,
   type SnapshotResponse } from '../gen/sidecar.js';
 import { bytesToFloats, floatsToBytes } from '../io/floats.js';
-import { encodeUpdate } from '../io/update.js';
+import { decodeUpdate, encodeUpdate } from '../io/update.js';
 import { SidecarError } from './errors.js';
 import { combineHeld, mergeUpdates, snapshotOf } from './merge.js';
-import type { ModelCache } from './models.js';
 import { partLayer } from './options.js';
-import type { HeldUpdates, TopicState, TopicStates } from './topics.js';
+import type { Shared } from './shared.js';
+import type { TopicState } from './topics.js';
 
 // The calls that move models by replicas' updates: Merge on the driver's sidecar, Combine on an executor's.
 
@@ -28,7 +28,8 @@ function blockSettings(r: BlockRule | undefined, call: string): BlockSettings {
  * topic's final model. The base is the request's, or the state this sidecar kept from the
  * topic's previous merge (MergeRequest.base_state).
  */
-export async function mergeHandler(r: MergeRequest, topics: TopicStates, models: ModelCache, heldUpdates: HeldUpdates): Promise<SnapshotResponse> {
+export async function mergeHandler(s: Shared, r: MergeRequest): Promise<SnapshotResponse> {
+  const { topics, models, heldUpdates } = s;
   const settings = blockSettings(r.rule, 'Merge');
   // Held updates first: a merge that cannot have them all changes nothing (the caller redoes the round).
   const missing = r.updates.filter((u) => u.held && !heldUpdates.has(u.held)).map((u) => u.held);
@@ -66,19 +67,22 @@ export async function mergeHandler(r: MergeRequest, topics: TopicStates, models:
 }
 
 /**
- * Combine: the held updates of this sidecar's replicas of one sync round as one update (their mean as
- * the merge rule weighs them), so that one crosses to the driver for all of them.
+ * Combine: the held updates of this sidecar's replicas of one sync round, and the combined updates of
+ * other executors, as one update (their mean as the merge rule weighs them).
  */
-export async function combineHandler(r: CombineRequest, heldUpdates: HeldUpdates): Promise<CombineResponse> {
+export async function combineHandler(s: Shared, r: CombineRequest): Promise<CombineResponse> {
+  const { heldUpdates } = s;
   const settings = blockSettings(r.rule, 'Combine');
-  if (r.held.length === 0) throw new SidecarError(status.INVALID_ARGUMENT, 'Combine: no updates named');
+  if (r.held.length + r.updates.length === 0) throw new SidecarError(status.INVALID_ARGUMENT, 'Combine: no updates given');
   const missing = r.held.filter((id) => !heldUpdates.has(id));
   if (missing.length > 0) {
     throw new SidecarError(status.NOT_FOUND, `Combine: updates ${missing.join(', ')} are not held here (a restarted sidecar?): ` +
       'redo their round');
   }
   // Taken once combined: a call refused (a bad rule, updates of different rounds) leaves them held.
-  const update = encodeUpdate(combineHeld(settings, r.held.map((id) => heldUpdates.get(id)!)));
+  const others = r.updates.map((b, i) => decodeUpdate(b, `updates[${i}]`));
+  const combined = combineHeld(settings, [...r.held.map((id) => heldUpdates.get(id)!), ...others]);
+  const update = encodeUpdate(combined);
   r.held.forEach((id) => heldUpdates.take(id));
-  return { update };
+  return { update, replicas: combined.replicas };
 }

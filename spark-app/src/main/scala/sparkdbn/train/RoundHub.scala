@@ -33,6 +33,11 @@ private[train] final case class Arrive(partition: Int, seq: Int, result: RoundRe
 private[train] final case class Failed(partition: Int, message: String) extends HubRequest
 /** A version's broadcast, for a replica whose order came before it: answered once it is published. */
 private[train] final case class Fetch(version: String) extends HubRequest
+/**
+ * An executor's combining replica (ExecutorCombine), for the updates other executors left it in their block
+ * managers: answered once `parts` have arrived in round `seq` (an order: go on; none: the round is over).
+ */
+private[train] final case class AwaitArrivals(partition: Int, seq: Int, parts: Set[Int]) extends HubRequest
 
 /**
  * Hub -> task: the next order, or stop (the topic is done or the driver gave the stage up); to a Fetch,
@@ -68,6 +73,8 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
   /** Broadcasts of versions published after their round opened, and the Fetches waiting for them. */
   private val published = mutable.Map.empty[String, Broadcast[Array[Byte]]]
   private val fetching = mutable.Map.empty[String, List[DriverRpc.Reply]]
+  /** AwaitArrivals of the open round not answered yet: the partitions awaited, the asker's partition, its reply. */
+  private val awaiting = mutable.ListBuffer.empty[(Set[Int], Int, DriverRpc.Reply)]
 
   private val unserve = DriverRpc.serve(sc, name)(receive)
 
@@ -84,7 +91,14 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
           else {
             arrived(p) = r
             waiting(p) = reply
+            val done = awaiting.filter(_._1.subsetOf(arrived.keySet))
+            awaiting --= done
+            done.foreach { case (_, q, rep) => answer(rep, orders.get(q)) }
           }
+        case AwaitArrivals(p, s, parts) =>
+          if (stopped || !orders.get(p).exists(_.seq == s)) answer(reply, None)
+          else if (parts.subsetOf(arrived.keySet)) answer(reply, orders.get(p))
+          else awaiting += ((parts, p, reply))
         case Failed(p, message) =>
           if (failure.isEmpty) failure = Some(s"partition $p: $message")
           answer(reply, None)
@@ -120,6 +134,8 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
     fetching.filter(_._1 != version).values.flatten.foreach(answer(_, None))
     fetching.filterInPlace((v, _) => v == version)
     arrived.clear()
+    awaiting.foreach { case (_, _, rep) => answer(rep, None) }
+    awaiting.clear()
     val answers = waiting.toList
     waiting.clear()
     answers.foreach { case (p, reply) => answer(reply, orders.get(p)) }
@@ -154,9 +170,10 @@ private[train] final class RoundHub(sc: SparkContext, val name: String) {
   def stop(job: Option[FutureAction[_]], cancel: Boolean): Unit = {
     val answers = synchronized {
       stopped = true
-      val w = waiting.values.toList ++ fetching.values.flatten
+      val w = waiting.values.toList ++ fetching.values.flatten ++ awaiting.map(_._3)
       waiting.clear()
       fetching.clear()
+      awaiting.clear()
       w
     }
     answers.foreach(reply => answer(reply, None))
@@ -183,21 +200,25 @@ private[train] object RoundHub {
     def bytes(o: RoundOrder): Array[Byte] = o.snapshot.orElse(call(Fetch(o.version)).snapshot).map(_.value).getOrElse {
       throw new StageEnded(s"version ${o.version} was not published (the driver gave the rounds' stage up)")
     }
+    // Another executor fetches a block this one left it while the round is open: dropped once the next order comes.
+    var left: Option[String] = None
+    def dropLeft(): Unit = { left.foreach(ExecutorCombine.drop); left = None }
     var order = request(Join(p))
-    while (order.isDefined) {
+    try while (order.isDefined) {
       val o = order.get
-      // No bytes yet: the merge that makes the version runs in this (local mode: the driver's) sidecar now, and
-      // the Train call waits for it there. A minute is ample for any merge; past it the replica asks for the
-      // bytes as a restarted sidecar would.
-      // Replicas sharing this executor's sidecar hold their updates for the first of them to combine.
-      val group = o.combine.map(ExecutorCombine.group(ctx, _)).filter(_.size > 1)
+      // The round's updates are combined before the driver (ExecutorCombine): each replica holds its own.
+      val layout = o.combine.flatMap(ExecutorCombine.layout(ctx, _))
       val r = try {
-        val own = ReplicaTask.run(if (group.isDefined) spec.copy(holdUpdate = true) else spec, o.version, () => bytes(o), o.batches,
+        // No bytes yet: the merge that makes the version runs in this (local mode: the driver's) sidecar now, and
+        // the Train call waits for it there. A minute is ample for any merge; past it the replica asks for the
+        // bytes as a restarted sidecar would.
+        val own = ReplicaTask.run(if (layout.isDefined) spec.copy(holdUpdate = true) else spec, o.version, () => bytes(o), o.batches,
           o.epoch, Iterator.empty ++ chunks(), if (o.snapshot.isEmpty) 60000 else 0)
-        group match {
-          case Some(g) if g.head == p => ExecutorCombine.lead(hubName, o.seq, g, own, o.combine.get.rule, ctx)
-          case Some(_) => ExecutorCombine.offer(hubName, o.seq, own)
-          case None => own
+        layout.fold(own) { l =>
+          val awaitArrivals = (parts: Set[Int]) => request(AwaitArrivals(p, o.seq, parts)).isDefined
+          val (result, block) = ExecutorCombine.combine(hubName, o.seq, l, own, o.combine.get.rule, ctx, awaitArrivals)
+          left = block
+          result
         }
       } catch {
         case NonFatal(e) =>
@@ -205,7 +226,8 @@ private[train] object RoundHub {
           throw e
       }
       order = request(Arrive(p, o.seq, r))
-    }
+      dropLeft()
+    } finally dropLeft()
   }
 
   /**

@@ -8,10 +8,11 @@ import org.apache.spark.rpc.{RpcCallContext, RpcEnv, RpcTimeout, ThreadSafeRpcEn
 import org.apache.spark.util.RpcUtils
 
 /**
- * The project's one use of Spark internals: an endpoint on the driver's own RpcEnv that running tasks ask,
- * as Spark's BarrierCoordinator is asked by BarrierTaskContext. Why not a server of our own: Spark's RPC
- * already reaches the driver from every executor (spark.driver.host/port), with Spark's authentication and
- * encryption when the user turned them on, and no second port to open or secret to hand out.
+ * One of the project's two uses of Spark internals (ExecutorBlocks is the other): an endpoint on the driver's
+ * own RpcEnv that running tasks ask, as Spark's BarrierCoordinator is asked by BarrierTaskContext. Why not a
+ * server of our own: Spark's RPC already reaches the driver from every executor (spark.driver.host/port), with
+ * Spark's authentication and encryption when the user turned them on, and no second port to open or secret
+ * to hand out.
  *
  * Payloads are opaque bytes, serialised by the caller (sparkdbn.io.JavaBytes): Spark's RPC threads resolve
  * classes with Spark's loader, which under spark-submit does not see the application's jar.
