@@ -1,10 +1,5 @@
 package sparkdbn.train
 
-import java.util.concurrent.Executors
-import java.util.concurrent.atomic.AtomicReference
-
-import scala.concurrent.{Await, ExecutionContext, Future}
-import scala.concurrent.duration.Duration
 import scala.util.control.NonFatal
 
 import org.apache.spark.sql.SparkSession
@@ -267,107 +262,17 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
 
   // ---------------------------------------------------------------- async
 
-  private def asyncLoop(topic: String, rule: BlockRule, layer: Int, prog: TopicSchedule): Unit = {
-    val pool = Executors.newFixedThreadPool(P, (r: Runnable) => {
-      val t = new Thread(r, s"spark-dbn-async-$topic")
-      t.setDaemon(true)
-      t
-    })
-    implicit val ec: ExecutionContext = ExecutionContext.fromExecutor(pool)
-    val failure = new AtomicReference[Throwable]()
-    val lock = new Object
-    var round = runLog.roundsOf(topic)
-    val slots = new Slots(() => slotCount())
-    val futures = (0 until P).map { p =>
-      Future {
-        var own = 0 // this partition's rounds, for the Spark job descriptions
-        while (prog.remaining(p) > 0 && failure.get() == null) {
-          own += 1
-          // A round's version is fixed when its job is submitted; a job that then waits for a free task
-          // slot trains from a version that ages meanwhile. So a partition submits its next round only
-          // when a slot is free, and subscribes then. Measured (4 partitions on local[2], the e2e quality
-          // settings): staleness mostly 3 and 81.75-81.90% accuracy without; mostly 1 with.
-          slots.acquire()
-          try {
-            // Another partition may have failed while this one waited: its cancel does not reach a job
-            // submitted after it.
-            Option(failure.get()).foreach(e => throw e)
-            val pub = channel.subscribe(topic)
-            try {
-              val batches = math.min(syncEvery.toLong, prog.remaining(p)).toInt
-              val started = System.nanoTime()
-              val r = jobs.runRound(layer, pub, Seq(p), _ => batches, prog.epoch, s"$topic partition $p round $own (from version ${pub.number})").head
-              val roundSeconds = (System.nanoTime() - started) / 1e9
-              lock.synchronized {
-                round += 1
-                val latest = channel.latest(topic).get
-                val staleness = latest.number - pub.number
-                if (staleness > s.maxStaleness) {
-                  runLog.rejected(runLog.row(topic, layer, round, -1, pub.number, r, staleness, "rejected", prog.epoch(p),
-                    roundSeconds, 0, 0))
-                  progress.line(s"$topic partition $p: update from version ${pub.number} is $staleness versions old " +
-                    s"(maxStaleness ${s.maxStaleness}): rejected, redoing the round")
-                } else {
-                  val epochBefore = prog.minEpoch
-                  val epoch = prog.epoch(p)
-                  prog.done(p) += batches
-                  val merge = try Some(engine.mergeAndPublish(topic, rule, latest, Seq(r -> staleness), prog.minEpoch - epochBefore)) catch {
-                    case e: HeldUpdatesLost =>
-                      // The sidecar that held the update is gone (local mode): the loop trains the round again.
-                      prog.done(p) -= batches
-                      progress.line(s"$topic partition $p: ${e.getMessage}; training the round again")
-                      None
-                  }
-                  merge.foreach { case Merged(next, merged, mergeSeconds, publishSeconds, _) =>
-                    val m = runLog.row(topic, layer, round, next.number, pub.number, r, staleness, "merged", epoch, roundSeconds,
-                      mergeSeconds, publishSeconds)
-                    runLog.merged(Seq(m))
-                    saveCheckpoint(topic, next, prog, merged, finished = false)
-                    log.info(f"$topic partition $p -> version ${next.number}: ${RunLog.figure(Seq(m))}, staleness $staleness, " +
-                      f"epoch $epoch, ${m.batches} batches in ${m.trainSeconds}%.2f s (round ${roundSeconds}%.2f s), " +
-                      f"merge ${mergeSeconds}%.3f s, publish ${publishSeconds}%.3f s, executor ${m.executor}")
-                    progress.topic(prog.report(m.samples, RunLog.headline(Seq(m))))
-                  }
-                }
-              }
-            } catch {
-              case NonFatal(e) =>
-                // The first failure stops every partition's loop and cancels their running jobs.
-                failure.compareAndSet(null, e)
-                sc.cancelJobGroup(group)
-                throw e
-            } finally channel.release(pub)
-          } finally slots.release()
-        }
-      }
-    }
-    try {
-      futures.foreach(f => Await.ready(f, Duration.Inf))
-    } finally pool.shutdown()
-    Option(failure.get()).foreach(e => throw e)
-  }
+  private def asyncLoop(topic: String, rule: BlockRule, layer: Int, prog: TopicSchedule): Unit =
+    new AsyncRounds(topicRun(topic, rule, layer, prog), P, s.maxStaleness, () => slotCount(), () => sc.cancelJobGroup(group)).run()
+
+  private def topicRun(topic: String, rule: BlockRule, layer: Int, prog: TopicSchedule): TopicRun =
+    TopicRun(topic, layer, rule, prog, syncEvery, channel, jobs, engine, runLog, progress,
+      (pub, bytes) => saveCheckpoint(topic, pub, prog, bytes, finished = false))
 
   private val taskCpus = math.max(1, sc.getConf.getInt("spark.task.cpus", 1))
 
   /** Rounds the cluster runs at once: sc.defaultParallelism / spark.task.cpus (see Slots). */
   private def slotCount(): Int = math.max(1, sc.defaultParallelism / taskCpus)
-
-  /**
-   * Counts the rounds running against the cluster's task slots, re-read at each acquire as executors
-   * come and go: sc.defaultParallelism / spark.task.cpus, i.e. the executors' cores, unless
-   * spark.default.parallelism is set (then that many rounds may queue, as before this gate).
-   */
-  private final class Slots(capacity: () => Int) {
-    private var busy = 0
-    def acquire(): Unit = synchronized {
-      while (busy >= capacity()) wait(50)
-      busy += 1
-    }
-    def release(): Unit = synchronized {
-      busy -= 1
-      notifyAll()
-    }
-  }
 
   private def saveCheckpoint(topic: String, pub: Publication, prog: TopicSchedule, snapshot: Array[Byte], finished: Boolean): Unit =
     checkpoint.foreach { c =>
