@@ -6,11 +6,11 @@
     model.transform(test)                            # dbn_features, probability, prediction
 
 The estimator and the model wrap the Scala `sparkdbn.ml.DBN` and `sparkdbn.ml.DBNModel`: their params,
-documentation and defaults are read from the JVM, and errors raised there arrive as PySpark exceptions
-with the JVM's message.
+documentation, defaults and types are generated from the JVM's (spark_dbn/_params.py), and errors raised
+there arrive as PySpark exceptions with the JVM's message.
 """
 from spark_dbn._jar import jar_path, runtime_path, session
 from spark_dbn._ml import DBN, DBNError, DBNModel
+from spark_dbn._version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["DBN", "DBNError", "DBNModel", "jar_path", "runtime_path", "session", "__version__"]

@@ -5,7 +5,8 @@ import sys
 
 from pyspark.sql import SparkSession
 
-_VERSION = "0.1.0"
+from spark_dbn._version import __version__ as _VERSION
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # In a wheel (scripts/package builds it) the jar and the runtime archive travel in this directory.
 _PACKAGED = os.path.join(_HERE, "lib")

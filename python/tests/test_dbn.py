@@ -1,4 +1,6 @@
+import inspect
 import os
+import pydoc
 import re
 
 import pytest
@@ -18,24 +20,48 @@ def accuracy(df, prediction="prediction"):
     return df.select(F.avg((F.col(prediction) == F.col("label")).cast("double"))).first()[0]
 
 
-def test_params_docs_and_defaults_come_from_the_jvm(spark):
+def _jvm_value(v):
+    from py4j.java_collections import JavaArray
+    return list(v) if isinstance(v, JavaArray) else v
+
+
+def test_the_generated_params_are_the_jvms_every_one_with_its_doc_default_and_parent(spark):
     d = DBN()
     jvm = spark.sparkContext._jvm.sparkdbn.ml.DBN()
-    for name in ["epochs", "layers", "learningRate", "mergeRule", "heldOutRows", "monitorRows"]:
-        jp = jvm.getParam(name)
-        assert d.getParam(name).doc == jp.doc()
-        default = jvm.getDefault(jp).get()
-        assert d.getOrDefault(name) == (list(default) if name == "layers" else default)
+    jvm_names = sorted(p.name() for p in jvm.params())
+    assert sorted(p.name for p in d.params) == jvm_names
+    for name in jvm_names:
+        jp, p = jvm.getParam(name), d.getParam(name)
+        assert p.doc == jp.doc(), name
+        assert p.parent == d.uid, name
+        if jvm.hasDefault(jp):
+            assert d.getOrDefault(p) == _jvm_value(jvm.getDefault(jp).get()), name
+        else:
+            assert not d.hasDefault(p), name
+    # The signature a user (and an editor) sees: every param a keyword, with the JVM's default.
+    sig = inspect.signature(DBN.__init__)
+    assert sorted(n for n in sig.parameters if n != "self") == jvm_names
+    assert sig.parameters["layers"].default == [500, 500]
+    assert sig.parameters["epochs"].annotation in (int, "int")
+    text = pydoc.render_doc(DBN, renderer=pydoc.plaintext)
+    for name in jvm_names:
+        assert name in text and f"set{name[0].upper()}{name[1:]}" in text, name
     assert d.getLayers() == [500, 500]
     assert d.setEpochs(7).getEpochs() == 7
     assert DBN(epochs=2, layers=[4]).getLayers() == [4]
+    # As built-in stages have them: copy() with extra values leaves the original alone; explainParams.
+    c = d.copy({d.epochs: 3})
+    assert c.getEpochs() == 3 and d.getEpochs() == 7 and c.uid == d.uid
+    assert all(p.parent == c.uid for p in c.params)
+    assert "epochs: pre-training passes over the data, per layer" in d.explainParams()
+    assert "(default: 10, current: 7)" in d.explainParams()
     # Typed converters: a string for an integer param is refused in Python, naming the param.
     with pytest.raises(TypeError, match="epochs|Could not convert"):
         DBN(epochs="many")
 
 
 def test_an_unknown_or_out_of_range_param_is_refused_naming_it(spark):
-    with pytest.raises(ValueError, match="DBN has no param 'epochz'"):
+    with pytest.raises(TypeError, match="epochz"):
         DBN(epochz=3)
     # Out of range: refused when set, by the JVM's validator, naming the param.
     with pytest.raises(Exception, match="parameter epochs given invalid value -1"):

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { loadSnapshot } from 'spark-dbn';
 import { CLUSTER_CONF, expectOneClearLine, ROOT, run, sql, submit, useStandaloneCluster } from './helpers.js';
 
@@ -96,7 +96,7 @@ describe('a cluster whose workers have nothing installed', function () {
   });
 
   it('a truncated runtime archive is refused before Spark starts, naming the conf and the file', async () => {
-    const cut = join(cluster.ws.dir, 'spark-dbn-runtime-0.1.0-linux-x64.tgz');
+    const cut = join(cluster.ws.dir, basename(archive));
     writeFileSync(cut, readFileSync(archive).subarray(0, 100_000));
     const r = await train('local[1]', 'cut-archive', { 'spark.archives': `${cut}#sparkdbn` }, true);
     expectOneClearLine(r, 'train', new RegExp(`^train: spark.archives: ${cut.replace(/[.]/g, '\\.')} is truncated \\(.*\\): copy it again$`));
