@@ -5,12 +5,15 @@ defaults, types: scripts/gen-python-api), so that editors, type checkers and hel
 session without a JVM behind it (Spark Connect) has them too. A value is checked against the param's
 range when it is set in classic mode (the JVM's validator names the param), at fit under Connect.
 """
+import re
+
 from py4j.java_gateway import JavaObject
 from py4j.protocol import Py4JJavaError
 from pyspark import SparkContext
-from pyspark.ml.util import JavaMLReadable, JavaMLReader, JavaMLWritable
+from pyspark.errors import PySparkException
+from pyspark.ml.util import JavaMLReadable, JavaMLWritable
 from pyspark.ml.wrapper import JavaEstimator, JavaModel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, is_remote
 
 from spark_dbn._params import _DBNInit, _DBNParams
 
@@ -37,17 +40,23 @@ def _explained(e: Py4JJavaError) -> DBNError:
     return DBNError(jvm.sparkdbn.cli.Failure.explain(e.java_exception))
 
 
-class _Reader(JavaMLReader):
-    """Loads with the JVM class of the same name (PySpark would look for org.apache.spark's)."""
-
-    @classmethod
-    def _java_loader_class(cls, clazz):
-        return {"DBN": "sparkdbn.ml.DBN", "DBNModel": "sparkdbn.ml.DBNModel"}[clazz.__name__]
+def _explained_remote(e: PySparkException) -> DBNError:
+    """The server's error as one line, as classic mode gives it: the message without the JVM's stack trace, and
+    for a failed job the failing task's own exception's message rather than Spark's abort around it."""
+    first = str(e).split("\n\nJVM stacktrace:")[0].strip().split("\n")[0]
+    if first.startswith("Job aborted due to stage failure"):
+        m = re.search(r"[\w.$]+(?:Exception|Error): (.*)$", first)
+        if m:
+            first = m.group(1)
+    return DBNError(first)
 
 
 class DBN(_DBNInit, JavaEstimator, _Stage, JavaMLWritable, JavaMLReadable):
     """A deep belief network (stacked RBMs), pre-trained layer by layer and, with a labelCol,
     fine-tuned, over Spark: `sparkdbn.ml.DBN`. Every param is a keyword of the constructor."""
+
+    # Until __init__ sets it: a constructor refused (an unknown keyword) leaves PySpark's __del__ something to read.
+    _java_obj = None
 
     def _init_stage(self, **kwargs) -> None:
         self._java_obj = self._new_java_obj("sparkdbn.ml.DBN", self.uid)
@@ -61,10 +70,11 @@ class DBN(_DBNInit, JavaEstimator, _Stage, JavaMLWritable, JavaMLReadable):
             return super()._fit(dataset)
         except Py4JJavaError as e:
             raise _explained(e) from None
+        except PySparkException as e:
+            if not is_remote():
+                raise
+            raise _explained_remote(e) from None
 
-    @classmethod
-    def read(cls):
-        return _Reader(cls)
 
 
 class DBNModel(JavaModel, _Stage, JavaMLWritable, JavaMLReadable):
@@ -82,20 +92,50 @@ class DBNModel(JavaModel, _Stage, JavaMLWritable, JavaMLReadable):
         jvm = SparkContext._active_spark_context._jvm
         return DBNModel(jvm.sparkdbn.ml.DBNModel.fromSnapshot(path))
 
+    def _facts(self) -> dict:
+        """The model's sizes, classes and training figures, from its one-line description: the one attribute a
+        Spark Connect client may read of a third-party model (classic mode reads the same line)."""
+        text = self._call_java("toString")
+        m = re.fullmatch(r"DBNModel\(uid=\S+, sizes=\[([\d, ]*)\], numClasses=(\d+), summary=(none|\((.*)\))\)", text)
+        if not m:
+            raise DBNError(f"this model has no snapshot to describe: {text}")
+        facts = {"sizes": [int(v) for v in m.group(1).split(",") if v.strip()], "numClasses": int(m.group(2)),
+                 "summary": None}
+        if m.group(4) is not None:
+            fields = dict(kv.split("=", 1) for kv in m.group(4).split(", "))
+            facts["summary"] = {k: (None if v == "none" else float(v) if k != "rounds" else int(v)) for k, v in fields.items()}
+        return facts
+
     @property
     def numClasses(self) -> int:
-        return self._java_obj.numClasses()
+        """Classes of the soft-max layer (0: the model was not fine-tuned)."""
+        return self._facts()["numClasses"]
 
     @property
     def sizes(self) -> list:
-        return list(self._java_obj.layerSizes())
+        """Layer sizes, the input's first."""
+        return self._facts()["sizes"]
 
     @property
     def hasSummary(self) -> bool:
-        return self._java_obj.hasSummary()
+        """Whether the model was fitted in this session (a loaded model has no training summary)."""
+        return self._facts()["summary"] is not None
+
+    @property
+    def summary(self) -> dict:
+        """What training measured: rounds, the first layer's final reconstruction error and the final training
+        accuracy (None where it does not apply); in classic mode, roundsFrame() has every round."""
+        facts = self._facts()["summary"]
+        if facts is None:
+            raise DBNError("this model has no training summary (it was loaded, not fitted)")
+        return facts
 
     def roundsFrame(self) -> DataFrame:
-        """The training summary's rounds (one row per replica round, as the rounds table) as a DataFrame."""
+        """The training summary's rounds (one row per replica round, as the rounds table) as a DataFrame; classic
+        mode only (Spark Connect lets a client read no more of a third-party model than `summary` gives)."""
+        if is_remote():
+            raise DBNError("roundsFrame needs a classic session: over Spark Connect a model's `summary` has the run's "
+                           "figures, and the train command's dbn_rounds table every round")
         if not self.hasSummary:
             raise RuntimeError("this model has no training summary (it was loaded, not fitted)")
         from pyspark.sql import SparkSession
@@ -103,6 +143,7 @@ class DBNModel(JavaModel, _Stage, JavaMLWritable, JavaMLReadable):
         jdf = self._java_obj.roundsFrame(spark._jsparkSession)
         return DataFrame(jdf, spark)
 
-    @classmethod
-    def read(cls):
-        return _Reader(cls)
+
+# PySpark finds a stage's JVM class by its Python module (and the Python class of a JVM one the other way, when
+# it loads a saved Pipeline, in classic mode and over Spark Connect): these are sparkdbn.ml's (python/sparkdbn/ml).
+DBN.__module__ = DBNModel.__module__ = "sparkdbn.ml"

@@ -125,25 +125,16 @@ object TrainJob {
       } else None
     }
     val merged = outcome.rounds.filter(_.status == "merged")
-    // The mean over the topic's last epoch: each round measures a window of its partition's monitor rows that goes
-    // round them once an epoch, so one round's figure is a small sample and the last epoch's rounds are all of it.
-    def last(f: sparkdbn.train.RoundMetrics => Boolean, g: sparkdbn.train.RoundMetrics => Double): Option[Double] = {
-      val rs = merged.filter(f)
-      if (rs.isEmpty) None else {
-        val tail = rs.filter(_.epoch == rs.map(_.epoch).max)
-        Some(tail.map(g).sum / tail.size)
-      }
-    }
     RunTables.writeRun(spark, prefix, runRow("succeeded", None).copy(
       partitions = merged.map(_.partition).distinct.size,
       sizes = model.dbn.sizes.mkString("-") + (if (model.numClasses > 0) s"-${model.numClasses}" else ""),
       rows = merged.filter(_.layer == 0).map(_.samples).sum / math.max(1, est.getOrDefault(est.epochs)),
-      rounds = outcome.rounds.map(r => (r.topic, r.round)).distinct.size,
+      rounds = outcome.roundCount,
       versions_published = outcome.versionsPublished,
       kernels = Some(sparkdbn.train.ExecutorCheck.record(outcome.executors)).filter(_.nonEmpty),
       sidecar_peak_mb = Some(sparkdbn.train.ExecutorCheck.peaksMb(outcome.executorsAfter)).filter(_.nonEmpty),
-      final_reconstruction_error = last(_.layer == 0, _.reconstructionError),
-      final_train_accuracy = last(_.layer == -1, _.accuracy),
+      final_reconstruction_error = outcome.finalReconstructionError,
+      final_train_accuracy = outcome.finalTrainAccuracy,
       accuracy = accuracy,
       resumed_from = outcome.resumedFrom))
     a.get("report").foreach { dir =>

@@ -33,6 +33,13 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
 
   def this(snapshot: Array[Byte]) = this(Identifiable.randomUID("dbnModel"), snapshot)
 
+  /**
+   * For Spark Connect's registry of stages (META-INF/services), which lists a model by its class and makes
+   * stages by uid: a model of no snapshot, which refuses to transform. Connect's own models come from fit or load.
+   */
+  def this(uid: String) = this(uid, Array.emptyByteArray)
+  def this() = this(Identifiable.randomUID("dbnModel"))
+
   /** What the snapshot holds, checked: layer sizes, output layer. */
   @transient lazy val dbn: DbnWeights = DbnSnapshots.read(snapshot, s"model $uid")
   /** Content hash: executors cache the model by it. */
@@ -48,6 +55,19 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
   /** The training summary (rounds, versions, the pre-trained model); throws when the model was loaded, not fitted. */
   def summary: sparkdbn.train.TrainOutcome = trainingSummary.getOrElse(
     throw new IllegalStateException(s"DBNModel $uid has no training summary: it was loaded, not fitted"))
+
+  /**
+   * The model in one line, with what its training measured: over Spark Connect, where a client reaches no
+   * other attribute of a third-party model, the Python DBNModel reads its sizes, classes and summary from it.
+   */
+  override def toString: String = scala.util.Try {
+    val fig = trainingSummary.fold("none") { o =>
+      def opt(v: Option[Double]) = v.fold("none")(_.toString)
+      s"(rounds=${o.roundCount}, finalReconstructionError=${opt(o.finalReconstructionError)}, " +
+        s"finalTrainAccuracy=${opt(o.finalTrainAccuracy)})"
+    }
+    s"DBNModel(uid=$uid, sizes=[${layerSizes.mkString(", ")}], numClasses=$numClasses, summary=$fig)"
+  }.getOrElse(s"DBNModel(uid=$uid, no model)")
 
   def numInputs: Int = dbn.nInputs
   def numFeatures: Int = dbn.nFeatures
@@ -131,7 +151,6 @@ class DBNModel(override val uid: String, val snapshot: Array[Byte]) extends Mode
 
   override def write: MLWriter = new DBNModel.Writer(this)
 
-  override def toString: String = s"DBNModel: uid=$uid, sizes=${dbn.sizes.mkString("-")}, classes=$numClasses"
 }
 
 object DBNModel extends MLReadable[DBNModel] {

@@ -49,4 +49,26 @@ final case class TrainOutcome(
     /** The executors' kernels, as they said before the first round (ExecutorCheck). */
     executors: Seq[ExecutorKernels] = Nil,
     /** The executors' sidecars after the last round: their peak memory (ExecutorCheck.peaksMb). */
-    executorsAfter: Seq[ExecutorKernels] = Nil)
+    executorsAfter: Seq[ExecutorKernels] = Nil) {
+  private def merged = rounds.filter(_.status == "merged")
+
+  /**
+   * The mean of `g` over the last epoch of the merged rounds `f` selects: each round measures a window of its
+   * partition's monitor rows that goes round them once an epoch, so one round's figure is a small sample and the
+   * last epoch's rounds are all of it. None when there are none.
+   */
+  private def lastEpochMean(f: RoundMetrics => Boolean, g: RoundMetrics => Double): Option[Double] = {
+    val rs = merged.filter(f)
+    if (rs.isEmpty) None else {
+      val tail = rs.filter(_.epoch == rs.map(_.epoch).max)
+      Some(tail.map(g).sum / tail.size)
+    }
+  }
+
+  /** The first layer's reconstruction error in its last epoch (None: nothing was pre-trained). */
+  def finalReconstructionError: Option[Double] = lastEpochMean(_.layer == 0, _.reconstructionError)
+  /** Fine-tuning's training accuracy in its last epoch (None: not fine-tuned). */
+  def finalTrainAccuracy: Option[Double] = lastEpochMean(_.layer == -1, _.accuracy)
+  /** Sync rounds (or async arrivals) of every topic. */
+  def roundCount: Int = rounds.map(r => (r.topic, r.round)).distinct.size
+}
