@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Http2Session } from 'node:http2';
 import { HealthImplementation } from 'grpc-health-check';
+import { SECRET_METADATA } from '../../ts/service/auth.js';
 import { raiseReceiveWindow } from '../../ts/service/window.js';
 import { md, spawnSidecar, type SpawnedSidecar } from './helpers/sidecar.js';
 
@@ -36,7 +37,7 @@ describe('sidecar process (real gRPC over loopback)', function () {
   for (const [what, secret] of [['a wrong secret', 'not-the-secret-0123456789'], ['no secret', '']] as const) {
     it(`answers ${what} with UNAUTHENTICATED, on Describe and on health`, async () => {
       const m = new grpc.Metadata();
-      if (secret) m.set('x-dbn-secret', secret);
+      if (secret) m.set(SECRET_METADATA, secret);
       const e1 = await new Promise<grpc.ServiceError | null>((r) => sc.client().describe({}, m, (e) => r(e)));
       expect(e1?.code).to.equal(grpc.status.UNAUTHENTICATED);
       expect(e1?.details).to.match(/x-dbn-secret/);

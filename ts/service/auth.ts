@@ -1,8 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { contract } from '../gen/contract.js';
 
 /** The metadata key of the secret the JVM gives each sidecar at start (SidecarConf). */
-export const SECRET_METADATA = 'x-dbn-secret';
+export const SECRET_METADATA = contract.secretMetadata;
 
 /** Rejects every call, health checks included, whose secret does not match. */
 export function authInterceptor(secret: string): grpc.ServerInterceptor {

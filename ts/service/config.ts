@@ -1,6 +1,7 @@
 import { checkOption, ConfigError, optionDefault, optionSpecs } from 'spark-dbn';
 import { Kernels, SidecarLaunch } from '../gen/sidecar.js';
 import { validateTrainingConfig } from './training.js';
+import { contract } from '../gen/contract.js';
 
 /** Settings of one sidecar process. */
 export interface SidecarConfig {
@@ -31,8 +32,8 @@ export interface SidecarConfig {
 }
 
 /** The environment variable that carries the SidecarLaunch message (base64), and the prefix of the ready line. */
-export const LAUNCH_ENV = 'SPARK_DBN_LAUNCH';
-export const READY_PREFIX = 'SPARK_DBN_READY ';
+export const LAUNCH_ENV = contract.launchEnv;
+export const READY_PREFIX = contract.readyPrefix;
 
 const launchSpecs = optionSpecs('SidecarLaunch');
 const launchDefault = (name: string) => optionDefault(launchSpecs[name]);

@@ -2,6 +2,7 @@ import { Metadata, status } from '@grpc/grpc-js';
 import { RowError } from '../gen/sidecar.js';
 import { ConfigError, DataError, SnapshotError } from 'spark-dbn';
 import { PayloadError } from '../io/errors.js';
+import { contract } from '../gen/contract.js';
 
 /** An error that maps to one gRPC status code, for conditions only the service knows. */
 export class SidecarError extends Error {
@@ -37,7 +38,7 @@ export function inPartition(e: unknown, task: string, rowOffset = 0): unknown {
 }
 
 /** The trailer that carries a RowError (proto/sidecar.proto, Transform); `-bin`: gRPC's binary metadata. */
-export const ROW_ERROR_TRAILER = 'dbn-row-error-bin';
+export const ROW_ERROR_TRAILER = contract.rowErrorTrailer;
 
 /**
  * A status for a call that ends on `err`, with the bad row as a typed RowError in its trailer when

@@ -1,5 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Http2Server, Http2Session } from 'node:http2';
+import { contract } from '../gen/contract.js';
 
 /**
  * Raises the HTTP/2 receive windows of `server`'s connections (the stream's through SETTINGS,
@@ -29,4 +30,4 @@ export function raiseReceiveWindow(server: grpc.Server, bytes: number, onSession
 }
 
 /** The sidecar's receive window: a few batches in flight per connection (scoring's are 4 MiB, training's chunks 8 MB). */
-export const RECEIVE_WINDOW_BYTES = 32 << 20;
+export const RECEIVE_WINDOW_BYTES = Number(contract.receiveWindowBytes);

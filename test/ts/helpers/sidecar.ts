@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { SidecarClient, SidecarLaunch, SidecarReady } from '../../../ts/gen/sidecar.js';
+import { SECRET_METADATA } from '../../../ts/service/auth.js';
 import { LAUNCH_ENV, READY_PREFIX } from '../../../ts/service/config.js';
 
 /** The bundled sidecar, exactly as the jar ships it. */
@@ -26,7 +27,7 @@ export interface SpawnedSidecar {
 /** Metadata carrying a secret, as every call needs. */
 export function md(secret: string): grpc.Metadata {
   const m = new grpc.Metadata();
-  m.set('x-dbn-secret', secret);
+  m.set(SECRET_METADATA, secret);
   return m;
 }
 

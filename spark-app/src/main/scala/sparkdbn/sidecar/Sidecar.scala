@@ -76,13 +76,13 @@ final class Sidecar private (
 
 object Sidecar {
   private val log = LoggerFactory.getLogger(classOf[Sidecar])
-  val SecretKey: Metadata.Key[String] = Metadata.Key.of("x-dbn-secret", Metadata.ASCII_STRING_MARSHALLER)
+  val SecretKey: Metadata.Key[String] = Metadata.Key.of(Contract.SecretMetadata, Metadata.ASCII_STRING_MARSHALLER)
   /** The handshake's two names (proto/sidecar.proto, SidecarLaunch): the launch message's variable, the ready line's prefix. */
-  private val LaunchEnv = "SPARK_DBN_LAUNCH"
-  private val ReadyPrefix = "SPARK_DBN_READY "
+  private val LaunchEnv = Contract.LaunchEnv
+  private val ReadyPrefix = Contract.ReadyPrefix
   private val random = new SecureRandom()
   /** The JVM side's HTTP/2 receive window (the sidecar raises its own to the same). */
-  private val ReceiveWindowBytes = 32 << 20
+  private val ReceiveWindowBytes = Contract.ReceiveWindowBytes
 
   private def newSecret(): String = {
     val b = new Array[Byte](32)

@@ -232,7 +232,7 @@ object SidecarClient {
   val WaitStepMs = 100L
   /** The trailer of a Transform call that a bad value ended (proto/sidecar.proto's RowError). */
   val RowErrorKey: io.grpc.Metadata.Key[sparkdbn.proto.RowError] =
-    io.grpc.Metadata.Key.of("dbn-row-error-bin", io.grpc.protobuf.ProtoUtils.metadataMarshaller(sparkdbn.proto.RowError.getDefaultInstance))
+    io.grpc.Metadata.Key.of(Contract.RowErrorTrailer, io.grpc.protobuf.ProtoUtils.metadataMarshaller(sparkdbn.proto.RowError.getDefaultInstance))
 
   /** Throws TaskKilledException, after cancelling the call, when the task was killed (Spark's own readers' check). */
   private def killedCheck(ctx: TaskContext, cancel: () => Unit): Unit =
