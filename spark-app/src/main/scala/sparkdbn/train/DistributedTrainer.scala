@@ -189,8 +189,8 @@ final class DistributedTrainer(spark: SparkSession, data: TrainingData, s: Train
   }
 
   /**
-   * Sync rounds in one stage off local mode combine each executor's updates there (ExecutorCombine): the driver
-   * receives one update an executor a round. Local mode's replicas hold theirs in the driver's own sidecar.
+   * Sync rounds in one stage off local mode combine their updates before the driver (ExecutorCombine): it
+   * receives one update a round. Local mode's replicas hold theirs in the driver's own sidecar.
    */
   private def combineRule(rule: BlockRule): Option[BlockRule] = if (!localMode && sessionConf.combineUpdates) Some(rule) else None
 

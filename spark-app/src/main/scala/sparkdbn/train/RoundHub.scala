@@ -17,8 +17,8 @@ import sparkdbn.proto.BlockRule
  * What a replica is to train next: a round of `batches` mini-batches from a published version. `snapshot`
  * is None when the round opened before the version existed (local mode, where the replicas train from the
  * version the driver's sidecar holds, and the version is being merged there: their Train calls wait for
- * it); a replica that needs the bytes asks the hub (Fetch). `combine`: the replicas on one executor
- * combine their updates there (ExecutorCombine).
+ * it); a replica that needs the bytes asks the hub (Fetch). `combine`: the round's updates are combined
+ * before the driver (ExecutorCombine).
  */
 final case class RoundOrder(seq: Int, version: String, snapshot: Option[Broadcast[Array[Byte]]], batches: Int, epoch: Int,
     combine: Option[CombinePlan] = None)
